@@ -1,0 +1,20 @@
+//! The command-line edges: files and terminals in, the pure engine in the middle.
+
+pub mod replay;
+pub mod state_out;
+pub mod summary;
+
+use crate::model::EventTime;
+
+/// The wall clock, read only here at the edge.
+pub fn wall_clock() -> EventTime {
+    EventTime::from_millis(chrono::Utc::now().timestamp_millis())
+}
+
+/// Parses a command-line instant: RFC 3339 with offset, or epoch milliseconds.
+pub fn parse_instant(text: &str) -> Result<EventTime, String> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(EventTime::from_millis(ms));
+    }
+    EventTime::parse_rfc3339(text).map_err(|e| e.to_string())
+}

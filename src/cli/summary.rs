@@ -1,0 +1,96 @@
+//! The end-of-run summary printed on stderr: what came in, what was refused and why, what
+//! went out, and where members and groups stand.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::engine::{Engine, Grade, Segment, Stage};
+use crate::reject::RejectReason;
+
+/// Counts kept by the edge: lines read and refusals before the engine saw them.
+#[derive(Debug, Default, Clone)]
+pub struct InputCounts {
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub decode_rejections: BTreeMap<RejectReason, u64>,
+}
+
+pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String {
+    let stats = engine.stats();
+    let mut s = String::new();
+    let applied: u64 = stats.events.values().sum();
+    let rate = if elapsed.as_secs_f64() > 0.0 {
+        input.lines as f64 / elapsed.as_secs_f64()
+    } else {
+        0.0
+    };
+    let _ = writeln!(s, "churnwatch summary");
+    let _ = writeln!(
+        s,
+        "  input: {} lines in {:.2} s ({:.0} events/s), {} blank skipped",
+        input.lines,
+        elapsed.as_secs_f64(),
+        rate,
+        input.blank_lines
+    );
+    let _ = writeln!(
+        s,
+        "  applied: {applied} events ({} changed nothing: duplicates or older profiles)",
+        stats.unchanged
+    );
+    for (kind, n) in &stats.events {
+        let _ = writeln!(s, "    {kind:<13} {n}");
+    }
+    let mut rejections = input.decode_rejections.clone();
+    for (reason, n) in &stats.rejections {
+        *rejections.entry(*reason).or_default() += n;
+    }
+    let total_rejected: u64 = rejections.values().sum();
+    let _ = writeln!(s, "  rejected: {total_rejected}");
+    for (reason, n) in &rejections {
+        let _ = writeln!(s, "    {:<26} {n}", reason.code());
+    }
+    let total_warnings: u64 = stats.warnings.values().sum();
+    let _ = writeln!(
+        s,
+        "  warnings: {total_warnings} ({} not notified: contact cap)",
+        stats.capped
+    );
+    for (kind, n) in &stats.warnings {
+        let _ = writeln!(s, "    {:<26} {n}", kind.name());
+    }
+    let mut segments: BTreeMap<Segment, u64> = BTreeMap::new();
+    let mut stages: BTreeMap<Stage, u64> = BTreeMap::new();
+    let mut members = 0u64;
+    for m in engine.members() {
+        members += 1;
+        *segments.entry(m.segment).or_default() += 1;
+        *stages.entry(m.stage).or_default() += 1;
+    }
+    let _ = writeln!(s, "  members: {members}");
+    for (segment, n) in segments.iter().rev() {
+        let _ = writeln!(s, "    {:<26} {n}", segment.name());
+    }
+    let _ = writeln!(s, "  stages:");
+    for (stage, n) in &stages {
+        let _ = writeln!(s, "    {:<26} {n}", stage.name());
+    }
+    let mut grades: BTreeMap<Option<Grade>, u64> = BTreeMap::new();
+    let mut groups = 0u64;
+    for g in engine.groups() {
+        groups += 1;
+        *grades.entry(g.activity_grade).or_default() += 1;
+    }
+    let _ = writeln!(s, "  groups: {groups} (by activity grade)");
+    for (grade, n) in grades.iter().rev() {
+        let _ = writeln!(s, "    {:<26} {n}", grade.map_or("ungraded", Grade::name));
+    }
+    let _ = writeln!(
+        s,
+        "  watermark: {}, pending timers: {}",
+        engine.watermark(),
+        engine.pending_timers()
+    );
+    s
+}

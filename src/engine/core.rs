@@ -1,0 +1,748 @@
+//! The engine: applies events and the passing of event time to member and group state,
+//! and returns the warnings that result. No I/O, no clock: the caller passes the wall
+//! clock in (only to reject events from the future) and gets warnings back.
+//!
+//! Order of work for one event: reject what cannot be applied → move the watermark and
+//! fire every timer now due (in time order, members due at one instant together) → bring
+//! the event's member up to the event's time (its own timers up to then) → apply the
+//! event → re-evaluate the member and any group whose figures moved.
+
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
+
+use super::group::{Contribution, GroupEvent, GroupState};
+use super::lifecycle::{decline_entry, Stage};
+use super::member::{MemberState, OrderRec, Ticket, TicketState, NO_GROUP};
+use super::rules::Rules;
+use super::segment::{change_severity, Segment, Severity};
+use super::stats::EngineStats;
+use super::timers::Timers;
+use super::warning::{
+    Detail, Figures, GroupFigures, Label, MemberFigures, Warning, WarningId, WarningKind,
+};
+use super::watermark::{TimeMode, WatermarkTracker};
+use crate::config::Config;
+use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, TicketStatus, TutorId};
+use crate::reject::{RejectReason, Rejection};
+
+pub struct Engine {
+    rules: Rules,
+    members: Vec<MemberState>,
+    /// Member id → index into `members`; the id itself lives only in the state.
+    index: HashTable<u32>,
+    hasher: FixedState,
+    groups: Vec<GroupState>,
+    group_index: HashMap<GroupId, u32>,
+    tutors: Vec<TutorId>,
+    tutor_index: HashMap<TutorId, u32>,
+    timers: Timers,
+    tracker: WatermarkTracker,
+    watermark: EventTime,
+    dirty_groups: Vec<u32>,
+    scratch_due: Vec<u32>,
+    scratch_group_events: Vec<GroupEvent>,
+    stats: EngineStats,
+}
+
+impl Engine {
+    pub fn new(config: &Config, mode: TimeMode) -> Engine {
+        let rules = Rules::new(config);
+        Engine {
+            tracker: WatermarkTracker::new(
+                mode,
+                config.time.allowed_lateness,
+                config.time.idle_timeout,
+            ),
+            rules,
+            members: Vec::new(),
+            index: HashTable::new(),
+            hasher: FixedState::default(),
+            groups: Vec::new(),
+            group_index: HashMap::new(),
+            tutors: Vec::new(),
+            tutor_index: HashMap::new(),
+            timers: Timers::default(),
+            watermark: EventTime::MIN,
+            dirty_groups: Vec::new(),
+            scratch_due: Vec::new(),
+            scratch_group_events: Vec::new(),
+            stats: EngineStats::default(),
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    pub fn watermark(&self) -> EventTime {
+        self.watermark
+    }
+
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    pub fn pending_timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Applies one decoded event that arrived on input `partition`.
+    ///
+    /// `wall` is the wall clock, used only to reject events from the future. On `Err`
+    /// nothing changed; the caller dead-letters the message.
+    pub fn process(
+        &mut self,
+        partition: u32,
+        event: &Event,
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+    ) -> Result<(), Rejection> {
+        if let Err(rejection) = self.check(event, wall) {
+            self.stats.count_rejection(rejection.reason);
+            return Err(rejection);
+        }
+        let watermark = self.tracker.observe(partition, event.ts, wall);
+        self.advance_to(watermark, out);
+        self.apply(event, out);
+        Ok(())
+    }
+
+    /// Live mode's periodic tick: idle partitions and an all-idle input move the
+    /// watermark with the wall clock.
+    pub fn tick(&mut self, wall: EventTime, out: &mut Vec<Warning>) {
+        let watermark = self.tracker.tick(wall);
+        self.advance_to(watermark, out);
+    }
+
+    /// The input partition is no longer ours (rebalance): it stops holding time back.
+    pub fn forget_partition(&mut self, partition: u32) {
+        self.tracker.forget_partition(partition);
+    }
+
+    /// Moves the watermark forward to `to` and fires every timer due by then, in time
+    /// order. Used by the edges (`replay --until`) and by `process`.
+    pub fn advance_to(&mut self, to: EventTime, out: &mut Vec<Warning>) {
+        if to <= self.watermark {
+            return;
+        }
+        self.watermark = to;
+        while let Some(at) = self.timers.next_due(to) {
+            let mut due = std::mem::take(&mut self.scratch_due);
+            due.clear();
+            self.timers.take_due_at(at, &mut due);
+            for &idx in &due {
+                self.members[idx as usize].wake = None;
+                self.step(idx, at, out);
+            }
+            self.scratch_due = due;
+            self.flush_groups(at, out);
+        }
+    }
+
+    fn check(&self, event: &Event, wall: EventTime) -> Result<(), Rejection> {
+        let time = &self.rules.config.time;
+        if event.ts > wall + time.max_future_skew {
+            return Err(Rejection::new(
+                RejectReason::FutureTimestamp,
+                format!(
+                    "event time {} is more than {} ahead of the wall clock {}",
+                    event.ts, time.max_future_skew, wall
+                ),
+            ));
+        }
+        let mut horizon_start = self.watermark - time.retention_horizon;
+        if let EventBody::Order(_) = event.body {
+            // Orders are deduplicated against the member's own retained orders, which
+            // reach back one horizon from her clock.
+            if let Some(idx) = self.find(&event.member_id) {
+                horizon_start =
+                    horizon_start.max(self.members[idx as usize].clock - time.retention_horizon);
+            }
+        }
+        if self.watermark != EventTime::MIN && event.ts <= horizon_start {
+            return Err(Rejection::new(
+                RejectReason::BeyondRetentionHorizon,
+                format!(
+                    "event time {} is at or before the retention horizon {}",
+                    event.ts, horizon_start
+                ),
+            ));
+        }
+        if let EventBody::Member(profile) = &event.body {
+            if self
+                .rules
+                .benchmark
+                .tier_index(profile.fee_tier.as_str())
+                .is_none()
+            {
+                return Err(Rejection::new(
+                    RejectReason::UnknownFeeTier,
+                    format!("fee tier `{}` has no benchmark row", profile.fee_tier),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn find(&self, id: &MemberId) -> Option<u32> {
+        let hash = self.hasher.hash_one(id.as_str());
+        self.index
+            .find(hash, |&idx| self.members[idx as usize].id == *id)
+            .copied()
+    }
+
+    fn find_or_create(&mut self, id: &MemberId, first_seen: EventTime) -> u32 {
+        let hash = self.hasher.hash_one(id.as_str());
+        let members = &self.members;
+        if let Some(&idx) = self
+            .index
+            .find(hash, |&idx| members[idx as usize].id == *id)
+        {
+            return idx;
+        }
+        let idx =
+            u32::try_from(self.members.len()).unwrap_or_else(|_| panic!("more than 2^32 members"));
+        self.members.push(MemberState::new(id.clone(), first_seen));
+        let members = &self.members;
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, idx, |&i| {
+            hasher.hash_one(members[i as usize].id.as_str())
+        });
+        idx
+    }
+
+    fn intern_group(&mut self, id: &GroupId) -> u32 {
+        if let Some(&idx) = self.group_index.get(id) {
+            return idx;
+        }
+        let idx = self.groups.len() as u32;
+        self.groups.push(GroupState::new(id.clone()));
+        self.group_index.insert(id.clone(), idx);
+        idx
+    }
+
+    fn intern_tutor(&mut self, id: &TutorId) -> u32 {
+        if let Some(&idx) = self.tutor_index.get(id) {
+            return idx;
+        }
+        let idx = self.tutors.len() as u32;
+        self.tutors.push(id.clone());
+        self.tutor_index.insert(id.clone(), idx);
+        idx
+    }
+
+    fn apply(&mut self, event: &Event, out: &mut Vec<Warning>) {
+        let idx = self.find_or_create(&event.member_id, event.ts);
+        // A late event is applied as of the watermark; an event ahead of it as of its own
+        // time. Never before the member's own clock: her state only moves forward.
+        let at = event
+            .ts
+            .max(self.watermark)
+            .max(self.members[idx as usize].clock);
+        self.catch_up(idx, at, out);
+        let before = self.contribution(idx, at);
+        let changed = self.mutate(idx, event);
+        self.stats.count_event(event.body.type_name(), changed);
+        if changed {
+            let after = self.contribution(idx, at);
+            self.move_contribution(before, after);
+            self.evaluate(idx, at, out);
+        }
+        self.members[idx as usize].clock = at;
+        self.reschedule(idx);
+        self.flush_groups(at, out);
+    }
+
+    /// Fires the member's own timers up to `at`, so an event ahead of the watermark sees
+    /// every time-driven change before it, stamped at its own instant.
+    fn catch_up(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
+        while let Some(wake) = self.members[idx as usize].wake.filter(|w| *w <= at) {
+            self.timers.reschedule(idx, Some(wake), None);
+            self.members[idx as usize].wake = None;
+            self.step(idx, wake, out);
+            self.flush_groups(wake, out);
+        }
+    }
+
+    /// Time alone moves member `idx` to `at`.
+    fn step(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
+        let clock = self.members[idx as usize].clock;
+        let before = self.contribution(idx, clock);
+        let after = self.contribution(idx, at);
+        self.move_contribution(before, after);
+        self.evaluate(idx, at, out);
+        self.members[idx as usize].clock = at;
+        self.reschedule(idx);
+    }
+
+    fn contribution(&self, idx: u32, at: EventTime) -> Option<(u32, Contribution)> {
+        self.members[idx as usize].contribution(at, &self.rules)
+    }
+
+    fn move_contribution(
+        &mut self,
+        before: Option<(u32, Contribution)>,
+        after: Option<(u32, Contribution)>,
+    ) {
+        if before == after {
+            return;
+        }
+        if let Some((group, c)) = before {
+            self.groups[group as usize].remove(&c);
+            self.mark_dirty(group);
+        }
+        if let Some((group, c)) = after {
+            self.groups[group as usize].add(&c);
+            self.mark_dirty(group);
+        }
+    }
+
+    fn mark_dirty(&mut self, group: u32) {
+        let g = &mut self.groups[group as usize];
+        if !g.dirty {
+            g.dirty = true;
+            self.dirty_groups.push(group);
+        }
+    }
+
+    fn reschedule(&mut self, idx: u32) {
+        let m = &self.members[idx as usize];
+        let next = m.next_wake(m.clock, &self.rules);
+        self.timers.reschedule(idx, m.wake, next);
+        self.members[idx as usize].wake = next;
+    }
+
+    /// Applies the event's own change. Returns false when it changed nothing (a duplicate
+    /// or an older profile than the one held).
+    fn mutate(&mut self, idx: u32, event: &Event) -> bool {
+        let ts = event.ts;
+        match &event.body {
+            EventBody::Member(profile) => {
+                if ts < self.members[idx as usize].profile_ts {
+                    return false;
+                }
+                let group = self.intern_group(&profile.group_id);
+                let tutor = self.intern_tutor(&profile.tutor_id);
+                let tier = self
+                    .rules
+                    .benchmark
+                    .tier_index(profile.fee_tier.as_str())
+                    .unwrap_or(0);
+                self.groups[group as usize].tutor = Some(tutor);
+                let m = &mut self.members[idx as usize];
+                let unchanged = m.group == group
+                    && m.tutor == tutor
+                    && m.tier == tier
+                    && m.joined_at == profile.joined_at
+                    && !m.left;
+                m.group = group;
+                m.tutor = tutor;
+                m.tier = tier;
+                m.joined_at = profile.joined_at;
+                m.left = false;
+                m.profile_ts = ts;
+                !unchanged
+            }
+            EventBody::MemberLeft => {
+                let m = &mut self.members[idx as usize];
+                if ts < m.profile_ts || m.left {
+                    return false;
+                }
+                m.left = true;
+                m.profile_ts = ts;
+                true
+            }
+            EventBody::Order(order) => {
+                let m = &mut self.members[idx as usize];
+                let key = OrderRec::key_of(order.order_key);
+                if m.orders.iter().any(|o| o.key() == key) {
+                    return false;
+                }
+                let pos = m.orders.partition_point(|o| o.at <= ts);
+                m.orders.insert(
+                    pos,
+                    OrderRec::new(ts, order.order_key, order.category, order.amount),
+                );
+                m.lifetime_orders += 1;
+                m.lifetime_amount += order.amount;
+                m.first_order_at = Some(m.first_order_at.map_or(ts, |f| f.min(ts)));
+                if m.last_order_at.is_none_or(|l| ts > l) {
+                    m.last_order_at = Some(ts);
+                    // A new last order ends any recall schedule in progress.
+                    m.recall_fired = 0;
+                }
+                true
+            }
+            EventBody::Login => {
+                let m = &mut self.members[idx as usize];
+                if ts <= m.login_ref {
+                    return false;
+                }
+                m.login_ref = ts;
+                m.lapse_fired = 0;
+                true
+            }
+            EventBody::AfterSales(ticket) => {
+                let m = &mut self.members[idx as usize];
+                match (
+                    m.tickets.iter_mut().find(|t| t.id == ticket.ticket_id),
+                    ticket.status,
+                ) {
+                    (Some(_), TicketStatus::Opened) => false,
+                    (Some(t), TicketStatus::Resolved) => {
+                        let was_open = t.state != TicketState::Resolved;
+                        t.state = TicketState::Resolved;
+                        was_open
+                    }
+                    (None, status) => {
+                        let state = match status {
+                            TicketStatus::Opened => TicketState::Open,
+                            TicketStatus::Resolved => TicketState::Resolved,
+                        };
+                        m.tickets.push(Ticket {
+                            id: ticket.ticket_id.clone(),
+                            opened_at: ts,
+                            state,
+                        });
+                        true
+                    }
+                }
+            }
+        }
+    }
+
+    /// Re-derives the member's segment, stage, recall, lapse and ticket state at `at` and
+    /// emits what changed.
+    fn evaluate(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
+        let config = &self.rules.config;
+        let m = &self.members[idx as usize];
+        let mut pending: Vec<(
+            WarningKind,
+            Severity,
+            Option<Label>,
+            Option<Label>,
+            EventTime,
+            Detail,
+        )> = Vec::new();
+
+        let target = m.target_segment(at, &self.rules);
+        let from = m.segment;
+        if target != from {
+            let kind = match (from, target) {
+                (Segment::New, Segment::GeneralRetain) if m.last_order_at.is_none() => {
+                    let deadline = m.joined_at + config.lifecycle.activation_deadline;
+                    (deadline >= m.first_seen).then_some(WarningKind::ActivationOverdue)
+                }
+                // Leaving `new` through a first order is not news.
+                (Segment::New, _) => None,
+                (f, t) if t.rank() < f.rank() => Some(WarningKind::SegmentDowngrade),
+                _ => Some(WarningKind::SegmentUpgrade),
+            };
+            if let Some(kind) = kind {
+                let severity = match kind {
+                    WarningKind::ActivationOverdue => Severity::Notice,
+                    _ => change_severity(from, target),
+                };
+                pending.push((
+                    kind,
+                    severity,
+                    Some(Label::Segment(from)),
+                    Some(Label::Segment(target)),
+                    at,
+                    Detail::None,
+                ));
+            }
+        }
+
+        let stage = m.stage_at(at);
+        let mut recall_fired = if stage == Stage::Decline {
+            m.recall_fired
+        } else {
+            0
+        };
+        if let (Stage::Decline, Some(last)) = (stage, m.last_order_at) {
+            let entry = decline_entry(last);
+            let schedule = &config.lifecycle.recall_schedule;
+            while let Some(offset) = schedule.get(usize::from(recall_fired)) {
+                let due = entry + *offset;
+                if due > at {
+                    break;
+                }
+                recall_fired += 1;
+                pending.push((
+                    WarningKind::RecallDue,
+                    Severity::Notice,
+                    None,
+                    Some(Label::Segment(target)),
+                    due,
+                    Detail::RecallAttempt(recall_fired),
+                ));
+            }
+        }
+
+        let mut lapse_fired = m.lapse_fired;
+        let lapses = &config.lifecycle.login_lapse;
+        while let Some(lapse) = lapses.get(usize::from(lapse_fired)) {
+            let due = m.login_ref + *lapse;
+            if due > at {
+                break;
+            }
+            lapse_fired += 1;
+            let severity = if usize::from(lapse_fired) == lapses.len() {
+                Severity::Warning
+            } else {
+                Severity::Notice
+            };
+            pending.push((
+                WarningKind::LoginLapsed,
+                severity,
+                None,
+                Some(Label::Segment(target)),
+                due,
+                Detail::DaysSinceLogin(lapse.whole_days()),
+            ));
+        }
+
+        let sla = config.alerts.after_sales_sla;
+        let horizon_start = at - config.time.retention_horizon;
+        let m = &mut self.members[idx as usize];
+        for ticket in m.tickets.iter_mut() {
+            let due = ticket.opened_at + sla;
+            if ticket.state == TicketState::Open && due <= at {
+                ticket.state = TicketState::OpenWarned;
+                let severity = match target {
+                    Segment::ImportantValue | Segment::ImportantDevelopment => Severity::Critical,
+                    Segment::ImportantMaintain | Segment::ImportantRetain => Severity::Warning,
+                    _ => Severity::Notice,
+                };
+                let detail = Detail::Ticket {
+                    ticket_id: ticket.id.clone(),
+                    open_hours: (due - ticket.opened_at).as_millis() / 3_600_000,
+                };
+                pending.push((
+                    WarningKind::AfterSalesOverdue,
+                    severity,
+                    None,
+                    Some(Label::Segment(target)),
+                    due,
+                    detail,
+                ));
+            }
+        }
+        m.tickets
+            .retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
+        let keep_from = m.orders.partition_point(|o| o.at <= horizon_start);
+        if keep_from > 0 {
+            m.orders.drain(..keep_from);
+        }
+        m.segment = target;
+        m.stage = stage;
+        m.recall_fired = recall_fired;
+        m.lapse_fired = lapse_fired;
+
+        if self.members[idx as usize].left {
+            // A member who has left gets no more warnings; her state still moves with time.
+            return;
+        }
+        pending.sort_by_key(|p| p.4);
+        for (kind, severity, from, to, when, detail) in pending {
+            self.emit_member(idx, kind, severity, from, to, when, detail, out);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_member(
+        &mut self,
+        idx: u32,
+        kind: WarningKind,
+        severity: Severity,
+        from: Option<Label>,
+        to: Option<Label>,
+        when: EventTime,
+        detail: Detail,
+        out: &mut Vec<Warning>,
+    ) {
+        let alerts = &self.rules.config.alerts;
+        let m = &mut self.members[idx as usize];
+        let notify = if severity == Severity::Critical {
+            true
+        } else {
+            let window_start = when - alerts.cap_window;
+            m.notified.retain(|t| *t > window_start);
+            if m.notified.len() < alerts.member_warning_cap as usize {
+                m.notified.push(when);
+                true
+            } else {
+                self.stats.capped += 1;
+                false
+            }
+        };
+        let m = &self.members[idx as usize];
+        let rfm = m.rfm(when);
+        let figures = Figures::Member(MemberFigures {
+            recency_days: rfm.recency.map(|r| r.whole_days()),
+            f30: rfm.f30,
+            m30: rfm.m30,
+            f90: rfm.f90,
+            lifetime_orders: m.lifetime_orders,
+            lifetime_amount: m.lifetime_amount,
+            detail: detail.clone(),
+        });
+        let action = match (kind, to) {
+            (
+                WarningKind::SegmentDowngrade | WarningKind::SegmentUpgrade,
+                Some(Label::Segment(s)),
+            ) => self.rules.segment_action(s),
+            _ => self.rules.kind_action(kind),
+        };
+        let (group_id, tutor_id) = if m.has_profile() {
+            (
+                Some(self.groups[m.group as usize].id.clone()),
+                Some(self.tutors[m.tutor as usize].clone()),
+            )
+        } else {
+            (None, None)
+        };
+        let warning = Warning {
+            id: WarningId::derive(kind, m.id.as_str(), when, from, to, &detail),
+            kind,
+            severity,
+            member_id: Some(m.id.clone()),
+            group_id,
+            tutor_id,
+            from,
+            to,
+            event_time: when,
+            emitted_at: self.watermark.max(when),
+            figures,
+            action,
+            notify,
+        };
+        self.stats.count_warning(&warning);
+        out.push(warning);
+    }
+
+    /// Re-grades every group whose figures moved, at instant `at`.
+    fn flush_groups(&mut self, at: EventTime, out: &mut Vec<Warning>) {
+        if self.dirty_groups.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty_groups);
+        dirty.sort_unstable();
+        let mut events = std::mem::take(&mut self.scratch_group_events);
+        for &g in &dirty {
+            events.clear();
+            self.groups[g as usize].regrade(&self.rules.config.groups, &mut events);
+            for event in events.iter().copied() {
+                self.emit_group(g, event, at, out);
+            }
+        }
+        dirty.clear();
+        self.dirty_groups = dirty;
+        self.scratch_group_events = events;
+    }
+
+    fn emit_group(&mut self, g: u32, event: GroupEvent, at: EventTime, out: &mut Vec<Warning>) {
+        use super::group::Grade;
+        let config = &self.rules.config.groups;
+        let group = &self.groups[g as usize];
+        let grade_label = |grade: Option<Grade>| Some(grade.map_or(Label::Ungraded, Label::Grade));
+        let (kind, severity, from, to) = match event {
+            GroupEvent::BelowBenchmark { from } => (
+                WarningKind::GroupBelowBenchmark,
+                Severity::Warning,
+                grade_label(from),
+                grade_label(Some(Grade::Failing)),
+            ),
+            GroupEvent::Recovered { to } => (
+                WarningKind::GroupRecovered,
+                Severity::Notice,
+                grade_label(Some(Grade::Failing)),
+                grade_label(Some(to)),
+            ),
+            GroupEvent::OutputBelowTarget { from } => (
+                WarningKind::GroupOutputBelowTarget,
+                Severity::Warning,
+                grade_label(from),
+                grade_label(Some(Grade::Failing)),
+            ),
+        };
+        let weakest = group.weakest_categories(config);
+        let weakest_text = weakest
+            .iter()
+            .map(|c| c.name())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let base = self.rules.kind_action(kind);
+        let action: std::sync::Arc<str> = match kind {
+            WarningKind::GroupBelowBenchmark => format!(
+                "{base}; needs {} more active members this month; weakest categories: {weakest_text}",
+                group.members_needed()
+            )
+            .into(),
+            WarningKind::GroupOutputBelowTarget => format!(
+                "{base}; {} yuan per active member against a target of {}; weakest categories: {weakest_text}",
+                group.output_per_active(),
+                config.output_target
+            )
+            .into(),
+            _ => base,
+        };
+        let figures = Figures::Group(GroupFigures {
+            members: group.counted,
+            active: group.active,
+            activity_bp: group.activity_bp(),
+            benchmark_bp: group.benchmark_bp(),
+            output_per_active: group.output_per_active(),
+            output_target: config.output_target,
+            weakest_categories: weakest,
+            members_needed: group.members_needed(),
+        });
+        let warning = Warning {
+            id: WarningId::derive(kind, group.id.as_str(), at, from, to, &Detail::None),
+            kind,
+            severity,
+            member_id: None,
+            group_id: Some(group.id.clone()),
+            tutor_id: group.tutor.map(|t| self.tutors[t as usize].clone()),
+            from,
+            to,
+            event_time: at,
+            emitted_at: self.watermark.max(at),
+            figures,
+            action,
+            notify: true,
+        };
+        self.stats.count_warning(&warning);
+        out.push(warning);
+    }
+
+    // ----- read access for queries, state export and tests -----
+
+    pub fn member(&self, id: &MemberId) -> Option<&MemberState> {
+        self.find(id).map(|idx| &self.members[idx as usize])
+    }
+
+    pub fn members(&self) -> impl Iterator<Item = &MemberState> {
+        self.members.iter()
+    }
+
+    pub fn group(&self, id: &GroupId) -> Option<&GroupState> {
+        self.group_index.get(id).map(|&g| &self.groups[g as usize])
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &GroupState> {
+        self.groups.iter()
+    }
+
+    pub fn group_id_of(&self, m: &MemberState) -> Option<&GroupId> {
+        (m.group != NO_GROUP).then(|| &self.groups[m.group as usize].id)
+    }
+
+    pub fn tutor_id(&self, tutor: u32) -> Option<&TutorId> {
+        self.tutors.get(tutor as usize)
+    }
+}

@@ -1,0 +1,267 @@
+//! Per-member state and everything derived from it at an instant: RFM figures, the target
+//! segment, the group contribution and the next wake-up. Pure functions of the state and
+//! a time; the engine core decides when to call them and what to emit.
+
+use compact_str::CompactString;
+
+use super::benchmark::{next_tenure_boundary, tenure_month, TENURE_MONTH};
+use super::group::Contribution;
+use super::lifecycle::{decline_entry, Stage, DECLINE_AFTER, LOST_AFTER};
+use super::rules::Rules;
+use super::segment::{Rfm, Segment};
+use crate::model::{Category, EventTime, Fen, MemberId, Span};
+
+pub const WINDOW_30: Span = Span::days(30);
+pub const WINDOW_90: Span = Span::days(90);
+
+/// One order of the retention horizon: enough for both windows, the group's revenue by
+/// category and duplicate detection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct OrderRec {
+    pub at: EventTime,
+    /// The order-id hash with the category in its low 4 bits: one word for both.
+    key_cat: u64,
+    pub amount: Fen,
+}
+
+impl OrderRec {
+    pub fn new(at: EventTime, order_key: u64, category: Category, amount: Fen) -> OrderRec {
+        OrderRec {
+            at,
+            key_cat: (order_key & !0xF) | category.index() as u64,
+            amount,
+        }
+    }
+
+    /// The order-id hash as stored (60 bits): compare with [`OrderRec::key_of`].
+    pub fn key(&self) -> u64 {
+        self.key_cat & !0xF
+    }
+
+    pub fn key_of(order_key: u64) -> u64 {
+        order_key & !0xF
+    }
+
+    pub fn category(&self) -> Category {
+        Category::ALL[(self.key_cat & 0xF) as usize % Category::COUNT]
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TicketState {
+    Open,
+    /// Open, and `AFTER_SALES_OVERDUE` already sent.
+    OpenWarned,
+    /// Kept until the retention horizon so a redelivered "opened" cannot reopen it.
+    Resolved,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    pub id: CompactString,
+    pub opened_at: EventTime,
+    pub state: TicketState,
+}
+
+pub const NO_GROUP: u32 = u32::MAX;
+
+#[derive(Clone, Debug)]
+pub struct MemberState {
+    pub id: MemberId,
+    /// Interned group, `NO_GROUP` until the first `member` event.
+    pub group: u32,
+    pub tutor: u32,
+    pub tier: u8,
+    pub left: bool,
+    pub segment: Segment,
+    pub stage: Stage,
+    /// Recall attempts already sent for the current decline.
+    pub recall_fired: u8,
+    /// Login-lapse levels already sent since `login_ref`.
+    pub lapse_fired: u8,
+    pub joined_at: EventTime,
+    /// Event time of the latest `member`/`member_left` applied: profile updates are
+    /// last-writer-wins by event time, so a redelivered old profile changes nothing.
+    pub profile_ts: EventTime,
+    pub first_order_at: Option<EventTime>,
+    pub last_order_at: Option<EventTime>,
+    /// The last login, or when the member was first seen if she has not logged in since:
+    /// "no login for 30 days" can only be judged from what this processor has seen.
+    pub login_ref: EventTime,
+    pub lifetime_orders: u32,
+    pub lifetime_amount: Fen,
+    /// Orders within the retention horizon, ascending by time.
+    pub orders: Vec<OrderRec>,
+    pub tickets: Vec<Ticket>,
+    /// Event times of the non-critical warnings marked `notify` within the cap window.
+    pub notified: Vec<EventTime>,
+    /// Event time of the first event seen for her: the engine only warns about what it
+    /// has observed happening (an activation deadline that passed before this instant is
+    /// not news).
+    pub first_seen: EventTime,
+    /// The instant the state was last evaluated at; never decreases.
+    pub clock: EventTime,
+    /// The pending timer, if any.
+    pub wake: Option<EventTime>,
+}
+
+impl MemberState {
+    pub fn new(id: MemberId, first_seen: EventTime) -> MemberState {
+        MemberState {
+            id,
+            group: NO_GROUP,
+            tutor: 0,
+            tier: 0,
+            left: false,
+            segment: Segment::New,
+            stage: Stage::Acquisition,
+            recall_fired: 0,
+            lapse_fired: 0,
+            joined_at: EventTime::MIN,
+            profile_ts: EventTime::MIN,
+            first_order_at: None,
+            last_order_at: None,
+            login_ref: first_seen,
+            lifetime_orders: 0,
+            lifetime_amount: Fen::ZERO,
+            orders: Vec::new(),
+            tickets: Vec::new(),
+            notified: Vec::new(),
+            first_seen,
+            clock: first_seen,
+            wake: None,
+        }
+    }
+
+    pub fn has_profile(&self) -> bool {
+        self.group != NO_GROUP
+    }
+
+    /// In a group's counts: has a profile and has not left.
+    pub fn in_group(&self) -> bool {
+        self.has_profile() && !self.left
+    }
+
+    /// RFM figures at `now`, from the orders at or before `now`.
+    pub fn rfm(&self, now: EventTime) -> Rfm {
+        let mut rfm = Rfm::default();
+        let mut last_in_list = None;
+        for order in self.orders.iter().take_while(|o| o.at <= now) {
+            last_in_list = Some(order.at);
+            if order.at > now - WINDOW_90 {
+                rfm.f90 += 1;
+                if order.at > now - WINDOW_30 {
+                    rfm.f30 += 1;
+                    rfm.m30 += order.amount;
+                }
+            }
+        }
+        let last = match self.last_order_at {
+            Some(last) if last <= now => Some(last),
+            _ => last_in_list,
+        };
+        rfm.recency = last.map(|last| now - last);
+        rfm
+    }
+
+    /// The segment the rules give at `now`. A member who never ordered stays `new` until
+    /// the activation deadline has passed, then is `general_retain`.
+    pub fn target_segment(&self, now: EventTime, rules: &Rules) -> Segment {
+        if self.last_order_at.is_none() {
+            let deadline_passed = self.has_profile()
+                && now - self.joined_at > rules.config.lifecycle.activation_deadline;
+            return if deadline_passed || self.segment != Segment::New {
+                Segment::GeneralRetain
+            } else {
+                Segment::New
+            };
+        }
+        rules.segments.classify(&self.rfm(now))
+    }
+
+    pub fn stage_at(&self, now: EventTime) -> Stage {
+        Stage::at(now, self.last_order_at, self.lifetime_orders)
+    }
+
+    /// What the member adds to its group's figures at `now`, or `None` outside any group.
+    pub fn contribution(&self, now: EventTime, rules: &Rules) -> Option<(u32, Contribution)> {
+        if !self.in_group() {
+            return None;
+        }
+        let mut c = Contribution {
+            tracked: true,
+            ..Contribution::default()
+        };
+        c.counted = now - self.joined_at >= TENURE_MONTH;
+        if c.counted {
+            c.expected_pct = rules
+                .benchmark
+                .expected_pct(self.tier, tenure_month(self.joined_at, now));
+            for order in self
+                .orders
+                .iter()
+                .filter(|o| o.at <= now && o.at > now - WINDOW_30)
+            {
+                c.active = true;
+                c.revenue[order.category().index()] += order.amount;
+            }
+        }
+        Some((self.group, c))
+    }
+
+    /// The earliest instant after `now` at which anything derived from this state can
+    /// change: a recency bound, an order leaving a window, the activation deadline, a
+    /// tenure month, a recall attempt, a login lapse or an after-sales SLA.
+    pub fn next_wake(&self, now: EventTime, rules: &Rules) -> Option<EventTime> {
+        let config = &rules.config;
+        let mut next: Option<EventTime> = None;
+        let mut consider = |at: EventTime| {
+            if at > now && next.is_none_or(|n| at < n) {
+                next = Some(at);
+            }
+        };
+        if let Some(last) = self.last_order_at {
+            for bound in rules
+                .segments
+                .recency_bounds()
+                .chain([DECLINE_AFTER, LOST_AFTER])
+            {
+                consider(last + bound + Span::MILLI);
+            }
+            if self.stage_at(now) == Stage::Decline {
+                if let Some(offset) = config
+                    .lifecycle
+                    .recall_schedule
+                    .get(usize::from(self.recall_fired))
+                {
+                    consider(decline_entry(last) + *offset);
+                }
+            }
+        } else if self.has_profile() && self.segment == Segment::New {
+            consider(self.joined_at + config.lifecycle.activation_deadline + Span::MILLI);
+        }
+        for window in [WINDOW_30, WINDOW_90] {
+            if let Some(order) = self.orders.iter().find(|o| o.at + window > now) {
+                consider(order.at + window);
+            }
+        }
+        if self.in_group() {
+            if let Some(boundary) = next_tenure_boundary(self.joined_at, now) {
+                consider(boundary);
+            }
+        }
+        if let Some(lapse) = config
+            .lifecycle
+            .login_lapse
+            .get(usize::from(self.lapse_fired))
+        {
+            consider(self.login_ref + *lapse);
+        }
+        for ticket in &self.tickets {
+            if ticket.state == TicketState::Open {
+                consider(ticket.opened_at + config.alerts.after_sales_sla);
+            }
+        }
+        next
+    }
+}

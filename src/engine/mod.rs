@@ -1,0 +1,37 @@
+//! The pure retention engine: events and time in, warnings out, no I/O.
+//!
+//! | file | owns |
+//! |---|---|
+//! | `core` | the [`Engine`]: order of work, member/group bookkeeping, emitting |
+//! | `member` | per-member state and what derives from it at an instant |
+//! | `segment` | the RFM segment table, ranks, severities |
+//! | `lifecycle` | lifecycle stages and the recall anchor |
+//! | `benchmark` | tenure months and the tier × month benchmark table |
+//! | `group` | group aggregates, grades, hysteresis |
+//! | `timers` | per-member wake-ups in event-time order |
+//! | `watermark` | per-partition watermark, idleness, live vs replay |
+//! | `warning` | the warning type and its deterministic id |
+
+pub mod benchmark;
+mod core;
+pub mod group;
+pub mod lifecycle;
+pub mod member;
+pub mod rules;
+pub mod segment;
+pub mod stats;
+pub mod timers;
+pub mod warning;
+pub mod watermark;
+
+pub use self::core::Engine;
+pub use group::{Grade, GroupState};
+pub use lifecycle::Stage;
+pub use member::MemberState;
+pub use rules::Rules;
+pub use segment::{Rfm, Segment, SegmentTable, Severity};
+pub use stats::EngineStats;
+pub use warning::{
+    Detail, Figures, GroupFigures, Label, MemberFigures, Warning, WarningId, WarningKind,
+};
+pub use watermark::{TimeMode, WatermarkTracker};

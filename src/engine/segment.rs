@@ -1,0 +1,148 @@
+//! RFM segments (SPEC §4, thesis tables 2.4 and 4.3): the ordered rule table, ranks, and
+//! the severity of a change between two segments. The only file that knows the rules.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::SegmentRule;
+use crate::model::{Fen, Span};
+
+/// A member's RFM segment. `New` has no rank: the member has never ordered.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Segment {
+    New,
+    GeneralRetain,
+    GeneralMaintain,
+    GeneralDevelopment,
+    GeneralValue,
+    ImportantRetain,
+    ImportantMaintain,
+    ImportantDevelopment,
+    ImportantValue,
+}
+
+impl Segment {
+    pub const ALL: [Segment; 9] = [
+        Segment::New,
+        Segment::GeneralRetain,
+        Segment::GeneralMaintain,
+        Segment::GeneralDevelopment,
+        Segment::GeneralValue,
+        Segment::ImportantRetain,
+        Segment::ImportantMaintain,
+        Segment::ImportantDevelopment,
+        Segment::ImportantValue,
+    ];
+
+    /// 1 (`general_retain`) to 8 (`important_value`); `None` for `new`.
+    pub fn rank(self) -> Option<u8> {
+        match self {
+            Segment::New => None,
+            other => Some(other as u8),
+        }
+    }
+
+    pub fn is_important(self) -> bool {
+        self >= Segment::ImportantRetain
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Segment::New => "new",
+            Segment::GeneralRetain => "general_retain",
+            Segment::GeneralMaintain => "general_maintain",
+            Segment::GeneralDevelopment => "general_development",
+            Segment::GeneralValue => "general_value",
+            Segment::ImportantRetain => "important_retain",
+            Segment::ImportantMaintain => "important_maintain",
+            Segment::ImportantDevelopment => "important_development",
+            Segment::ImportantValue => "important_value",
+        }
+    }
+}
+
+impl fmt::Display for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The figures a segment rule reads, at one instant.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub struct Rfm {
+    /// `now - last_order_at`; `None` if the member never ordered.
+    pub recency: Option<Span>,
+    pub f30: u32,
+    pub m30: Fen,
+    pub f90: u32,
+}
+
+/// The compiled segment table: rows in evaluation order.
+#[derive(Clone, Debug)]
+pub struct SegmentTable {
+    rules: Vec<SegmentRule>,
+}
+
+impl SegmentTable {
+    pub fn new(rules: &[SegmentRule]) -> SegmentTable {
+        SegmentTable {
+            rules: rules.to_vec(),
+        }
+    }
+
+    /// First matching row wins; no match is `general_retain`. A member who never ordered
+    /// is classified by the caller (`new` or, after the activation deadline,
+    /// `general_retain`), never here.
+    pub fn classify(&self, rfm: &Rfm) -> Segment {
+        let Some(recency) = rfm.recency else {
+            return Segment::GeneralRetain;
+        };
+        self.rules
+            .iter()
+            .find(|rule| {
+                rule.max_recency.is_none_or(|max| recency <= max)
+                    && rule.min_m30.is_none_or(|min| rfm.m30 >= min)
+                    && rule.min_f30.is_none_or(|min| rfm.f30 >= min)
+                    && rule.min_f90.is_none_or(|min| rfm.f90 >= min)
+            })
+            .map_or(Segment::GeneralRetain, |rule| rule.segment)
+    }
+
+    /// Every recency bound in the table: the instants `last_order + bound + 1 ms` are
+    /// where time alone can change the segment.
+    pub fn recency_bounds(&self) -> impl Iterator<Item = Span> + '_ {
+        self.rules.iter().filter_map(|rule| rule.max_recency)
+    }
+}
+
+/// How loud a warning is (seed 002: three-level thresholds).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Severity {
+    Notice,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Notice => "NOTICE",
+            Severity::Warning => "WARNING",
+            Severity::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// Severity of a segment change: `CRITICAL` for a fall from `important_*` into
+/// `general_*`, `WARNING` for other falls out of `important_*`, `NOTICE` otherwise.
+pub fn change_severity(from: Segment, to: Segment) -> Severity {
+    let downgrade = matches!((from.rank(), to.rank()), (Some(a), Some(b)) if b < a);
+    match (downgrade, from.is_important(), to.is_important()) {
+        (true, true, false) => Severity::Critical,
+        (true, true, true) => Severity::Warning,
+        _ => Severity::Notice,
+    }
+}

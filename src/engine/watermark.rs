@@ -1,0 +1,152 @@
+//! The watermark (SPEC §3): the largest event time seen minus the allowed lateness, taken
+//! per input partition, then the minimum over the partitions this instance owns.
+//!
+//! Partitions silent for `idle_timeout` of wall-clock time stop holding it back; when
+//! every partition is idle and the mode is live, it follows the wall clock minus the
+//! allowed lateness, so time-driven warnings fire at 3 a.m. In replay mode only event
+//! time moves it. Wall-clock readings are passed in; nothing here reads a clock.
+
+use std::collections::BTreeMap;
+
+use crate::model::{EventTime, Span};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TimeMode {
+    /// Kafka: idle partitions release the watermark, and an all-idle input lets the wall
+    /// clock drive it.
+    Live,
+    /// Files and backfills: event time alone, so output is reproducible.
+    Replay,
+}
+
+#[derive(Copy, Clone, Debug)]
+struct PartitionClock {
+    max_event_time: EventTime,
+    last_seen_wall: EventTime,
+}
+
+#[derive(Clone, Debug)]
+pub struct WatermarkTracker {
+    mode: TimeMode,
+    lateness: Span,
+    idle_timeout: Span,
+    partitions: BTreeMap<u32, PartitionClock>,
+    current: EventTime,
+}
+
+impl WatermarkTracker {
+    pub fn new(mode: TimeMode, lateness: Span, idle_timeout: Span) -> WatermarkTracker {
+        WatermarkTracker {
+            mode,
+            lateness,
+            idle_timeout,
+            partitions: BTreeMap::new(),
+            current: EventTime::MIN,
+        }
+    }
+
+    pub fn current(&self) -> EventTime {
+        self.current
+    }
+
+    /// Records an event of `partition` and returns the (never decreasing) watermark.
+    pub fn observe(&mut self, partition: u32, event_time: EventTime, wall: EventTime) -> EventTime {
+        let clock = self.partitions.entry(partition).or_insert(PartitionClock {
+            max_event_time: EventTime::MIN,
+            last_seen_wall: wall,
+        });
+        clock.max_event_time = clock.max_event_time.max(event_time);
+        clock.last_seen_wall = wall;
+        self.recompute(wall)
+    }
+
+    /// Re-evaluates idleness at `wall` (live mode's periodic tick).
+    pub fn tick(&mut self, wall: EventTime) -> EventTime {
+        self.recompute(wall)
+    }
+
+    /// Partitions this instance no longer owns stop counting (rebalance).
+    pub fn forget_partition(&mut self, partition: u32) {
+        self.partitions.remove(&partition);
+    }
+
+    fn recompute(&mut self, wall: EventTime) -> EventTime {
+        let live = self.mode == TimeMode::Live;
+        let mut candidate: Option<EventTime> = None;
+        for clock in self.partitions.values() {
+            let idle = live && wall - clock.last_seen_wall >= self.idle_timeout;
+            if !idle {
+                let mark = clock.max_event_time - self.lateness;
+                candidate = Some(candidate.map_or(mark, |c| c.min(mark)));
+            }
+        }
+        let next = match candidate {
+            Some(mark) => mark,
+            None if live => wall - self.lateness,
+            None => self.current,
+        };
+        self.current = self.current.max(next);
+        self.current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: EventTime = EventTime(1_767_225_600_000);
+    const LATE: Span = Span::minutes(5);
+    const IDLE: Span = Span::seconds(30);
+
+    #[test]
+    fn the_watermark_is_the_largest_event_time_minus_the_lateness() {
+        let mut w = WatermarkTracker::new(TimeMode::Replay, LATE, IDLE);
+        assert_eq!(w.observe(0, T0, T0), T0 - LATE);
+        assert_eq!(
+            w.observe(0, T0 - Span::hours(1), T0),
+            T0 - LATE,
+            "never moves back"
+        );
+        assert_eq!(
+            w.observe(0, T0 + Span::minutes(1), T0),
+            T0 - Span::minutes(4)
+        );
+    }
+
+    #[test]
+    fn the_slowest_partition_holds_the_watermark_back() {
+        let mut w = WatermarkTracker::new(TimeMode::Live, LATE, IDLE);
+        w.observe(0, T0, T0);
+        assert_eq!(w.observe(1, T0 + Span::hours(1), T0), T0 - LATE);
+    }
+
+    #[test]
+    fn an_idle_partition_stops_holding_it_back_in_live_mode() {
+        let mut w = WatermarkTracker::new(TimeMode::Live, LATE, IDLE);
+        w.observe(0, T0, T0);
+        w.observe(1, T0 + Span::hours(1), T0);
+        assert_eq!(
+            w.observe(1, T0 + Span::hours(1), T0 + Span::seconds(29)),
+            T0 - LATE
+        );
+        assert_eq!(
+            w.observe(1, T0 + Span::hours(1), T0 + Span::seconds(30)),
+            T0 + Span::hours(1) - LATE
+        );
+    }
+
+    #[test]
+    fn with_every_partition_idle_live_mode_follows_the_wall_clock() {
+        let mut w = WatermarkTracker::new(TimeMode::Live, LATE, IDLE);
+        w.observe(0, T0, T0);
+        let three_am = T0 + Span::hours(3);
+        assert_eq!(w.tick(three_am), three_am - LATE);
+    }
+
+    #[test]
+    fn replay_mode_ignores_the_wall_clock() {
+        let mut w = WatermarkTracker::new(TimeMode::Replay, LATE, IDLE);
+        w.observe(0, T0, T0);
+        assert_eq!(w.tick(T0 + Span::days(3)), T0 - LATE);
+    }
+}

@@ -1,0 +1,15 @@
+//! churnwatch: a streaming retention engine for social e-commerce.
+//!
+//! The path of an event: bytes → [`decode`] (typed [`reject::Rejection`] on bad input) →
+//! [`engine::Engine`] (pure state machine: members, segments, groups, timers, watermark) →
+//! [`engine::Warning`]s → [`output`] (JSON contract). The command-line edges live in
+//! [`cli`]; nothing below `engine` performs I/O or reads a clock.
+
+pub mod cli;
+pub mod config;
+pub mod decode;
+pub mod engine;
+pub mod generate;
+pub mod model;
+pub mod output;
+pub mod reject;

@@ -1,0 +1,116 @@
+//! The `churnwatch` command. Thin: parses arguments and hands over to `churnwatch::cli`.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use churnwatch::cli::{self, replay, state_out, summary};
+use churnwatch::config::Config;
+use churnwatch::model::EventTime;
+
+#[derive(Parser)]
+#[command(
+    name = "churnwatch",
+    version,
+    about = "Real-time member-retention engine: RFM segments, group benchmarks, churn warnings"
+)]
+struct Cli {
+    /// TOML configuration file; every key defaults to SPEC.md (see churnwatch.example.toml).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay a JSON-lines event file through the engine; warnings as JSON lines on stdout.
+    Replay {
+        /// Events, one JSON object per line ("-" for stdin).
+        file: PathBuf,
+        /// After the last event, move the watermark to this instant (RFC 3339 or epoch ms).
+        #[arg(long, value_parser = cli::parse_instant)]
+        until: Option<EventTime>,
+        /// Write the final state of every member and group here as JSON lines.
+        #[arg(long)]
+        state_out: Option<PathBuf>,
+        /// Write refused lines here (JSON lines with reason, detail and the raw line).
+        #[arg(long)]
+        dead_letter: Option<PathBuf>,
+        /// Write warnings here instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The wall clock for the future-timestamp check (default: now).
+        #[arg(long, value_parser = cli::parse_instant)]
+        now: Option<EventTime>,
+    },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("churnwatch: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn create(path: &PathBuf) -> anyhow::Result<BufWriter<File>> {
+    let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(BufWriter::with_capacity(1 << 20, file))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Replay {
+            file,
+            until,
+            state_out: state_path,
+            dead_letter,
+            output,
+            now,
+        } => {
+            let input: Box<dyn io::BufRead> = if file.as_os_str() == "-" {
+                Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock()))
+            } else {
+                let f = File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+                Box::new(BufReader::with_capacity(1 << 20, f))
+            };
+            let mut warnings: Box<dyn Write> = match &output {
+                Some(path) => Box::new(create(path)?),
+                None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
+            };
+            let mut dead_letters = dead_letter.as_ref().map(create).transpose()?;
+            let options = replay::ReplayOptions {
+                until,
+                wall: now.unwrap_or_else(cli::wall_clock),
+            };
+            let started = Instant::now();
+            let (engine, counts) = replay::replay(
+                &config,
+                input,
+                &mut warnings,
+                dead_letters.as_mut().map(|d| d as &mut dyn Write),
+                &options,
+            )?;
+            let elapsed = started.elapsed();
+            if let Some(mut dl) = dead_letters {
+                dl.flush()?;
+            }
+            if let Some(path) = state_path {
+                let mut out = create(&path)?;
+                state_out::write(&engine, &mut out)?;
+                out.flush()?;
+            }
+            eprint!("{}", summary::render(&engine, &counts, elapsed));
+            Ok(())
+        }
+    }
+}
