@@ -60,12 +60,11 @@ pub fn replay(
         counts.lines += 1;
         let result = decoder
             .decode(line)
-            .map_err(|rejection| {
+            .inspect_err(|rejection| {
                 *counts
                     .decode_rejections
                     .entry(rejection.reason)
                     .or_default() += 1;
-                rejection
             })
             .and_then(|event| engine.process(0, &event, options.wall, &mut out));
         if let Err(rejection) = result {

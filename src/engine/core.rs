@@ -28,6 +28,16 @@ use crate::config::Config;
 use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, TicketStatus, TutorId};
 use crate::reject::{RejectReason, Rejection};
 
+/// A member warning decided during evaluation, emitted once the state is updated.
+type Pending = (
+    WarningKind,
+    Severity,
+    Option<Label>,
+    Option<Label>,
+    EventTime,
+    Detail,
+);
+
 pub struct Engine {
     rules: Rules,
     members: Vec<MemberState>,
@@ -419,14 +429,7 @@ impl Engine {
     fn evaluate(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let config = &self.rules.config;
         let m = &self.members[idx as usize];
-        let mut pending: Vec<(
-            WarningKind,
-            Severity,
-            Option<Label>,
-            Option<Label>,
-            EventTime,
-            Detail,
-        )> = Vec::new();
+        let mut pending: Vec<Pending> = Vec::new();
 
         let target = m.target_segment(at, &self.rules);
         let from = m.segment;

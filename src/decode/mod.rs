@@ -1,0 +1,11 @@
+//! Input decoding: one raw message → a validated [`Event`](crate::model::Event), or a typed
+//! [`Rejection`](crate::reject::Rejection) naming why it was refused (SPEC §2).
+//!
+//! Everything that can be checked without engine state is checked here — shape, required
+//! fields, amounts, timestamps' syntax, message size — so the engine never sees bad input.
+//! Checks that need a clock or state (future skew, retention horizon, fee-tier
+//! configuration) happen later and are not this module's business.
+
+mod json;
+
+pub use json::JsonDecoder;
