@@ -120,6 +120,22 @@ impl Engine {
         Ok(())
     }
 
+    /// Applies a polled batch, one result per event. Exactly equivalent to calling
+    /// [`Engine::process`] for each event in turn: the watermark moves per event, so how
+    /// the input is split into batches never changes the output.
+    pub fn process_batch(
+        &mut self,
+        partition: u32,
+        events: &[Event],
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+    ) -> Vec<Result<(), Rejection>> {
+        events
+            .iter()
+            .map(|event| self.process(partition, event, wall, out))
+            .collect()
+    }
+
     /// Live mode's periodic tick: idle partitions and an all-idle input move the
     /// watermark with the wall clock.
     pub fn tick(&mut self, wall: EventTime, out: &mut Vec<Warning>) {

@@ -1,0 +1,253 @@
+//! Properties of the engine over random event streams (proptest):
+//! - replay is deterministic;
+//! - the output does not depend on how the input is split into batches;
+//! - a member's segment equals the one recomputed from scratch from her order history;
+//! - group figures equal a brute-force recount over the members.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use churnwatch::config::Config;
+use churnwatch::engine::benchmark::tenure_month;
+use churnwatch::engine::{Engine, Rfm, Segment, SegmentTable, TimeMode, Warning};
+use churnwatch::model::*;
+use common::{day, T0, WALL};
+use proptest::prelude::*;
+
+const MEMBERS: usize = 6;
+const GROUPS: [&str; 2] = ["g0", "g1"];
+const TIERS: [&str; 2] = ["199", "399"];
+
+/// A random input: members with fixed join dates, events in rough time order with some
+/// disorder and some late arrivals, a few redeliveries.
+fn stream() -> impl Strategy<Value = Vec<Event>> {
+    let joined = prop::collection::vec(-400i64..60, MEMBERS);
+    let steps = prop::collection::vec(
+        (
+            0usize..MEMBERS,
+            0u8..10,
+            0i64..(2 * 86_400_000),
+            0u8..10,
+            0i64..300_000,
+            0usize..GROUPS.len(),
+            0usize..TIERS.len(),
+            0u8..9,
+        ),
+        1..160,
+    );
+    (joined, steps).prop_map(|(joined, steps)| {
+        let mut now = T0;
+        let mut events: Vec<Event> = Vec::new();
+        for (n, (member, kind, advance, late, amount_yuan, group, tier, cat)) in
+            steps.into_iter().enumerate()
+        {
+            now = now + Span::millis(advance);
+            // One event in ten arrives up to three days late.
+            let ts = if late == 0 {
+                now - Span::millis(advance * 3 / 2)
+            } else {
+                now
+            };
+            let member_id = MemberId::new(&format!("m{member}"));
+            let body = match kind {
+                0 => EventBody::Member(Profile {
+                    group_id: GroupId::new(GROUPS[group]),
+                    tutor_id: TutorId::new("t1"),
+                    fee_tier: FeeTier::new(TIERS[tier]),
+                    joined_at: day(joined[member]),
+                }),
+                1 if late == 9 => EventBody::MemberLeft,
+                1..=5 => EventBody::Order(Order {
+                    order_key: stable_hash(&format!("o{n}")),
+                    amount: Fen(amount_yuan * 7),
+                    category: Category::ALL[usize::from(cat)],
+                }),
+                6 | 7 => EventBody::Login,
+                _ => EventBody::AfterSales(AfterSales {
+                    ticket_id: format!("k{}", n % 7).into(),
+                    order_key: 0,
+                    status: if late % 2 == 0 {
+                        TicketStatus::Opened
+                    } else {
+                        TicketStatus::Resolved
+                    },
+                    reason: AfterSalesReason::Quality,
+                    refund: None,
+                }),
+            };
+            let event = Event {
+                event_id: format!("e{n}").into(),
+                member_id,
+                ts,
+                body,
+            };
+            if late == 1 {
+                events.push(event.clone()); // redelivery
+            }
+            events.push(event);
+        }
+        events
+    })
+}
+
+fn run(events: &[Event], until: EventTime) -> (Engine, Vec<Warning>, Vec<bool>) {
+    let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+    let mut out = Vec::new();
+    let accepted = events
+        .iter()
+        .map(|e| engine.process(0, e, WALL, &mut out).is_ok())
+        .collect();
+    engine.advance_to(until, &mut out);
+    (engine, out, accepted)
+}
+
+fn end_of(events: &[Event], extra_days: i64) -> EventTime {
+    events.iter().map(|e| e.ts).max().unwrap_or(T0) + Span::days(extra_days)
+}
+
+/// The segment from scratch: the default table applied to the accepted orders.
+fn segment_from_scratch(
+    orders: &[(EventTime, Fen)],
+    joined: Option<EventTime>,
+    now: EventTime,
+) -> Segment {
+    let Some(last) = orders.iter().map(|o| o.0).filter(|t| *t <= now).max() else {
+        let overdue = joined.is_some_and(|j| now - j > Span::days(14));
+        return if overdue {
+            Segment::GeneralRetain
+        } else {
+            Segment::New
+        };
+    };
+    let in_window = |days: i64| {
+        orders
+            .iter()
+            .filter(move |o| o.0 <= now && o.0 > now - Span::days(days))
+    };
+    let rfm = Rfm {
+        recency: Some(now - last),
+        f30: in_window(30).count() as u32,
+        m30: in_window(30).map(|o| o.1).sum(),
+        f90: in_window(90).count() as u32,
+    };
+    SegmentTable::new(&Config::default().segments.rules).classify(&rfm)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn replay_is_deterministic(events in stream(), extra in 0i64..200) {
+        let until = end_of(&events, extra);
+        let (_, a, _) = run(&events, until);
+        let (_, b, _) = run(&events, until);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn the_output_does_not_depend_on_how_the_input_is_split_into_batches(
+        events in stream(),
+        cuts in prop::collection::vec(0usize..400, 0..12),
+    ) {
+        let until = end_of(&events, 100);
+        let (_, whole, _) = run(&events, until);
+        let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c % (events.len() + 1)).collect();
+        bounds.push(0);
+        bounds.push(events.len());
+        bounds.sort_unstable();
+        let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let mut out = Vec::new();
+        for pair in bounds.windows(2) {
+            engine.process_batch(0, &events[pair[0]..pair[1]], WALL, &mut out);
+        }
+        engine.advance_to(until, &mut out);
+        prop_assert_eq!(whole, out);
+    }
+
+    #[test]
+    fn a_members_segment_equals_the_segment_recomputed_from_her_order_history(
+        events in stream(),
+        checkpoints in prop::collection::vec(0usize..400, 1..5),
+        extra in 0i64..150,
+    ) {
+        let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let mut out = Vec::new();
+        let mut orders: BTreeMap<String, Vec<(EventTime, Fen)>> = BTreeMap::new();
+        let mut seen: HashSet<(String, u64)> = HashSet::new();
+        let mut joined: BTreeMap<String, EventTime> = BTreeMap::new();
+        let checkpoints: HashSet<usize> = checkpoints.into_iter().map(|c| c % events.len().max(1)).collect();
+        let check = |engine: &Engine, orders: &BTreeMap<String, Vec<(EventTime, Fen)>>, joined: &BTreeMap<String, EventTime>| -> Result<(), TestCaseError> {
+            for m in engine.members() {
+                let now = engine.watermark().max(m.clock);
+                let history = orders.get(m.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+                let expected = segment_from_scratch(history, joined.get(m.id.as_str()).copied(), now);
+                prop_assert_eq!(m.segment, expected, "member {} at {}", m.id, now);
+            }
+            Ok(())
+        };
+        for (i, event) in events.iter().enumerate() {
+            if engine.process(0, event, WALL, &mut out).is_ok() {
+                match &event.body {
+                    EventBody::Order(o) if seen.insert((event.member_id.to_string(), o.order_key)) => {
+                        orders.entry(event.member_id.to_string()).or_default().push((event.ts, o.amount));
+                    }
+                    EventBody::Member(p) => {
+                        joined.insert(event.member_id.to_string(), p.joined_at);
+                    }
+                    _ => {}
+                }
+            }
+            if checkpoints.contains(&i) {
+                check(&engine, &orders, &joined)?;
+            }
+        }
+        engine.advance_to(end_of(&events, extra), &mut out);
+        check(&engine, &orders, &joined)?;
+    }
+
+    #[test]
+    fn group_figures_equal_a_brute_force_recount(events in stream(), extra in 0i64..150) {
+        let until = end_of(&events, extra);
+        let (engine, _, accepted) = run(&events, until);
+        let config = Config::default();
+        let table = churnwatch::engine::benchmark::BenchmarkTable::new(&config.groups.benchmark);
+        // Replays membership with the engine's documented rule: last writer by event time.
+        #[derive(Default)]
+        struct Brute { profile: Option<Profile>, left: bool, ts: Option<EventTime>, orders: Vec<(EventTime, Fen, Category)>, keys: HashSet<u64> }
+        let mut members: BTreeMap<String, Brute> = BTreeMap::new();
+        for (event, ok) in events.iter().zip(accepted) {
+            if !ok { continue; }
+            let b = members.entry(event.member_id.to_string()).or_default();
+            let newer = b.ts.is_none_or(|t| event.ts >= t);
+            match &event.body {
+                EventBody::Member(p) if newer => { b.profile = Some(p.clone()); b.left = false; b.ts = Some(event.ts); }
+                EventBody::MemberLeft if newer && !b.left => { b.left = true; b.ts = Some(event.ts); }
+                EventBody::Order(o) if b.keys.insert(o.order_key) => b.orders.push((event.ts, o.amount, o.category)),
+                _ => {}
+            }
+        }
+        for group in GROUPS {
+            let (mut tracked, mut counted, mut active, mut expected) = (0u32, 0u32, 0u32, 0u32);
+            let mut revenue = [Fen::ZERO; Category::COUNT];
+            for b in members.values() {
+                let Some(p) = b.profile.as_ref().filter(|p| p.group_id.as_str() == group && !b.left) else { continue };
+                tracked += 1;
+                if until - p.joined_at < Span::days(30) { continue; }
+                counted += 1;
+                let tier = table.tier_index(p.fee_tier.as_str()).unwrap();
+                expected += u32::from(table.expected_pct(tier, tenure_month(p.joined_at, until)));
+                let window: Vec<_> = b.orders.iter().filter(|o| o.0 <= until && o.0 > until - Span::days(30)).collect();
+                if !window.is_empty() { active += 1; }
+                for o in window { revenue[o.2.index()] += o.1; }
+            }
+            match engine.group(&GroupId::new(group)) {
+                Some(g) => {
+                    prop_assert_eq!((g.tracked, g.counted, g.active, g.expected_sum), (tracked, counted, active, expected), "group {}", group);
+                    prop_assert_eq!(g.revenue, revenue, "group {}", group);
+                }
+                None => prop_assert_eq!(tracked, 0),
+            }
+        }
+    }
+}
