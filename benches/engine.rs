@@ -1,1 +1,72 @@
-fn main() {}
+//! Engine throughput on pre-decoded events (SPEC §9: ≥ 3 M events/s on one core).
+//!
+//! `cargo bench --bench engine`. The input is the generator's default workload scaled
+//! to `CHURNWATCH_BENCH_MEMBERS` members (default 100 000), decoded once up front, so
+//! only `Engine::process` (and the timers it fires) is timed.
+
+use std::time::Duration;
+
+use churnwatch::config::Config;
+use churnwatch::decode::JsonDecoder;
+use churnwatch::engine::{Engine, TimeMode};
+use churnwatch::generate::{GenerateOptions, Workload};
+use churnwatch::model::{Event, EventTime};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+fn events() -> Vec<Event> {
+    let members = std::env::var("CHURNWATCH_BENCH_MEMBERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let options = GenerateOptions {
+        members,
+        ..GenerateOptions::default()
+    };
+    let decoder = JsonDecoder::new(1 << 16);
+    let mut workload = Workload::new(&options);
+    let mut line = Vec::new();
+    let mut events = Vec::new();
+    while workload.next_into(&mut line).is_some() {
+        if let Ok(event) = decoder.decode(&line) {
+            events.push(event);
+        }
+    }
+    events
+}
+
+fn engine_throughput(c: &mut Criterion) {
+    let events = events();
+    let wall = EventTime::from_millis(i64::MAX / 2);
+    let config = Config::default();
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(30))
+        .warm_up_time(Duration::from_secs(1));
+    group.bench_function(
+        format!("process {} pre-decoded events", events.len()),
+        |b| {
+            b.iter_batched(
+                || {
+                    (
+                        Engine::new(&config, TimeMode::Replay),
+                        Vec::with_capacity(1024),
+                    )
+                },
+                |(mut engine, mut out)| {
+                    for event in &events {
+                        let _ = engine.process(0, event, wall, &mut out);
+                        out.clear();
+                    }
+                    engine
+                },
+                BatchSize::PerIteration,
+            )
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, engine_throughput);
+criterion_main!(benches);

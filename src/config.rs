@@ -172,6 +172,10 @@ pub struct GroupsConfig {
     pub category_benchmark: BTreeMap<Category, Fen>,
     /// How many weakest categories a group warning names.
     pub weakest_categories: usize,
+    /// Groups are graded only once the engine has observed this much event time since
+    /// its first event: a 30-day activity figure needs 30 days of observation, and a
+    /// processor starting without history would otherwise flag every group at once.
+    pub warmup: Span,
 }
 
 impl Default for GroupsConfig {
@@ -214,6 +218,7 @@ impl Default for GroupsConfig {
             output_hysteresis_pct: 1,
             category_benchmark,
             weakest_categories: 2,
+            warmup: Span::days(30),
         }
     }
 }
@@ -383,6 +388,9 @@ impl Config {
         }
         if g.hysteresis_pp < 0 || g.output_hysteresis_pct < 0 {
             bail!("groups hysteresis must not be negative");
+        }
+        if g.warmup < Span::ZERO {
+            bail!("groups.warmup must not be negative");
         }
         if g.output_target <= Fen::ZERO {
             bail!("groups.output_target must be positive");

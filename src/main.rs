@@ -9,8 +9,9 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use churnwatch::cli::{self, replay, state_out, summary};
+use churnwatch::cli::{self, demo, replay, state_out, summary};
 use churnwatch::config::Config;
+use churnwatch::generate::{self, GenerateOptions};
 use churnwatch::model::EventTime;
 
 #[derive(Parser)]
@@ -49,6 +50,23 @@ enum Command {
         #[arg(long, value_parser = cli::parse_instant)]
         now: Option<EventTime>,
     },
+    /// Write a seeded synthetic workload as JSON lines.
+    Generate {
+        #[arg(long, default_value_t = GenerateOptions::default().seed)]
+        seed: u64,
+        #[arg(long, default_value_t = GenerateOptions::default().members)]
+        members: u32,
+        #[arg(long, default_value_t = GenerateOptions::default().days)]
+        days: u32,
+        /// First day of the workload (RFC 3339 or epoch ms).
+        #[arg(long, value_parser = cli::parse_instant)]
+        start: Option<EventTime>,
+        /// Output file (default stdout).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Stream the generator through the engine and print live alerts.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -112,5 +130,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprint!("{}", summary::render(&engine, &counts, elapsed));
             Ok(())
         }
+        Command::Generate {
+            seed,
+            members,
+            days,
+            start,
+            output,
+        } => {
+            let defaults = GenerateOptions::default();
+            let options = GenerateOptions {
+                seed,
+                members,
+                days,
+                start: start.unwrap_or(defaults.start),
+                ..defaults
+            };
+            let stats = match output {
+                Some(path) => {
+                    let mut out = create(&path)?;
+                    let stats = generate::write_jsonl(&options, &mut out)?;
+                    out.flush()?;
+                    stats
+                }
+                None => {
+                    let mut out = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+                    let stats = generate::write_jsonl(&options, &mut out)?;
+                    out.flush()?;
+                    stats
+                }
+            };
+            eprintln!("{stats:?}");
+            Ok(())
+        }
+        Command::Demo(args) => demo::run(&config, &args),
     }
 }

@@ -34,6 +34,13 @@ fn grades(s: &Scenario, group: &str) -> (Option<Grade>, Option<Grade>) {
     (g.activity_grade, g.output_grade)
 }
 
+/// The grading rules themselves, without the engine's warm-up (tested on its own below).
+fn scenario() -> Scenario {
+    let mut config = Config::default();
+    config.groups.warmup = Span::ZERO;
+    Scenario::with_config(config)
+}
+
 fn over_a_year() -> EventTime {
     day(0) - Span::days(400)
 }
@@ -41,7 +48,7 @@ fn over_a_year() -> EventTime {
 #[test]
 fn a_group_falls_below_its_benchmark_when_orders_leave_the_window_and_recovers_past_the_hysteresis()
 {
-    let mut s = Scenario::new();
+    let mut s = scenario();
     // 100 tier-199 members over a year old: 36 % expected each, so 36 active is the line.
     // 37 active: two ordered on day 0, 35 on day 10.
     for i in 0..2 {
@@ -111,7 +118,7 @@ fn a_group_falls_below_its_benchmark_when_orders_leave_the_window_and_recovers_p
 
 #[test]
 fn members_enter_the_group_figures_only_after_their_first_tenure_month() {
-    let mut s = Scenario::new();
+    let mut s = scenario();
     members(&mut s, "g1", 0..12, "399", day(0), day(0));
     s.advance(day(30) - MS);
     assert!(
@@ -151,6 +158,7 @@ fn members_enter_the_group_figures_only_after_their_first_tenure_month() {
 fn the_benchmark_moves_from_month_12_to_month_13_at_exactly_360_days() {
     let mut config = Config::default();
     config.groups.hysteresis_pp = 0;
+    config.groups.warmup = Span::ZERO;
     let mut s = Scenario::with_config(config);
     // Tier 199: month 12 expects 37 %, month 13 expects 36 %. Joined 330 days before day 0,
     // so month 13 starts on day 30. 36 of 100 members are active (orders on day 10).
@@ -184,7 +192,7 @@ fn the_benchmark_moves_from_month_12_to_month_13_at_exactly_360_days() {
 
 #[test]
 fn output_below_target_names_the_weakest_categories() {
-    let mut s = Scenario::new();
+    let mut s = scenario();
     members(&mut s, "g1", 0..10, "199", over_a_year(), day(0));
     for i in 0..10 {
         let m = format!("g1-{i}");
@@ -237,7 +245,7 @@ fn output_below_target_names_the_weakest_categories() {
 
 #[test]
 fn groups_below_the_minimum_size_are_tracked_but_not_graded() {
-    let mut s = Scenario::new();
+    let mut s = scenario();
     members(&mut s, "g1", 0..9, "199", over_a_year(), day(0));
     s.advance(day(5));
     assert!(s.for_group("g1").is_empty());
@@ -247,7 +255,7 @@ fn groups_below_the_minimum_size_are_tracked_but_not_graded() {
 
 #[test]
 fn a_member_who_moves_group_takes_her_figures_along() {
-    let mut s = Scenario::new();
+    let mut s = scenario();
     members(&mut s, "g1", 0..10, "199", over_a_year(), day(0));
     members(&mut s, "g2", 0..10, "199", over_a_year(), day(0));
     s.order_in("g1-0", "o1", Fen::yuan(300), Category::Home, day(1));
@@ -267,7 +275,7 @@ fn a_member_who_moves_group_takes_her_figures_along() {
 
 #[test]
 fn a_member_who_leaves_leaves_every_group_count() {
-    let mut s = Scenario::new();
+    let mut s = scenario();
     members(&mut s, "g1", 0..11, "199", over_a_year(), day(0));
     s.order("g1-0", "o1", 300, day(1));
     s.left("g1-0", day(2));
@@ -280,7 +288,7 @@ fn a_member_who_leaves_leaves_every_group_count() {
 
 #[test]
 fn events_before_the_profile_count_once_the_member_joins_her_group() {
-    let mut s = Scenario::new();
+    let mut s = scenario();
     s.order("m1", "o1", 250, day(0));
     s.login("m1", day(0));
     let g_none = s.engine.group(&GroupId::new("g1"));
@@ -295,10 +303,32 @@ fn events_before_the_profile_count_once_the_member_joins_her_group() {
 
 #[test]
 fn an_older_profile_redelivered_after_a_move_does_not_move_her_back() {
-    let mut s = Scenario::new();
+    let mut s = scenario();
     s.profile("m1", "g1", "399", over_a_year(), day(0));
     s.profile("m1", "g2", "399", over_a_year(), day(2));
     s.profile("m1", "g1", "399", over_a_year(), day(0));
     assert_eq!(s.engine.group(&GroupId::new("g1")).unwrap().tracked, 0);
     assert_eq!(s.engine.group(&GroupId::new("g2")).unwrap().tracked, 1);
+}
+
+#[test]
+fn groups_are_graded_only_once_the_engine_has_observed_a_full_activity_window() {
+    // A processor starting without history sees old members and no orders yet: their
+    // group is not "below benchmark", it is unobserved.
+    let mut s = Scenario::new();
+    members(&mut s, "g1", 0..10, "199", over_a_year(), day(0));
+    s.order("g1-0", "o1", 500, day(10));
+    s.advance(day(30) - MS);
+    assert!(s.for_group("g1").is_empty());
+    assert_eq!(grades(&s, "g1"), (None, None));
+    s.advance(day(30));
+    assert_eq!(
+        summaries(&s.for_group("g1")),
+        vec![(GroupBelowBenchmark, Some("ungraded"), Some("failing"), day(30))],
+        "at the end of the warm-up a failing group warns as if it had just fallen (output: 500 per active is fine)"
+    );
+    assert_eq!(
+        grades(&s, "g1"),
+        (Some(Grade::Failing), Some(Grade::Excellent))
+    );
 }

@@ -1,5 +1,6 @@
 //! The command-line edges: files and terminals in, the pure engine in the middle.
 
+pub mod demo;
 pub mod replay;
 pub mod state_out;
 pub mod summary;

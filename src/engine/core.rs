@@ -28,6 +28,10 @@ use crate::config::Config;
 use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, TicketStatus, TutorId};
 use crate::reject::{RejectReason, Rejection};
 
+/// The timer slot reserved for the end of the warm-up; never a member index, because
+/// `find_or_create` refuses to hand it out.
+const WARMUP_TIMER: u32 = u32::MAX;
+
 /// A member warning decided during evaluation, emitted once the state is updated.
 type Pending = (
     WarningKind,
@@ -52,6 +56,8 @@ pub struct Engine {
     tracker: WatermarkTracker,
     watermark: EventTime,
     dirty_groups: Vec<u32>,
+    /// Groups are graded from this instant on (first event + warm-up).
+    grading_from: Option<EventTime>,
     scratch_due: Vec<u32>,
     scratch_group_events: Vec<GroupEvent>,
     stats: EngineStats,
@@ -77,6 +83,7 @@ impl Engine {
             timers: Timers::default(),
             watermark: EventTime::MIN,
             dirty_groups: Vec::new(),
+            grading_from: None,
             scratch_due: Vec::new(),
             scratch_group_events: Vec::new(),
             stats: EngineStats::default(),
@@ -113,6 +120,11 @@ impl Engine {
         if let Err(rejection) = self.check(event, wall) {
             self.stats.count_rejection(rejection.reason);
             return Err(rejection);
+        }
+        if self.grading_from.is_none() {
+            let from = event.ts + self.rules.config.groups.warmup;
+            self.grading_from = Some(from);
+            self.timers.reschedule(WARMUP_TIMER, None, Some(from));
         }
         let watermark = self.tracker.observe(partition, event.ts, wall);
         self.advance_to(watermark, out);
@@ -160,6 +172,12 @@ impl Engine {
             due.clear();
             self.timers.take_due_at(at, &mut due);
             for &idx in &due {
+                if idx == WARMUP_TIMER {
+                    for g in 0..self.groups.len() as u32 {
+                        self.mark_dirty(g);
+                    }
+                    continue;
+                }
                 self.members[idx as usize].wake = None;
                 self.step(idx, at, out);
             }
@@ -229,8 +247,12 @@ impl Engine {
         {
             return idx;
         }
-        let idx =
-            u32::try_from(self.members.len()).unwrap_or_else(|_| panic!("more than 2^32 members"));
+        // Running out of u32 indices is resource exhaustion, like running out of memory,
+        // which it would precede by ~1 TB: not an input error to dead-letter.
+        let idx = u32::try_from(self.members.len())
+            .ok()
+            .filter(|idx| *idx != WARMUP_TIMER)
+            .unwrap_or_else(|| panic!("more than 2^32 - 1 members in one engine"));
         self.members.push(MemberState::new(id.clone(), first_seen));
         let members = &self.members;
         let hasher = &self.hasher;
@@ -654,7 +676,12 @@ impl Engine {
         let mut events = std::mem::take(&mut self.scratch_group_events);
         for &g in &dirty {
             events.clear();
-            self.groups[g as usize].regrade(&self.rules.config.groups, &mut events);
+            let observed_enough = self.grading_from.is_some_and(|from| at >= from);
+            self.groups[g as usize].regrade(
+                &self.rules.config.groups,
+                observed_enough,
+                &mut events,
+            );
             for event in events.iter().copied() {
                 self.emit_group(g, event, at, out);
             }

@@ -217,9 +217,15 @@ impl GroupState {
     }
 
     /// Re-grades the group and reports the transitions that deserve a warning.
-    pub fn regrade(&mut self, config: &GroupsConfig, events: &mut Vec<GroupEvent>) {
+    /// `observed_enough` is false during the engine's warm-up: tracked, not graded.
+    pub fn regrade(
+        &mut self,
+        config: &GroupsConfig,
+        observed_enough: bool,
+        events: &mut Vec<GroupEvent>,
+    ) {
         self.dirty = false;
-        if self.counted < config.min_group_size {
+        if !observed_enough || self.counted < config.min_group_size {
             self.activity_grade = None;
             self.output_grade = None;
             return;
@@ -310,7 +316,7 @@ mod tests {
 
     fn regrade(g: &mut GroupState) -> Vec<GroupEvent> {
         let mut events = Vec::new();
-        g.regrade(&GroupsConfig::default(), &mut events);
+        g.regrade(&GroupsConfig::default(), true, &mut events);
         events
     }
 

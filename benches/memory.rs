@@ -1,0 +1,80 @@
+//! Bytes of resident memory per member (SPEC §9: ≤ 200 bytes per member; 10 M members in
+//! ≤ 2 GB RSS).
+//!
+//! `cargo bench --bench memory [-- COUNTS...]` (default 1000000 10000000). Each member
+//! gets what a typical generated member has: a profile in one of 100-member groups,
+//! three orders within 90 days and a login. RSS is read from /proc before and after.
+
+use churnwatch::config::Config;
+use churnwatch::engine::{Engine, TimeMode};
+use churnwatch::model::*;
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn measure(n: u32) -> (u64, usize) {
+    let t0 = EventTime::from_millis(1_767_225_600_000);
+    let wall = EventTime::from_millis(i64::MAX / 2);
+    let before = rss_bytes();
+    let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+    let mut out = Vec::new();
+    // Events in time order over 60 days; members interleaved so each day touches all.
+    for step in 0..5u32 {
+        for i in 0..n {
+            let member_id = MemberId::new(&format!("m{i:08}"));
+            let ts = t0 + Span::days(i64::from(step) * 12) + Span::millis(i64::from(i));
+            let body = match step {
+                0 => EventBody::Member(Profile {
+                    group_id: GroupId::new(&format!("g{:06}", i / 100)),
+                    tutor_id: TutorId::new(&format!("t{:05}", i / 700)),
+                    fee_tier: FeeTier::new(if i % 2 == 0 { "199" } else { "399" }),
+                    joined_at: t0 - Span::days(i64::from(i % 400)),
+                }),
+                4 => EventBody::Login,
+                _ => EventBody::Order(Order {
+                    order_key: u64::from(i) << 8 | u64::from(step),
+                    amount: Fen(10_000 + i64::from(i % 90_000)),
+                    category: Category::ALL[(i % 9) as usize],
+                }),
+            };
+            let event = Event {
+                event_id: "e".into(),
+                member_id,
+                ts,
+                body,
+            };
+            let _ = engine.process(0, &event, wall, &mut out);
+            out.clear();
+        }
+    }
+    let after = rss_bytes();
+    let members = engine.members().count();
+    std::hint::black_box(&engine);
+    (after.saturating_sub(before), members)
+}
+
+fn main() {
+    let counts: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let counts = if counts.is_empty() {
+        vec![1_000_000, 10_000_000]
+    } else {
+        counts
+    };
+    for n in counts {
+        let (bytes, members) = measure(n);
+        println!(
+            "{members} members: {:.0} MB RSS growth = {:.0} bytes per member",
+            bytes as f64 / 1e6,
+            bytes as f64 / members as f64
+        );
+    }
+}
