@@ -165,7 +165,9 @@ pub struct GroupsConfig {
     pub output_target: Fen,
     /// Output grades, in percent above the target; `qualified` is ≥ 0.
     pub output_grades_pct: GradeCuts,
-    /// A failing output recovers only at this many percent above the target.
+    /// A failing output recovers only at this many percent above the target. Wider than
+    /// the activity band: one order moves a group's output per active member by more
+    /// than 1 % of 450 yuan, so a 1 % band would let it flap.
     pub output_hysteresis_pct: i64,
     /// Expected 30-day revenue per active member per category (yuan), thesis table 3.2.3,
     /// mean of March–May. The weakest categories are those furthest below it.
@@ -215,7 +217,7 @@ impl Default for GroupsConfig {
                 excellent: 10,
                 good: 5,
             },
-            output_hysteresis_pct: 1,
+            output_hysteresis_pct: 5,
             category_benchmark,
             weakest_categories: 2,
             warmup: Span::days(30),

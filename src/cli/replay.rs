@@ -13,6 +13,8 @@ use crate::model::EventTime;
 use crate::output;
 use crate::reject::Rejection;
 
+const BURST_CAPACITY: usize = 4096;
+
 pub struct ReplayOptions {
     /// After the last event, move the watermark here so every time-driven change up to
     /// then fires.
@@ -74,6 +76,11 @@ pub fn replay(
         }
         for w in out.drain(..) {
             output::write_json_line(warnings, &w)?;
+        }
+        // A watermark jump can fire every member's timer in one call; do not keep that
+        // burst's capacity for the rest of the run.
+        if out.capacity() > BURST_CAPACITY {
+            out.shrink_to(BURST_CAPACITY);
         }
     }
     if let Some(until) = options.until {

@@ -725,8 +725,9 @@ impl Engine {
         let base = self.rules.kind_action(kind);
         let action: std::sync::Arc<str> = match kind {
             WarningKind::GroupBelowBenchmark => format!(
-                "{base}; needs {} more active members this month; weakest categories: {weakest_text}",
-                group.members_needed()
+                "{base}; needs {} more active {} this month; weakest categories: {weakest_text}",
+                group.members_needed(),
+                if group.members_needed() == 1 { "member" } else { "members" }
             )
             .into(),
             WarningKind::GroupOutputBelowTarget => format!(
