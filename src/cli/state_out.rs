@@ -72,15 +72,15 @@ pub fn member_line(engine: &Engine, m: &MemberState) -> serde_json::Value {
         f90: rfm.f90,
         lifetime_orders: m.lifetime_orders,
         lifetime_amount: m.lifetime_amount.to_string(),
-        first_order_at: m.first_order_at.map(EventTime::to_rfc3339),
-        last_order_at: m.last_order_at.map(EventTime::to_rfc3339),
+        first_order_at: m.first_order_at().map(EventTime::to_rfc3339),
+        last_order_at: m.last_order_at().map(EventTime::to_rfc3339),
         last_login_or_first_seen: m.login_ref.to_rfc3339(),
         open_tickets: m
-            .tickets
+            .tickets()
             .iter()
             .filter(|t| t.state != TicketState::Resolved)
             .count(),
-        next_wake: m.wake.map(EventTime::to_rfc3339),
+        next_wake: m.wake().map(EventTime::to_rfc3339),
     };
     serde_json::to_value(line).unwrap_or(serde_json::Value::Null)
 }

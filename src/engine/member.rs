@@ -65,12 +65,49 @@ pub struct Ticket {
 
 pub const NO_GROUP: u32 = u32::MAX;
 
+/// "Never" for instants stored without an `Option` (8 bytes instead of 16, per field, per
+/// member): no event time can be this small.
+const NEVER: EventTime = EventTime::MIN;
+
+/// The rarely present parts of a member, boxed so the common member pays one pointer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub tickets: Vec<Ticket>,
+    /// Event times of the non-critical warnings marked `notify` within the cap window.
+    pub notified: Vec<EventTime>,
+}
+
+/// Per-member state. Laid out for size: 10 M members must fit in about 2 GB, so instants
+/// use a sentinel instead of `Option`, the order list is an exact-size slice, and tickets
+/// and the contact-cap history live in an optional box.
 #[derive(Clone, Debug)]
 pub struct MemberState {
     pub id: MemberId,
+    pub joined_at: EventTime,
+    /// Event time of the latest `member`/`member_left` applied: profile updates are
+    /// last-writer-wins by event time, so a redelivered old profile changes nothing.
+    pub profile_ts: EventTime,
+    first_order: EventTime,
+    last_order: EventTime,
+    /// The last login, or when the member was first seen if she has not logged in since:
+    /// "no login for 30 days" can only be judged from what this processor has seen.
+    pub login_ref: EventTime,
+    /// Event time of the first event seen for her: the engine only warns about what it
+    /// has observed happening (an activation deadline that passed before this instant is
+    /// not news).
+    pub first_seen: EventTime,
+    /// The instant the state was last evaluated at; never decreases.
+    pub clock: EventTime,
+    /// The pending timer; `NEVER` when none.
+    wake: EventTime,
+    pub lifetime_amount: Fen,
+    /// Orders within the retention horizon, ascending by time.
+    orders: Box<[OrderRec]>,
+    extras: Option<Box<Extras>>,
     /// Interned group, `NO_GROUP` until the first `member` event.
     pub group: u32,
     pub tutor: u32,
+    pub lifetime_orders: u32,
     pub tier: u8,
     pub left: bool,
     pub segment: Segment,
@@ -79,57 +116,116 @@ pub struct MemberState {
     pub recall_fired: u8,
     /// Login-lapse levels already sent since `login_ref`.
     pub lapse_fired: u8,
-    pub joined_at: EventTime,
-    /// Event time of the latest `member`/`member_left` applied: profile updates are
-    /// last-writer-wins by event time, so a redelivered old profile changes nothing.
-    pub profile_ts: EventTime,
-    pub first_order_at: Option<EventTime>,
-    pub last_order_at: Option<EventTime>,
-    /// The last login, or when the member was first seen if she has not logged in since:
-    /// "no login for 30 days" can only be judged from what this processor has seen.
-    pub login_ref: EventTime,
-    pub lifetime_orders: u32,
-    pub lifetime_amount: Fen,
-    /// Orders within the retention horizon, ascending by time.
-    pub orders: Vec<OrderRec>,
-    pub tickets: Vec<Ticket>,
-    /// Event times of the non-critical warnings marked `notify` within the cap window.
-    pub notified: Vec<EventTime>,
-    /// Event time of the first event seen for her: the engine only warns about what it
-    /// has observed happening (an activation deadline that passed before this instant is
-    /// not news).
-    pub first_seen: EventTime,
-    /// The instant the state was last evaluated at; never decreases.
-    pub clock: EventTime,
-    /// The pending timer, if any.
-    pub wake: Option<EventTime>,
 }
 
 impl MemberState {
     pub fn new(id: MemberId, first_seen: EventTime) -> MemberState {
         MemberState {
             id,
+            joined_at: NEVER,
+            profile_ts: NEVER,
+            first_order: NEVER,
+            last_order: NEVER,
+            login_ref: first_seen,
+            first_seen,
+            clock: first_seen,
+            wake: NEVER,
+            lifetime_amount: Fen::ZERO,
+            orders: Box::default(),
+            extras: None,
             group: NO_GROUP,
             tutor: 0,
+            lifetime_orders: 0,
             tier: 0,
             left: false,
             segment: Segment::New,
             stage: Stage::Acquisition,
             recall_fired: 0,
             lapse_fired: 0,
-            joined_at: EventTime::MIN,
-            profile_ts: EventTime::MIN,
-            first_order_at: None,
-            last_order_at: None,
-            login_ref: first_seen,
-            lifetime_orders: 0,
-            lifetime_amount: Fen::ZERO,
-            orders: Vec::new(),
-            tickets: Vec::new(),
-            notified: Vec::new(),
-            first_seen,
-            clock: first_seen,
-            wake: None,
+        }
+    }
+
+    pub fn first_order_at(&self) -> Option<EventTime> {
+        (self.first_order != NEVER).then_some(self.first_order)
+    }
+
+    pub fn last_order_at(&self) -> Option<EventTime> {
+        (self.last_order != NEVER).then_some(self.last_order)
+    }
+
+    /// The pending wake-up, if any.
+    pub fn wake(&self) -> Option<EventTime> {
+        (self.wake != NEVER).then_some(self.wake)
+    }
+
+    pub fn set_wake(&mut self, wake: Option<EventTime>) {
+        self.wake = wake.unwrap_or(NEVER);
+    }
+
+    pub fn orders(&self) -> &[OrderRec] {
+        &self.orders
+    }
+
+    pub fn tickets(&self) -> &[Ticket] {
+        self.extras.as_ref().map_or(&[], |e| &e.tickets)
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    pub fn tickets_mut(&mut self) -> &mut Vec<Ticket> {
+        &mut self.extras_mut().tickets
+    }
+
+    pub fn notified_mut(&mut self) -> &mut Vec<EventTime> {
+        &mut self.extras_mut().notified
+    }
+
+    /// Records an order unless its id is already held. Returns whether it was new.
+    pub fn record_order(
+        &mut self,
+        at: EventTime,
+        order_key: u64,
+        category: Category,
+        amount: Fen,
+    ) -> bool {
+        let key = OrderRec::key_of(order_key);
+        if self.orders.iter().any(|o| o.key() == key) {
+            return false;
+        }
+        let pos = self.orders.partition_point(|o| o.at <= at);
+        let mut orders = std::mem::take(&mut self.orders).into_vec();
+        orders.insert(pos, OrderRec::new(at, order_key, category, amount));
+        self.orders = orders.into_boxed_slice();
+        self.lifetime_orders += 1;
+        self.lifetime_amount += amount;
+        if self.first_order == NEVER || at < self.first_order {
+            self.first_order = at;
+        }
+        if at > self.last_order {
+            self.last_order = at;
+            // A new last order ends any recall schedule in progress.
+            self.recall_fired = 0;
+        }
+        true
+    }
+
+    /// Forgets what is older than the retention horizon: orders at or before
+    /// `horizon_start`, resolved tickets opened by then, and cap entries outside any window.
+    pub fn prune(&mut self, horizon_start: EventTime, cap_window_start: EventTime) {
+        let keep_from = self.orders.partition_point(|o| o.at <= horizon_start);
+        if keep_from > 0 {
+            self.orders = self.orders[keep_from..].into();
+        }
+        if let Some(extras) = self.extras.as_mut() {
+            extras
+                .tickets
+                .retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
+            extras.notified.retain(|t| *t > cap_window_start);
+            if extras.tickets.is_empty() && extras.notified.is_empty() {
+                self.extras = None;
+            }
         }
     }
 
@@ -156,7 +252,7 @@ impl MemberState {
                 }
             }
         }
-        let last = match self.last_order_at {
+        let last = match self.last_order_at() {
             Some(last) if last <= now => Some(last),
             _ => last_in_list,
         };
@@ -167,7 +263,7 @@ impl MemberState {
     /// The segment the rules give at `now`. A member who never ordered stays `new` until
     /// the activation deadline has passed, then is `general_retain`.
     pub fn target_segment(&self, now: EventTime, rules: &Rules) -> Segment {
-        if self.last_order_at.is_none() {
+        if self.last_order == NEVER {
             let deadline_passed = self.has_profile()
                 && now - self.joined_at > rules.config.lifecycle.activation_deadline;
             return if deadline_passed || self.segment != Segment::New {
@@ -180,7 +276,7 @@ impl MemberState {
     }
 
     pub fn stage_at(&self, now: EventTime) -> Stage {
-        Stage::at(now, self.last_order_at, self.lifetime_orders)
+        Stage::at(now, self.last_order_at(), self.lifetime_orders)
     }
 
     /// What the member adds to its group's figures at `now`, or `None` outside any group.
@@ -220,7 +316,7 @@ impl MemberState {
                 next = Some(at);
             }
         };
-        if let Some(last) = self.last_order_at {
+        if let Some(last) = self.last_order_at() {
             for bound in rules
                 .segments
                 .recency_bounds()
@@ -257,7 +353,7 @@ impl MemberState {
         {
             consider(self.login_ref + *lapse);
         }
-        for ticket in &self.tickets {
+        for ticket in self.tickets() {
             if ticket.state == TicketState::Open {
                 consider(ticket.opened_at + config.alerts.after_sales_sla);
             }

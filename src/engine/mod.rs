@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod member;
 pub mod rules;
 pub mod segment;
+mod slab;
 pub mod stats;
 pub mod timers;
 pub mod warning;
