@@ -61,7 +61,7 @@ fn main() -> io::Result<()> {
         let started = Instant::now();
         let (engine, counts) = replay(&config, input, &mut sink, None, &options)?;
         let secs = started.elapsed().as_secs_f64();
-        let warnings: u64 = engine.stats().warnings.values().sum();
+        let warnings = engine.stats().total_warnings();
         let rate = counts.lines as f64 / secs;
         println!(
             "run {run}: {} events ({:.0} MB), {} members, {warnings} warnings in {secs:.2} s = {:.2} M events/s",

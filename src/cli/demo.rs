@@ -19,11 +19,12 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 120)]
     pub days: u32,
     /// Events per second of real time; 0 for as fast as possible.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 5_000)]
     pub rate: u64,
-    /// Print only warnings that would notify a tutor (`notify: true`).
+    /// Print every warning, not only those a tutor would be alerted to (`notify: true`,
+    /// severity WARNING or CRITICAL).
     #[arg(long)]
-    pub notify_only: bool,
+    pub all: bool,
     /// Stop after this many warnings (0 = no limit).
     #[arg(long, default_value_t = 0)]
     pub max_warnings: u64,
@@ -145,7 +146,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
             let _ = engine.process(0, &event, event.ts, &mut out);
         }
         for w in out.drain(..) {
-            if args.notify_only && !w.notify {
+            if !args.all && !(w.notify && w.severity >= Severity::Warning) {
                 continue;
             }
             shown += 1;
@@ -168,7 +169,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         "\n{} events, {} warnings shown ({} in all, {} capped), event time reached {}",
         events,
         shown,
-        stats.warnings.values().sum::<u64>(),
+        stats.total_warnings(),
         stats.capped,
         last_event_time.map_or("-".to_owned(), |t| t.to_rfc3339())
     )?;

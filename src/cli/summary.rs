@@ -19,7 +19,7 @@ pub struct InputCounts {
 pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String {
     let stats = engine.stats();
     let mut s = String::new();
-    let applied: u64 = stats.events.values().sum();
+    let applied = stats.total_events();
     let rate = if elapsed.as_secs_f64() > 0.0 {
         input.lines as f64 / elapsed.as_secs_f64()
     } else {
@@ -39,25 +39,25 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
         "  applied: {applied} events ({} changed nothing: duplicates or older profiles)",
         stats.unchanged
     );
-    for (kind, n) in &stats.events {
+    for (kind, n) in stats.events() {
         let _ = writeln!(s, "    {kind:<13} {n}");
     }
     let mut rejections = input.decode_rejections.clone();
-    for (reason, n) in &stats.rejections {
-        *rejections.entry(*reason).or_default() += n;
+    for (reason, n) in stats.rejections() {
+        *rejections.entry(reason).or_default() += n;
     }
     let total_rejected: u64 = rejections.values().sum();
     let _ = writeln!(s, "  rejected: {total_rejected}");
     for (reason, n) in &rejections {
         let _ = writeln!(s, "    {:<26} {n}", reason.code());
     }
-    let total_warnings: u64 = stats.warnings.values().sum();
+    let total_warnings = stats.total_warnings();
     let _ = writeln!(
         s,
         "  warnings: {total_warnings} ({} not notified: contact cap)",
         stats.capped
     );
-    for (kind, n) in &stats.warnings {
+    for (kind, n) in stats.warnings() {
         let _ = writeln!(s, "    {:<26} {n}", kind.name());
     }
     let mut segments: BTreeMap<Segment, u64> = BTreeMap::new();

@@ -61,6 +61,7 @@ pub struct Engine {
     grading_from: Option<EventTime>,
     scratch_due: Vec<u32>,
     scratch_group_events: Vec<GroupEvent>,
+    scratch_pending: Vec<Pending>,
     stats: EngineStats,
 }
 
@@ -87,6 +88,7 @@ impl Engine {
             grading_from: None,
             scratch_due: Vec::new(),
             scratch_group_events: Vec::new(),
+            scratch_pending: Vec::new(),
             stats: EngineStats::default(),
         }
     }
@@ -103,8 +105,9 @@ impl Engine {
         &self.stats
     }
 
+    /// Members with a pending wake-up.
     pub fn pending_timers(&self) -> usize {
-        self.timers.len()
+        self.members.iter().filter(|m| m.wake().is_some()).count()
     }
 
     /// Applies one decoded event that arrived on input `partition`.
@@ -125,7 +128,7 @@ impl Engine {
         if self.grading_from.is_none() {
             let from = event.ts + self.rules.config.groups.warmup;
             self.grading_from = Some(from);
-            self.timers.reschedule(WARMUP_TIMER, None, Some(from));
+            self.timers.schedule(WARMUP_TIMER, from);
         }
         let watermark = self.tracker.observe(partition, event.ts, wall);
         self.advance_to(watermark, out);
@@ -178,6 +181,9 @@ impl Engine {
                         self.mark_dirty(g);
                     }
                     continue;
+                }
+                if self.members[idx as usize].wake() != Some(at) {
+                    continue; // superseded by a reschedule
                 }
                 self.members[idx as usize].set_wake(None);
                 self.step(idx, at, out);
@@ -348,15 +354,25 @@ impl Engine {
             (Some(w), Some(l)) => Some(w.min(l)),
             (w, l) => w.or(l),
         };
-        self.timers.reschedule(idx, old, new);
-        self.members[idx as usize].set_wake(new);
+        self.set_wake(idx, new);
+    }
+
+    /// Records the member's next wake-up, queueing it if it moved.
+    fn set_wake(&mut self, idx: u32, next: Option<EventTime>) {
+        let m = &mut self.members[idx as usize];
+        if m.wake() != next {
+            m.set_wake(next);
+            if let Some(at) = next {
+                self.timers.schedule(idx, at);
+            }
+        }
     }
 
     /// Fires the member's own timers up to `at`, so an event ahead of the watermark sees
     /// every time-driven change before it, stamped at its own instant.
     fn catch_up(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         while let Some(wake) = self.members[idx as usize].wake().filter(|w| *w <= at) {
-            self.timers.reschedule(idx, Some(wake), None);
+            // Its queue entry goes stale; `advance_to` skips it.
             self.members[idx as usize].set_wake(None);
             self.step(idx, wake, out);
             self.flush_groups(wake, out);
@@ -407,8 +423,7 @@ impl Engine {
     fn reschedule(&mut self, idx: u32) {
         let m = &self.members[idx as usize];
         let next = m.next_wake(m.clock, &self.rules);
-        self.timers.reschedule(idx, m.wake(), next);
-        self.members[idx as usize].set_wake(next);
+        self.set_wake(idx, next);
     }
 
     /// Applies the event's own change. Returns false when it changed nothing (a duplicate
@@ -502,7 +517,8 @@ impl Engine {
     fn evaluate(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let config = &self.rules.config;
         let m = &self.members[idx as usize];
-        let mut pending: Vec<Pending> = Vec::new();
+        let mut pending = std::mem::take(&mut self.scratch_pending);
+        pending.clear();
 
         let target = m.target_segment(at, &self.rules);
         let from = m.segment;
@@ -621,14 +637,14 @@ impl Engine {
         m.recall_fired = recall_fired;
         m.lapse_fired = lapse_fired;
 
-        if self.members[idx as usize].left {
-            // A member who has left gets no more warnings; her state still moves with time.
-            return;
+        // A member who has left gets no more warnings; her state still moves with time.
+        if !self.members[idx as usize].left {
+            pending.sort_by_key(|p| p.4);
+            for (kind, severity, from, to, when, detail) in pending.drain(..) {
+                self.emit_member(idx, kind, severity, from, to, when, detail, out);
+            }
         }
-        pending.sort_by_key(|p| p.4);
-        for (kind, severity, from, to, when, detail) in pending {
-            self.emit_member(idx, kind, severity, from, to, when, detail, out);
-        }
+        self.scratch_pending = pending;
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -1,36 +1,98 @@
 //! Counters the engine keeps about its own work: the replay summary and (later) metrics
-//! read them. Plain integers: the engine is single-threaded.
-
-use std::collections::BTreeMap;
+//! read them. Fixed arrays indexed by the closed enums: counting is on the per-event path.
 
 use super::warning::{Warning, WarningKind};
 use crate::reject::RejectReason;
 
+/// The `type` names of the input schema, in the order the counters use.
+pub const EVENT_TYPES: [&str; 5] = ["member", "member_left", "order", "login", "after_sales"];
+
 #[derive(Clone, Debug, Default)]
 pub struct EngineStats {
-    /// Applied events by type.
-    pub events: BTreeMap<&'static str, u64>,
+    events: [u64; EVENT_TYPES.len()],
     /// Events that changed nothing: redelivered, duplicate order, older profile.
     pub unchanged: u64,
-    pub rejections: BTreeMap<RejectReason, u64>,
-    pub warnings: BTreeMap<WarningKind, u64>,
+    rejections: [u64; RejectReason::ALL.len()],
+    warnings: [u64; WarningKind::ALL.len()],
     /// Non-critical member warnings sent with `notify: false` because of the contact cap.
     pub capped: u64,
 }
 
 impl EngineStats {
     pub fn count_event(&mut self, type_name: &'static str, changed: bool) {
-        *self.events.entry(type_name).or_default() += 1;
+        if let Some(i) = EVENT_TYPES.iter().position(|t| *t == type_name) {
+            self.events[i] += 1;
+        }
         if !changed {
             self.unchanged += 1;
         }
     }
 
     pub fn count_rejection(&mut self, reason: RejectReason) {
-        *self.rejections.entry(reason).or_default() += 1;
+        if let Some(i) = RejectReason::ALL.iter().position(|r| *r == reason) {
+            self.rejections[i] += 1;
+        }
     }
 
     pub fn count_warning(&mut self, warning: &Warning) {
-        *self.warnings.entry(warning.kind).or_default() += 1;
+        self.warnings[warning.kind as usize] += 1;
+    }
+
+    /// Applied events by type, types never seen left out.
+    pub fn events(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        EVENT_TYPES
+            .iter()
+            .copied()
+            .zip(self.events)
+            .filter(|(_, n)| *n > 0)
+    }
+
+    pub fn rejections(&self) -> impl Iterator<Item = (RejectReason, u64)> + '_ {
+        RejectReason::ALL
+            .into_iter()
+            .zip(self.rejections)
+            .filter(|(_, n)| *n > 0)
+    }
+
+    pub fn warnings(&self) -> impl Iterator<Item = (WarningKind, u64)> + '_ {
+        WarningKind::ALL
+            .into_iter()
+            .zip(self.warnings)
+            .filter(|(_, n)| *n > 0)
+    }
+
+    pub fn total_events(&self) -> u64 {
+        self.events.iter().sum()
+    }
+
+    pub fn total_rejections(&self) -> u64 {
+        self.rejections.iter().sum()
+    }
+
+    pub fn total_warnings(&self) -> u64 {
+        self.warnings.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::WarningKind;
+
+    #[test]
+    fn the_counter_order_matches_the_enums() {
+        for (i, kind) in WarningKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "{kind} indexes its own counter");
+        }
+        let mut stats = EngineStats::default();
+        stats.count_event("login", true);
+        stats.count_event("login", false);
+        stats.count_rejection(RejectReason::NegativeAmount);
+        assert_eq!(stats.events().collect::<Vec<_>>(), vec![("login", 2)]);
+        assert_eq!(stats.unchanged, 1);
+        assert_eq!(
+            stats.rejections().collect::<Vec<_>>(),
+            vec![(RejectReason::NegativeAmount, 1)]
+        );
     }
 }

@@ -1,55 +1,79 @@
-//! Event-time timers: at most one pending wake-up per member, fired in time order.
+//! Event-time timers: a min-heap of `(instant, member)` with lazy deletion.
 //!
-//! Ordered by `(instant, member index)`, so members due at the same instant fire in a
-//! fixed order and replay stays deterministic.
+//! Rescheduling only pushes; the superseded entry stays until it surfaces and is then
+//! skipped, because the member's own state holds its one valid wake-up. Pushing into an
+//! array is several times cheaper than a balanced tree's insert-and-remove on the hot
+//! path, and stale entries are few: a wake-up is the member's *earliest* next change,
+//! usually days away, so a superseded one surfaces soon. Entries pop in `(instant,
+//! member)` order, so members due at the same instant fire in a fixed order and replay
+//! stays deterministic.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use crate::model::EventTime;
 
 #[derive(Debug, Default, Clone)]
 pub struct Timers {
-    queue: BTreeSet<(EventTime, u32)>,
+    heap: BinaryHeap<Reverse<(EventTime, u32)>>,
 }
 
 impl Timers {
-    /// Moves `member`'s wake-up from `old` to `new` (either may be absent).
-    pub fn reschedule(&mut self, member: u32, old: Option<EventTime>, new: Option<EventTime>) {
-        if old == new {
-            return;
-        }
-        if let Some(at) = old {
-            self.queue.remove(&(at, member));
-        }
-        if let Some(at) = new {
-            self.queue.insert((at, member));
-        }
+    /// Adds a wake-up for `slot` at `at`. Any earlier entry for the same slot becomes
+    /// stale; the caller tells stale from valid by the slot's own state.
+    pub fn schedule(&mut self, slot: u32, at: EventTime) {
+        self.heap.push(Reverse((at, slot)));
     }
 
-    /// The earliest pending instant, if it is at or before `limit`.
+    /// The earliest entry's instant (possibly stale), if it is at or before `limit`.
     pub fn next_due(&self, limit: EventTime) -> Option<EventTime> {
-        self.queue
-            .first()
-            .map(|(at, _)| *at)
+        self.heap
+            .peek()
+            .map(|Reverse((at, _))| *at)
             .filter(|at| *at <= limit)
     }
 
-    /// Removes and returns every member due exactly at `at`, in index order.
+    /// Removes every entry at exactly `at` and returns the slots in ascending order, each
+    /// once (a slot rescheduled away and back leaves two identical entries).
     pub fn take_due_at(&mut self, at: EventTime, into: &mut Vec<u32>) {
-        while let Some(&(first, member)) = self.queue.first() {
+        while let Some(Reverse((first, slot))) = self.heap.peek().copied() {
             if first != at {
                 break;
             }
-            self.queue.pop_first();
-            into.push(member);
+            self.heap.pop();
+            if into.last() != Some(&slot) {
+                into.push(slot);
+            }
         }
     }
 
+    /// Entries held, stale ones included.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.heap.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.heap.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_pop_in_instant_then_slot_order_without_duplicates() {
+        let mut t = Timers::default();
+        let at = |ms| EventTime::from_millis(ms);
+        t.schedule(7, at(20));
+        t.schedule(3, at(10));
+        t.schedule(5, at(10));
+        t.schedule(3, at(10));
+        assert_eq!(t.next_due(at(9)), None);
+        assert_eq!(t.next_due(at(10)), Some(at(10)));
+        let mut due = Vec::new();
+        t.take_due_at(at(10), &mut due);
+        assert_eq!(due, vec![3, 5]);
+        assert_eq!(t.next_due(at(100)), Some(at(20)));
     }
 }

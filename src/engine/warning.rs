@@ -159,23 +159,25 @@ impl WarningId {
         to: Option<Label>,
         detail: &Detail,
     ) -> WarningId {
-        let mut buf = Vec::with_capacity(96);
-        buf.extend_from_slice(kind.name().as_bytes());
-        buf.push(0);
-        buf.extend_from_slice(subject.as_bytes());
-        buf.push(0);
-        buf.extend_from_slice(&event_time.as_millis().to_le_bytes());
+        // Fields are separated by a NUL, which no id or label contains, so distinct
+        // field tuples never hash the same byte stream. (Streaming: no allocation.)
+        let mut h = xxhash_rust::xxh3::Xxh3::new();
+        h.update(kind.name().as_bytes());
+        h.update(&[0]);
+        h.update(subject.as_bytes());
+        h.update(&[0]);
+        h.update(&event_time.as_millis().to_le_bytes());
         for label in [from, to] {
-            buf.extend_from_slice(label.map_or("", Label::name).as_bytes());
-            buf.push(0);
+            h.update(label.map_or("", Label::name).as_bytes());
+            h.update(&[0]);
         }
         match detail {
             Detail::None => {}
-            Detail::RecallAttempt(n) => buf.push(*n),
-            Detail::DaysSinceLogin(d) => buf.extend_from_slice(&d.to_le_bytes()),
-            Detail::Ticket { ticket_id, .. } => buf.extend_from_slice(ticket_id.as_bytes()),
+            Detail::RecallAttempt(n) => h.update(&[*n]),
+            Detail::DaysSinceLogin(d) => h.update(&d.to_le_bytes()),
+            Detail::Ticket { ticket_id, .. } => h.update(ticket_id.as_bytes()),
         }
-        WarningId(xxhash_rust::xxh3::xxh3_128(&buf))
+        WarningId(h.digest128())
     }
 }
 
