@@ -137,3 +137,23 @@ fn critical_warnings_always_notify_and_do_not_use_up_the_cap() {
         "criticals took no slot: {w:?}"
     );
 }
+
+#[test]
+fn a_ticket_reported_late_and_already_past_its_sla_warns_at_once() {
+    let mut s = Scenario::new();
+    s.login("other", day(6));
+    let watermark = s.engine.watermark();
+    s.order("m1", "o1", 20, day(0));
+    s.ticket("m1", "k1", TicketStatus::Opened, day(0));
+    let w = s.of_kind(AfterSalesOverdue);
+    assert_eq!(
+        w.len(),
+        1,
+        "the SLA passed on day 2, before the event arrived"
+    );
+    assert_eq!(w[0].event_time, day(2), "stamped when the SLA passed");
+    assert_eq!(
+        w[0].emitted_at, watermark,
+        "emitted as soon as the late event is seen"
+    );
+}

@@ -301,9 +301,9 @@ impl Engine {
             .max(self.members[idx as usize].clock);
         self.catch_up(idx, at, out);
         // Everything due up to `at` has just fired. Only a profile change or an order can
-        // move her group figures or change something at `at` itself; a login or a ticket
-        // only moves a future instant (the lapse or SLA clock), so it skips the figures and
-        // the evaluation: 80 % of a real stream is logins.
+        // move her group figures. A login can only move a future instant (the lapse
+        // clock), so it skips the figures and the evaluation: 80 % of a real stream is
+        // logins. A ticket is evaluated: a late "opened" may already be past its SLA.
         let moves_figures = matches!(
             event.body,
             EventBody::Member(_) | EventBody::MemberLeft | EventBody::Order(_)
@@ -319,14 +319,14 @@ impl Engine {
         self.members[idx as usize].clock = at;
         if !changed && !created {
             // Nothing changed and nothing is due by `at`: the pending wake still stands.
-        } else if moves_figures {
-            let after = self.contribution(idx, at);
-            self.move_contribution(before, after);
-            self.evaluate(idx, at, out);
-            self.reschedule(idx);
         } else if matches!(event.body, EventBody::Login) && !created {
             self.reschedule_after_login(idx, lapse_due_before);
         } else {
+            if moves_figures {
+                let after = self.contribution(idx, at);
+                self.move_contribution(before, after);
+            }
+            self.evaluate(idx, at, out);
             self.reschedule(idx);
         }
         self.flush_groups(at, out);

@@ -306,7 +306,8 @@ impl MemberState {
     }
 
     /// The earliest instant after `now` at which anything derived from this state can
-    /// change: a recency bound, an order leaving a window, the activation deadline, a
+    /// change: the current segment row's recency bound or window, a stage boundary, an
+    /// order leaving the 30-day window of her group's figures, the activation deadline, a
     /// tenure month, a recall attempt, a login lapse or an after-sales SLA.
     pub fn next_wake(&self, now: EventTime, rules: &Rules) -> Option<EventTime> {
         let config = &rules.config;
@@ -316,12 +317,16 @@ impl MemberState {
                 next = Some(at);
             }
         };
+        // Only the current row's bounds can change the segment (see `rule_for`).
+        let rule = rules
+            .segments
+            .rule_for(self.segment)
+            .filter(|_| self.last_order_at().is_some());
+        let rule_reads_30 = rule.is_some_and(|r| r.min_m30.is_some() || r.min_f30.is_some());
+        let rule_reads_90 = rule.is_some_and(|r| r.min_f90.is_some());
         if let Some(last) = self.last_order_at() {
-            for bound in rules
-                .segments
-                .recency_bounds()
-                .chain([DECLINE_AFTER, LOST_AFTER])
-            {
+            let rule_bound = rule.and_then(|r| r.max_recency);
+            for bound in rule_bound.into_iter().chain([DECLINE_AFTER, LOST_AFTER]) {
                 consider(last + bound + Span::MILLI);
             }
             if self.stage_at(now) == Stage::Decline {
@@ -336,8 +341,13 @@ impl MemberState {
         } else if self.has_profile() && self.segment == Segment::New {
             consider(self.joined_at + config.lifecycle.activation_deadline + Span::MILLI);
         }
-        for window in [WINDOW_30, WINDOW_90] {
-            if let Some(order) = self.orders.iter().find(|o| o.at + window > now) {
+        // The 30-day window also feeds the group's active count and revenue.
+        let windows = [
+            (WINDOW_30, rule_reads_30 || self.in_group()),
+            (WINDOW_90, rule_reads_90),
+        ];
+        for (window, matters) in windows {
+            if let Some(order) = self.orders.iter().find(|o| matters && o.at + window > now) {
                 consider(order.at + window);
             }
         }

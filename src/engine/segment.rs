@@ -110,10 +110,13 @@ impl SegmentTable {
             .map_or(Segment::GeneralRetain, |rule| rule.segment)
     }
 
-    /// Every recency bound in the table: the instants `last_order + bound + 1 ms` are
-    /// where time alone can change the segment.
-    pub fn recency_bounds(&self) -> impl Iterator<Item = Span> + '_ {
-        self.rules.iter().filter_map(|rule| rule.max_recency)
+    /// The row that placed a member in `segment`, if a row did (not the fallback).
+    ///
+    /// Without events, R only grows and the window figures only shrink, so a row that did
+    /// not match never starts to: the segment changes exactly when this row stops
+    /// matching. Its bounds are the only ones time can cross to change the segment.
+    pub fn rule_for(&self, segment: Segment) -> Option<&SegmentRule> {
+        self.rules.iter().find(|rule| rule.segment == segment)
     }
 }
 
