@@ -146,7 +146,8 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
             let _ = engine.process(0, &event, event.ts, &mut out);
         }
         for w in out.drain(..) {
-            if !args.all && !(w.notify && w.severity >= Severity::Warning) {
+            let tutor_alert = w.notify && w.severity >= Severity::Warning;
+            if !(args.all || tutor_alert) {
                 continue;
             }
             shown += 1;
