@@ -1,46 +1,86 @@
-//! Event-time timers: a min-heap of `(instant, member)` with lazy deletion.
+//! Event-time timers: a calendar queue of `(instant, member)` with lazy deletion.
 //!
-//! Rescheduling only pushes; the superseded entry stays until it surfaces and is then
-//! skipped, because the member's own state holds its one valid wake-up. Pushing into an
-//! array is several times cheaper than a balanced tree's insert-and-remove on the hot
-//! path, and stale entries are few: a wake-up is the member's *earliest* next change,
-//! usually days away, so a superseded one surfaces soon. Entries pop in `(instant,
-//! member)` order, so members due at the same instant fire in a fixed order and replay
-//! stays deterministic.
+//! Entries live in one-minute buckets. Only the bucket being drained is kept as a small
+//! binary heap (`near`), so popping touches a few cache lines instead of sifting through a
+//! heap of every member's wake-up; later buckets are plain vectors in an ordered map
+//! (`far`). Invariant: every entry in `far` lies in a bucket after `near_bucket`, and every
+//! entry at or before it is in `near`, so `near`'s minimum is the global minimum.
+//!
+//! Rescheduling only pushes; a superseded entry stays until it surfaces and is then
+//! skipped by the caller, because the member's own state holds its one valid wake-up.
+//! Entries pop in `(instant, member)` order, so members due at the same instant fire in a
+//! fixed order and replay stays deterministic.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use crate::model::EventTime;
 
-#[derive(Debug, Default, Clone)]
+const BUCKET_MS: i64 = 60_000;
+
+fn bucket_of(at: EventTime) -> i64 {
+    at.as_millis().div_euclid(BUCKET_MS)
+}
+
+#[derive(Debug, Clone)]
 pub struct Timers {
-    heap: BinaryHeap<Reverse<(EventTime, u32)>>,
+    near: BinaryHeap<Reverse<(EventTime, u32)>>,
+    near_bucket: i64,
+    far: BTreeMap<i64, Vec<(EventTime, u32)>>,
+    len: usize,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            near: BinaryHeap::new(),
+            near_bucket: i64::MIN,
+            far: BTreeMap::new(),
+            len: 0,
+        }
+    }
 }
 
 impl Timers {
     /// Adds a wake-up for `slot` at `at`. Any earlier entry for the same slot becomes
     /// stale; the caller tells stale from valid by the slot's own state.
     pub fn schedule(&mut self, slot: u32, at: EventTime) {
-        self.heap.push(Reverse((at, slot)));
+        let bucket = bucket_of(at);
+        if bucket <= self.near_bucket {
+            self.near.push(Reverse((at, slot)));
+        } else {
+            self.far.entry(bucket).or_default().push((at, slot));
+        }
+        self.len += 1;
     }
 
     /// The earliest entry's instant (possibly stale), if it is at or before `limit`.
-    pub fn next_due(&self, limit: EventTime) -> Option<EventTime> {
-        self.heap
+    pub fn next_due(&mut self, limit: EventTime) -> Option<EventTime> {
+        if self.near.is_empty() {
+            let (&bucket, _) = self.far.first_key_value()?;
+            if bucket > bucket_of(limit) {
+                return None;
+            }
+            let entries = self.far.remove(&bucket).unwrap_or_default();
+            self.near = entries.into_iter().map(Reverse).collect();
+            self.near_bucket = bucket;
+        }
+        self.near
             .peek()
             .map(|Reverse((at, _))| *at)
             .filter(|at| *at <= limit)
     }
 
     /// Removes every entry at exactly `at` and returns the slots in ascending order, each
-    /// once (a slot rescheduled away and back leaves two identical entries).
+    /// once (a slot rescheduled away and back leaves two identical entries). Call after
+    /// `next_due` returned `at`.
     pub fn take_due_at(&mut self, at: EventTime, into: &mut Vec<u32>) {
-        while let Some(Reverse((first, slot))) = self.heap.peek().copied() {
+        while let Some(Reverse((first, slot))) = self.near.peek().copied() {
             if first != at {
                 break;
             }
-            self.heap.pop();
+            self.near.pop();
+            self.len -= 1;
             if into.last() != Some(&slot) {
                 into.push(slot);
             }
@@ -49,11 +89,11 @@ impl Timers {
 
     /// Entries held, stale ones included.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len == 0
     }
 }
 
@@ -61,10 +101,23 @@ impl Timers {
 mod tests {
     use super::*;
 
+    fn at(ms: i64) -> EventTime {
+        EventTime::from_millis(ms)
+    }
+
+    fn drain(t: &mut Timers, limit: EventTime) -> Vec<(EventTime, u32)> {
+        let mut out = Vec::new();
+        while let Some(when) = t.next_due(limit) {
+            let mut due = Vec::new();
+            t.take_due_at(when, &mut due);
+            out.extend(due.into_iter().map(|s| (when, s)));
+        }
+        out
+    }
+
     #[test]
     fn entries_pop_in_instant_then_slot_order_without_duplicates() {
         let mut t = Timers::default();
-        let at = |ms| EventTime::from_millis(ms);
         t.schedule(7, at(20));
         t.schedule(3, at(10));
         t.schedule(5, at(10));
@@ -75,5 +128,39 @@ mod tests {
         t.take_due_at(at(10), &mut due);
         assert_eq!(due, vec![3, 5]);
         assert_eq!(t.next_due(at(100)), Some(at(20)));
+    }
+
+    #[test]
+    fn order_holds_across_buckets_and_entries_added_while_draining() {
+        let mut t = Timers::default();
+        for (i, ms) in [
+            5 * BUCKET_MS + 7,
+            3,
+            BUCKET_MS - 1,
+            BUCKET_MS,
+            -BUCKET_MS - 1,
+            2 * BUCKET_MS,
+        ]
+        .iter()
+        .enumerate()
+        {
+            t.schedule(i as u32, at(*ms));
+        }
+        let first = drain(&mut t, at(BUCKET_MS - 1));
+        assert_eq!(
+            first,
+            vec![(at(-BUCKET_MS - 1), 4), (at(3), 1), (at(BUCKET_MS - 1), 2)]
+        );
+        // Scheduled into the bucket being drained, and into an earlier one: both still
+        // come out in time order.
+        t.schedule(9, at(BUCKET_MS + 5));
+        t.schedule(8, at(BUCKET_MS - 1));
+        let rest = drain(&mut t, at(10 * BUCKET_MS));
+        let times: Vec<_> = rest.iter().map(|e| e.0).collect();
+        let mut sorted = times.clone();
+        sorted.sort();
+        assert_eq!(times, sorted);
+        assert_eq!(rest.len(), 5);
+        assert!(t.is_empty());
     }
 }
