@@ -55,8 +55,9 @@ fn engine_throughput(c: &mut Criterion) {
                     )
                 },
                 |(mut engine, mut out)| {
-                    for event in &events {
-                        let _ = engine.process(0, event, wall, &mut out);
+                    // Batches as a consumer poll hands them over.
+                    for batch in events.chunks(64) {
+                        let _ = engine.process_batch(0, batch, wall, &mut out);
                         out.clear();
                     }
                     engine

@@ -14,6 +14,7 @@ use crate::output;
 use crate::reject::Rejection;
 
 const BURST_CAPACITY: usize = 4096;
+const BATCH: usize = 64;
 
 pub struct ReplayOptions {
     /// After the last event, move the watermark here so every time-driven change up to
@@ -45,33 +46,64 @@ pub fn replay(
     let mut counts = InputCounts::default();
     let mut out: Vec<Warning> = Vec::new();
     let mut reader = input;
-    let mut buf = Vec::with_capacity(512);
+    // Lines are handed to the engine in batches, as a consumer poll would: the engine
+    // warms the batch's state before applying it event by event (same result).
+    let mut raw: Vec<u8> = Vec::with_capacity(BATCH * 256);
+    let mut lines: Vec<(usize, usize, u64)> = Vec::with_capacity(BATCH);
+    let mut events = Vec::with_capacity(BATCH);
+    let mut event_lines = Vec::with_capacity(BATCH);
+    let mut refused: Vec<(usize, Rejection)> = Vec::new();
     loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        raw.clear();
+        lines.clear();
+        while lines.len() < BATCH {
+            let start = raw.len();
+            if reader.read_until(b'\n', &mut raw)? == 0 {
+                break;
+            }
+            let mut end = raw.len();
+            while end > start && matches!(raw[end - 1], b'\n' | b'\r') {
+                end -= 1;
+            }
+            if raw[start..end].iter().all(u8::is_ascii_whitespace) {
+                counts.blank_lines += 1;
+                continue;
+            }
+            counts.lines += 1;
+            lines.push((start, end, counts.lines));
+        }
+        if lines.is_empty() {
             break;
         }
-        let mut line = buf.as_slice();
-        while let [rest @ .., b'\n' | b'\r'] = line {
-            line = rest;
+        events.clear();
+        event_lines.clear();
+        refused.clear();
+        for (i, &(start, end, _)) in lines.iter().enumerate() {
+            match decoder.decode(&raw[start..end]) {
+                Ok(event) => {
+                    events.push(event);
+                    event_lines.push(i);
+                }
+                Err(rejection) => {
+                    *counts
+                        .decode_rejections
+                        .entry(rejection.reason)
+                        .or_default() += 1;
+                    refused.push((i, rejection));
+                }
+            }
         }
-        if line.iter().all(u8::is_ascii_whitespace) {
-            counts.blank_lines += 1;
-            continue;
+        let results = engine.process_batch(0, &events, options.wall, &mut out);
+        for (result, &i) in results.into_iter().zip(&event_lines) {
+            if let Err(rejection) = result {
+                refused.push((i, rejection));
+            }
         }
-        counts.lines += 1;
-        let result = decoder
-            .decode(line)
-            .inspect_err(|rejection| {
-                *counts
-                    .decode_rejections
-                    .entry(rejection.reason)
-                    .or_default() += 1;
-            })
-            .and_then(|event| engine.process(0, &event, options.wall, &mut out));
-        if let Err(rejection) = result {
-            if let Some(dl) = dead_letters.as_deref_mut() {
-                write_dead_letter(dl, counts.lines, &rejection, line)?;
+        if let Some(dl) = dead_letters.as_deref_mut() {
+            refused.sort_by_key(|(i, _)| *i);
+            for (i, rejection) in &refused {
+                let (start, end, line_no) = lines[*i];
+                write_dead_letter(dl, line_no, rejection, &raw[start..end])?;
             }
         }
         for w in out.drain(..) {
