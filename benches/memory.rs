@@ -84,6 +84,17 @@ fn measure(n: u32) -> (u64, u64, usize) {
     let after = rss_bytes();
     let live = LIVE.load(Relaxed).saturating_sub(live_before);
     let members = engine.members().count();
+    let estimate = engine.memory_estimate();
+    let per = |b: usize| b as f64 / members as f64;
+    println!(
+        "  engine's own estimate per member: slots {:.0}, member heap {:.0}, index {:.0}, timers {:.0}, groups {:.0} = {:.0} bytes",
+        per(estimate.member_slots),
+        per(estimate.member_heap),
+        per(estimate.index),
+        per(estimate.timers),
+        per(estimate.groups),
+        per(estimate.total())
+    );
     std::hint::black_box(&engine);
     (after.saturating_sub(before), live, members)
 }

@@ -400,6 +400,13 @@ impl Config {
         if g.category_benchmark.values().any(|v| *v <= Fen::ZERO) {
             bail!("groups.category_benchmark values must be positive");
         }
+        if self.alerts.member_warning_cap as usize > crate::engine::cap::MAX_CAP {
+            bail!(
+                "alerts.member_warning_cap is at most {}: the engine keeps that many notification \
+                 times per member inline",
+                crate::engine::cap::MAX_CAP
+            );
+        }
         if self.alerts.after_sales_sla <= Span::ZERO || self.alerts.cap_window <= Span::ZERO {
             bail!("alerts.after_sales_sla and alerts.cap_window must be positive");
         }
@@ -437,9 +444,15 @@ mod tests {
     }
 
     #[test]
+    fn the_contact_cap_is_at_most_four() {
+        let err = Config::from_toml("[alerts]\nmember_warning_cap = 5\n").unwrap_err();
+        assert!(format!("{err:#}").contains("at most 4"), "{err:#}");
+    }
+
+    #[test]
     fn partial_sections_keep_the_other_defaults() {
-        let c = Config::from_toml("[alerts]\nmember_warning_cap = 5\n").unwrap();
-        assert_eq!(c.alerts.member_warning_cap, 5);
+        let c = Config::from_toml("[alerts]\nmember_warning_cap = 4\n").unwrap();
+        assert_eq!(c.alerts.member_warning_cap, 4);
         assert_eq!(c.alerts.after_sales_sla, Span::hours(48));
     }
 }

@@ -15,7 +15,9 @@ use hashbrown::HashTable;
 
 use super::group::{Contribution, GroupEvent, GroupState};
 use super::lifecycle::{decline_entry, Stage};
-use super::member::{MemberState, Ticket, TicketState, NO_GROUP};
+use super::member::{
+    MemberState, OrderRec, Ticket, TicketState, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
+};
 use super::rules::Rules;
 use super::segment::{change_severity, Segment, Severity};
 use super::slab::Slab;
@@ -28,6 +30,24 @@ use super::watermark::{TimeMode, WatermarkTracker};
 use crate::config::Config;
 use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, TicketStatus, TutorId};
 use crate::reject::{RejectReason, Rejection};
+
+/// Estimated bytes by part of the state; see [`Engine::memory_estimate`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// The fixed-size member records.
+    pub member_slots: usize,
+    /// What members own on the heap: orders, tickets, contact-cap history.
+    pub member_heap: usize,
+    pub index: usize,
+    pub timers: usize,
+    pub groups: usize,
+}
+
+impl MemoryEstimate {
+    pub fn total(&self) -> usize {
+        self.member_slots + self.member_heap + self.index + self.timers + self.groups
+    }
+}
 
 /// The timer slot reserved for the end of the warm-up; never a member index, because
 /// `find_or_create` refuses to hand it out.
@@ -59,6 +79,8 @@ pub struct Engine {
     dirty_groups: Vec<u32>,
     /// Groups are graded from this instant on (first event + warm-up).
     grading_from: Option<EventTime>,
+    /// Members with a pending wake-up (the queue also holds superseded entries).
+    live_timers: usize,
     scratch_due: Vec<u32>,
     scratch_group_events: Vec<GroupEvent>,
     scratch_pending: Vec<Pending>,
@@ -86,6 +108,7 @@ impl Engine {
             watermark: EventTime::MIN,
             dirty_groups: Vec::new(),
             grading_from: None,
+            live_timers: 0,
             scratch_due: Vec::new(),
             scratch_group_events: Vec::new(),
             scratch_pending: Vec::new(),
@@ -105,9 +128,24 @@ impl Engine {
         &self.stats
     }
 
+    /// Where the engine's memory goes, estimated from capacities (for the memory metric
+    /// and the memory bench). O(members): call it rarely.
+    pub fn memory_estimate(&self) -> MemoryEstimate {
+        MemoryEstimate {
+            member_slots: self.members.heap_bytes(),
+            member_heap: self.members.iter().map(MemberState::heap_bytes).sum(),
+            index: self.index.capacity() * (size_of::<u32>() + 1),
+            timers: self.timers.heap_bytes(),
+            groups: self.groups.capacity() * size_of::<GroupState>()
+                + self.group_index.capacity() * (size_of::<GroupId>() + 8)
+                + self.tutors.capacity() * size_of::<TutorId>()
+                + self.tutor_index.capacity() * (size_of::<TutorId>() + 8),
+        }
+    }
+
     /// Members with a pending wake-up.
     pub fn pending_timers(&self) -> usize {
-        self.members.iter().filter(|m| m.wake().is_some()).count()
+        self.live_timers
     }
 
     /// Applies one decoded event that arrived on input `partition`.
@@ -163,7 +201,7 @@ impl Engine {
                 let m = &self.members[idx as usize];
                 sink ^= m.clock.as_millis();
                 if let Some(order) = m.orders().first() {
-                    sink ^= order.at.as_millis();
+                    sink ^= order.at().as_millis();
                 }
             }
         }
@@ -203,7 +241,7 @@ impl Engine {
                 if self.members[idx as usize].wake() != Some(at) {
                     continue; // superseded by a reschedule
                 }
-                self.members[idx as usize].set_wake(None);
+                self.set_wake(idx, None);
                 self.step(idx, at, out);
             }
             self.scratch_due = due;
@@ -250,6 +288,23 @@ impl Engine {
                 return Err(Rejection::new(
                     RejectReason::UnknownFeeTier,
                     format!("fee tier `{}` has no benchmark row", profile.fee_tier),
+                ));
+            }
+        }
+        if let EventBody::Order(order) = &event.body {
+            if !OrderRec::fits(event.ts, order.amount) {
+                let reason = if order.amount > MAX_ORDER_AMOUNT {
+                    RejectReason::MalformedAmount
+                } else {
+                    RejectReason::InvalidField
+                };
+                return Err(Rejection::new(
+                    reason,
+                    format!(
+                        "an order must be at most {MAX_ORDER_AMOUNT} yuan and dated from {} \
+                         to 2139; this one is {} yuan at {}",
+                        ORDER_EPOCH, order.amount, event.ts
+                    ),
                 ));
             }
         }
@@ -378,12 +433,37 @@ impl Engine {
     /// Records the member's next wake-up, queueing it if it moved.
     fn set_wake(&mut self, idx: u32, next: Option<EventTime>) {
         let m = &mut self.members[idx as usize];
-        if m.wake() != next {
-            m.set_wake(next);
-            if let Some(at) = next {
-                self.timers.schedule(idx, at);
+        let old = m.wake();
+        if old == next {
+            return;
+        }
+        m.set_wake(next);
+        match (old, next) {
+            (None, Some(_)) => self.live_timers += 1,
+            (Some(_), None) => self.live_timers -= 1,
+            _ => {}
+        }
+        if let Some(at) = next {
+            self.timers.schedule(idx, at);
+            // Superseded entries stay queued until they surface. When they outnumber the
+            // live ones, drop them: amortised O(1) per push, and memory stays bounded by
+            // the live wake-ups rather than by how often members were rescheduled.
+            if self.timers.len() > 2 * self.live_timers + 4096 {
+                self.compact_timers();
             }
         }
+    }
+
+    fn compact_timers(&mut self) {
+        let members = &self.members;
+        let grading_from = self.grading_from;
+        self.timers.retain(|slot, at| {
+            if slot == WARMUP_TIMER {
+                grading_from == Some(at)
+            } else {
+                members[slot as usize].wake() == Some(at)
+            }
+        });
     }
 
     /// Fires the member's own timers up to `at`, so an event ahead of the watermark sees
@@ -391,7 +471,7 @@ impl Engine {
     fn catch_up(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         while let Some(wake) = self.members[idx as usize].wake().filter(|w| *w <= at) {
             // Its queue entry goes stale; `advance_to` skips it.
-            self.members[idx as usize].set_wake(None);
+            self.set_wake(idx, None);
             self.step(idx, wake, out);
             self.flush_groups(wake, out);
         }
@@ -682,16 +762,12 @@ impl Engine {
         let notify = if severity == Severity::Critical {
             true
         } else {
-            let window_start = when - alerts.cap_window;
-            let notified = m.notified_mut();
-            notified.retain(|t| *t > window_start);
-            if notified.len() < alerts.member_warning_cap as usize {
-                notified.push(when);
-                true
-            } else {
+            let cap = alerts.member_warning_cap as usize;
+            let admitted = m.cap_log.admit(when, cap, alerts.cap_window);
+            if !admitted {
                 self.stats.capped += 1;
-                false
             }
+            admitted
         };
         let m = &self.members[idx as usize];
         let rfm = m.rfm(when);

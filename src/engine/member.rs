@@ -5,6 +5,7 @@
 use compact_str::CompactString;
 
 use super::benchmark::{next_tenure_boundary, tenure_month, TENURE_MONTH};
+use super::cap::CapLog;
 use super::group::Contribution;
 use super::lifecycle::{decline_entry, Stage, DECLINE_AFTER, LOST_AFTER};
 use super::rules::Rules;
@@ -14,36 +15,66 @@ use crate::model::{Category, EventTime, Fen, MemberId, Span};
 pub const WINDOW_30: Span = Span::days(30);
 pub const WINDOW_90: Span = Span::days(90);
 
-/// One order of the retention horizon: enough for both windows, the group's revenue by
-/// category and duplicate detection.
+/// One order of the retention horizon in 16 bytes: enough for both windows, the group's
+/// revenue by category and duplicate detection. Packed because every member holds a few
+/// and 10 M members must fit in about 2 GB:
+/// - `time_cat`: milliseconds since 2000-01-01 (42 bits, to 2139) and the category
+///   (4 bits), with the top 18 bits of the order-id hash;
+/// - `amount_key`: the amount in fen (32 bits) and 32 more bits of the hash.
+///
+/// A 50-bit order-id hash takes about 10^14 orders of one member to confuse two.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct OrderRec {
-    pub at: EventTime,
-    /// The order-id hash with the category in its low 4 bits: one word for both.
-    key_cat: u64,
-    pub amount: Fen,
+    time_cat: u64,
+    amount_key: u64,
 }
 
+/// Instants an order can carry: 2000-01-01T00:00:00Z up to 2^42 ms later (year 2139).
+pub const ORDER_EPOCH: EventTime = EventTime(946_684_800_000);
+const TIME_BITS: u32 = 42;
+/// The largest amount an order can carry: 42 949 672.95 yuan.
+pub const MAX_ORDER_AMOUNT: Fen = Fen(u32::MAX as i64);
+
 impl OrderRec {
+    /// Whether an order at `at` of `amount` fits the packed form; the engine refuses
+    /// others with a reason before they reach the state.
+    pub fn fits(at: EventTime, amount: Fen) -> bool {
+        let offset = at.as_millis() - ORDER_EPOCH.as_millis();
+        (0..(1i64 << TIME_BITS)).contains(&offset) && (0..=MAX_ORDER_AMOUNT.0).contains(&amount.0)
+    }
+
+    /// Callers check [`OrderRec::fits`] first; out-of-range parts are clamped, never wrapped.
     pub fn new(at: EventTime, order_key: u64, category: Category, amount: Fen) -> OrderRec {
+        let offset =
+            (at.as_millis() - ORDER_EPOCH.as_millis()).clamp(0, (1i64 << TIME_BITS) - 1) as u64;
+        let fen = amount.0.clamp(0, MAX_ORDER_AMOUNT.0) as u64;
+        let key = Self::key_of(order_key);
         OrderRec {
-            at,
-            key_cat: (order_key & !0xF) | category.index() as u64,
-            amount,
+            time_cat: offset << 22 | (category.index() as u64) << 18 | key >> 32,
+            amount_key: fen << 32 | (key & 0xFFFF_FFFF),
         }
     }
 
-    /// The order-id hash as stored (60 bits): compare with [`OrderRec::key_of`].
-    pub fn key(&self) -> u64 {
-        self.key_cat & !0xF
+    pub fn at(&self) -> EventTime {
+        EventTime(ORDER_EPOCH.as_millis() + (self.time_cat >> 22) as i64)
     }
 
-    pub fn key_of(order_key: u64) -> u64 {
-        order_key & !0xF
+    pub fn amount(&self) -> Fen {
+        Fen((self.amount_key >> 32) as i64)
     }
 
     pub fn category(&self) -> Category {
-        Category::ALL[(self.key_cat & 0xF) as usize % Category::COUNT]
+        Category::ALL[((self.time_cat >> 18) & 0xF) as usize % Category::COUNT]
+    }
+
+    /// The stored 50-bit order-id hash: compare with [`OrderRec::key_of`].
+    pub fn key(&self) -> u64 {
+        (self.time_cat & 0x3_FFFF) << 32 | (self.amount_key & 0xFFFF_FFFF)
+    }
+
+    /// The part of an order-id hash that is stored.
+    pub fn key_of(order_key: u64) -> u64 {
+        order_key & ((1u64 << 50) - 1)
     }
 }
 
@@ -73,8 +104,6 @@ const NEVER: EventTime = EventTime::MIN;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Extras {
     pub tickets: Vec<Ticket>,
-    /// Event times of the non-critical warnings marked `notify` within the cap window.
-    pub notified: Vec<EventTime>,
 }
 
 /// Per-member state. Laid out for size: 10 M members must fit in about 2 GB, so instants
@@ -104,6 +133,8 @@ pub struct MemberState {
     /// Orders within the retention horizon, ascending by time.
     orders: Box<[OrderRec]>,
     extras: Option<Box<Extras>>,
+    /// When her last non-critical notified warnings were (contact cap).
+    pub cap_log: CapLog,
     /// Interned group, `NO_GROUP` until the first `member` event.
     pub group: u32,
     pub tutor: u32,
@@ -133,6 +164,7 @@ impl MemberState {
             lifetime_amount: Fen::ZERO,
             orders: Box::default(),
             extras: None,
+            cap_log: CapLog::default(),
             group: NO_GROUP,
             tutor: 0,
             lifetime_orders: 0,
@@ -166,6 +198,21 @@ impl MemberState {
         &self.orders
     }
 
+    /// Heap bytes this member owns outside her slot (an estimate: allocator rounding and
+    /// headers included as 16 bytes per allocation).
+    pub fn heap_bytes(&self) -> usize {
+        const HEADER: usize = 16;
+        let orders = if self.orders.is_empty() {
+            0
+        } else {
+            self.orders.len() * size_of::<OrderRec>() + HEADER
+        };
+        let extras = self.extras.as_ref().map_or(0, |e| {
+            size_of::<Extras>() + HEADER + e.tickets.capacity() * size_of::<Ticket>() + HEADER
+        });
+        orders + extras
+    }
+
     pub fn tickets(&self) -> &[Ticket] {
         self.extras.as_ref().map_or(&[], |e| &e.tickets)
     }
@@ -176,10 +223,6 @@ impl MemberState {
 
     pub fn tickets_mut(&mut self) -> &mut Vec<Ticket> {
         &mut self.extras_mut().tickets
-    }
-
-    pub fn notified_mut(&mut self) -> &mut Vec<EventTime> {
-        &mut self.extras_mut().notified
     }
 
     /// Records an order unless its id is already held. Returns whether it was new.
@@ -194,7 +237,7 @@ impl MemberState {
         if self.orders.iter().any(|o| o.key() == key) {
             return false;
         }
-        let pos = self.orders.partition_point(|o| o.at <= at);
+        let pos = self.orders.partition_point(|o| o.at() <= at);
         let mut orders = std::mem::take(&mut self.orders).into_vec();
         orders.insert(pos, OrderRec::new(at, order_key, category, amount));
         self.orders = orders.into_boxed_slice();
@@ -214,7 +257,7 @@ impl MemberState {
     /// Forgets what is older than the retention horizon: orders at or before
     /// `horizon_start`, resolved tickets opened by then, and cap entries outside any window.
     pub fn prune(&mut self, horizon_start: EventTime, cap_window_start: EventTime) {
-        let keep_from = self.orders.partition_point(|o| o.at <= horizon_start);
+        let keep_from = self.orders.partition_point(|o| o.at() <= horizon_start);
         if keep_from > 0 {
             self.orders = self.orders[keep_from..].into();
         }
@@ -222,11 +265,11 @@ impl MemberState {
             extras
                 .tickets
                 .retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
-            extras.notified.retain(|t| *t > cap_window_start);
-            if extras.tickets.is_empty() && extras.notified.is_empty() {
+            if extras.tickets.is_empty() {
                 self.extras = None;
             }
         }
+        self.cap_log.forget_until(cap_window_start);
     }
 
     pub fn has_profile(&self) -> bool {
@@ -242,13 +285,13 @@ impl MemberState {
     pub fn rfm(&self, now: EventTime) -> Rfm {
         let mut rfm = Rfm::default();
         let mut last_in_list = None;
-        for order in self.orders.iter().take_while(|o| o.at <= now) {
-            last_in_list = Some(order.at);
-            if order.at > now - WINDOW_90 {
+        for order in self.orders.iter().take_while(|o| o.at() <= now) {
+            last_in_list = Some(order.at());
+            if order.at() > now - WINDOW_90 {
                 rfm.f90 += 1;
-                if order.at > now - WINDOW_30 {
+                if order.at() > now - WINDOW_30 {
                     rfm.f30 += 1;
-                    rfm.m30 += order.amount;
+                    rfm.m30 += order.amount();
                 }
             }
         }
@@ -296,10 +339,10 @@ impl MemberState {
             for order in self
                 .orders
                 .iter()
-                .filter(|o| o.at <= now && o.at > now - WINDOW_30)
+                .filter(|o| o.at() <= now && o.at() > now - WINDOW_30)
             {
                 c.active = true;
-                c.revenue[order.category().index()] += order.amount;
+                c.revenue[order.category().index()] += order.amount();
             }
         }
         Some((self.group, c))
@@ -347,8 +390,12 @@ impl MemberState {
             (WINDOW_90, rule_reads_90),
         ];
         for (window, matters) in windows {
-            if let Some(order) = self.orders.iter().find(|o| matters && o.at + window > now) {
-                consider(order.at + window);
+            if let Some(order) = self
+                .orders
+                .iter()
+                .find(|o| matters && o.at() + window > now)
+            {
+                consider(order.at() + window);
             }
         }
         if self.in_group() {
@@ -369,5 +416,41 @@ impl MemberState {
             }
         }
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_order_record_keeps_every_part_exactly_in_16_bytes() {
+        assert_eq!(std::mem::size_of::<OrderRec>(), 16);
+        let at = EventTime::parse_rfc3339("2026-11-23T11:06:40.123Z").unwrap();
+        for (key, category, amount) in [
+            (u64::MAX, Category::Other, MAX_ORDER_AMOUNT),
+            (0, Category::ApparelBags, Fen::ZERO),
+            (0x0123_4567_89AB_CDEF, Category::MotherBaby, Fen(123_456)),
+        ] {
+            assert!(OrderRec::fits(at, amount));
+            let rec = OrderRec::new(at, key, category, amount);
+            assert_eq!(
+                (rec.at(), rec.category(), rec.amount(), rec.key()),
+                (at, category, amount, OrderRec::key_of(key))
+            );
+        }
+        let last = EventTime(ORDER_EPOCH.as_millis() + (1i64 << TIME_BITS) - 1);
+        assert_eq!(OrderRec::new(last, 7, Category::Home, Fen(1)).at(), last);
+    }
+
+    #[test]
+    fn orders_outside_the_packed_range_do_not_fit() {
+        let at = EventTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        assert!(!OrderRec::fits(at, Fen(MAX_ORDER_AMOUNT.0 + 1)));
+        assert!(!OrderRec::fits(ORDER_EPOCH - Span::MILLI, Fen(1)));
+        assert!(!OrderRec::fits(
+            EventTime(ORDER_EPOCH.as_millis() + (1i64 << TIME_BITS)),
+            Fen(1)
+        ));
     }
 }

@@ -13,6 +13,7 @@
 //! | `warning` | the warning type and its deterministic id |
 
 pub mod benchmark;
+pub mod cap;
 mod core;
 pub mod group;
 pub mod lifecycle;
@@ -25,7 +26,7 @@ pub mod timers;
 pub mod warning;
 pub mod watermark;
 
-pub use self::core::Engine;
+pub use self::core::{Engine, MemoryEstimate};
 pub use group::{Grade, GroupState};
 pub use lifecycle::Stage;
 pub use member::MemberState;

@@ -41,6 +41,14 @@ impl<T> Slab<T> {
         index
     }
 
+    /// Bytes of the chunks themselves (not what the elements own).
+    pub fn heap_bytes(&self) -> usize {
+        self.chunks
+            .iter()
+            .map(|c| c.capacity() * size_of::<T>())
+            .sum()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         self.chunks.iter().flatten()
     }

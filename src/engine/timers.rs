@@ -87,6 +87,32 @@ impl Timers {
         }
     }
 
+    /// Keeps only the entries `keep` accepts, and gives back the memory of the rest.
+    pub fn retain(&mut self, mut keep: impl FnMut(u32, EventTime) -> bool) {
+        let near: Vec<_> = std::mem::take(&mut self.near)
+            .into_iter()
+            .filter(|Reverse((at, slot))| keep(*slot, *at))
+            .collect();
+        self.near = BinaryHeap::from(near);
+        self.far.retain(|_, entries| {
+            entries.retain(|(at, slot)| keep(*slot, *at));
+            entries.shrink_to_fit();
+            !entries.is_empty()
+        });
+        self.len = self.near.len() + self.far.values().map(Vec::len).sum::<usize>();
+    }
+
+    /// Bytes held (an estimate: capacity of every buffer plus map nodes).
+    pub fn heap_bytes(&self) -> usize {
+        let entry = size_of::<(EventTime, u32)>();
+        let far: usize = self
+            .far
+            .values()
+            .map(|v| v.capacity() * entry + 16 + 48)
+            .sum();
+        self.near.capacity() * entry + far
+    }
+
     /// Entries held, stale ones included.
     pub fn len(&self) -> usize {
         self.len
@@ -162,5 +188,25 @@ mod tests {
         assert_eq!(times, sorted);
         assert_eq!(rest.len(), 5);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn retain_drops_rejected_entries_wherever_they_are() {
+        let mut t = Timers::default();
+        for slot in 0..10u32 {
+            t.schedule(slot, at(i64::from(slot) * BUCKET_MS));
+        }
+        assert_eq!(
+            t.next_due(at(0)),
+            Some(at(0)),
+            "loads bucket 0 into the near heap"
+        );
+        t.retain(|slot, _| slot % 2 == 1);
+        assert_eq!(t.len(), 5);
+        let left: Vec<u32> = drain(&mut t, at(100 * BUCKET_MS))
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect();
+        assert_eq!(left, vec![1, 3, 5, 7, 9]);
     }
 }
