@@ -386,7 +386,10 @@ impl Engine {
         } else {
             None
         };
-        let lapse_due_before = self.lapse_due(idx);
+        let lapse_due_before = match event.body {
+            EventBody::Login => self.members[idx as usize].next_lapse_due(&self.rules),
+            _ => None,
+        };
         let changed = self.mutate(idx, event);
         self.stats.count_event(event.body.type_name(), changed);
         self.members[idx as usize].clock = at;
@@ -405,15 +408,6 @@ impl Engine {
         self.flush_groups(at, out);
     }
 
-    /// When the member's next login lapse is due, if one is pending.
-    fn lapse_due(&self, idx: u32) -> Option<EventTime> {
-        let m = &self.members[idx as usize];
-        let lapses = &self.rules.config.lifecycle.login_lapse;
-        lapses
-            .get(usize::from(m.lapse_fired))
-            .map(|lapse| m.login_ref + *lapse)
-    }
-
     /// A login only moves the lapse instant later. Unless the old lapse instant was the
     /// pending wake, every other candidate is unchanged and the new wake is the earlier of
     /// the old wake and the new lapse instant: no need to walk the orders again.
@@ -423,7 +417,7 @@ impl Engine {
             self.reschedule(idx);
             return;
         }
-        let new = match (old, self.lapse_due(idx)) {
+        let new = match (old, self.members[idx as usize].next_lapse_due(&self.rules)) {
             (Some(w), Some(l)) => Some(w.min(l)),
             (w, l) => w.or(l),
         };

@@ -318,6 +318,14 @@ impl MemberState {
         rules.segments.classify(&self.rfm(now))
     }
 
+    /// When her next login-lapse level is due, if one is left to send.
+    pub fn next_lapse_due(&self, rules: &Rules) -> Option<EventTime> {
+        let lapses = &rules.config.lifecycle.login_lapse;
+        lapses
+            .get(usize::from(self.lapse_fired))
+            .map(|lapse| self.login_ref + *lapse)
+    }
+
     pub fn stage_at(&self, now: EventTime) -> Stage {
         Stage::at(now, self.last_order_at(), self.lifetime_orders)
     }
@@ -403,12 +411,8 @@ impl MemberState {
                 consider(boundary);
             }
         }
-        if let Some(lapse) = config
-            .lifecycle
-            .login_lapse
-            .get(usize::from(self.lapse_fired))
-        {
-            consider(self.login_ref + *lapse);
+        if let Some(due) = self.next_lapse_due(rules) {
+            consider(due);
         }
         for ticket in self.tickets() {
             if ticket.state == TicketState::Open {
