@@ -391,7 +391,7 @@ impl Engine {
             _ => None,
         };
         let changed = self.mutate(idx, event);
-        self.stats.count_event(event.body.type_name(), changed);
+        self.stats.count_event(&event.body, changed);
         self.members[idx as usize].clock = at;
         if !changed && !created {
             // Nothing changed and nothing is due by `at`: the pending wake still stands.
@@ -866,12 +866,15 @@ impl Engine {
             .join(", ");
         let base = self.rules.kind_action(kind);
         let action: std::sync::Arc<str> = match kind {
-            WarningKind::GroupBelowBenchmark => format!(
-                "{base}; needs {} more active {} this month; weakest categories: {weakest_text}",
-                group.members_needed(),
-                if group.members_needed() == 1 { "member" } else { "members" }
-            )
-            .into(),
+            WarningKind::GroupBelowBenchmark => {
+                let needed = group.members_needed();
+                let noun = if needed == 1 { "member" } else { "members" };
+                format!(
+                    "{base}; needs {needed} more active {noun} this month; weakest categories: \
+                     {weakest_text}"
+                )
+                .into()
+            }
             WarningKind::GroupOutputBelowTarget => format!(
                 "{base}; {} yuan per active member against a target of {}; weakest categories: {weakest_text}",
                 group.output_per_active(),

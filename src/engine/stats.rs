@@ -2,14 +2,12 @@
 //! read them. Fixed arrays indexed by the closed enums: counting is on the per-event path.
 
 use super::warning::{Warning, WarningKind};
+use crate::model::event::{EventBody, TYPE_NAMES};
 use crate::reject::RejectReason;
-
-/// The `type` names of the input schema, in the order the counters use.
-pub const EVENT_TYPES: [&str; 5] = ["member", "member_left", "order", "login", "after_sales"];
 
 #[derive(Clone, Debug, Default)]
 pub struct EngineStats {
-    events: [u64; EVENT_TYPES.len()],
+    events: [u64; TYPE_NAMES.len()],
     /// Events that changed nothing: redelivered, duplicate order, older profile.
     pub unchanged: u64,
     rejections: [u64; RejectReason::ALL.len()],
@@ -19,10 +17,8 @@ pub struct EngineStats {
 }
 
 impl EngineStats {
-    pub fn count_event(&mut self, type_name: &'static str, changed: bool) {
-        if let Some(i) = EVENT_TYPES.iter().position(|t| *t == type_name) {
-            self.events[i] += 1;
-        }
+    pub fn count_event(&mut self, body: &EventBody, changed: bool) {
+        self.events[body.type_index()] += 1;
         if !changed {
             self.unchanged += 1;
         }
@@ -40,7 +36,7 @@ impl EngineStats {
 
     /// Applied events by type, types never seen left out.
     pub fn events(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
-        EVENT_TYPES
+        TYPE_NAMES
             .iter()
             .copied()
             .zip(self.events)
@@ -85,8 +81,8 @@ mod tests {
             assert_eq!(*kind as usize, i, "{kind} indexes its own counter");
         }
         let mut stats = EngineStats::default();
-        stats.count_event("login", true);
-        stats.count_event("login", false);
+        stats.count_event(&EventBody::Login, true);
+        stats.count_event(&EventBody::Login, false);
         stats.count_rejection(RejectReason::NegativeAmount);
         assert_eq!(stats.events().collect::<Vec<_>>(), vec![("login", 2)]);
         assert_eq!(stats.unchanged, 1);
