@@ -1,15 +1,35 @@
 #!/usr/bin/env bash
 # The whole test suite: what README names and what CI runs.
 #
-# Unit, rule, property, golden and command-line tests. Tests that need a Kafka broker
-# join this script together with the broker they need (scripts/kafka-local.sh), so this
-# one command stays the whole suite. There are no doc tests, so that target is left out
-# (it would close the run on an empty "0 passed").
+# Starts the local Apache Kafka broker the integration tests talk to
+# (scripts/kafka-local.sh: fetched with Maven into ~/.cache/churnwatch on first use), then
+# runs every test target: unit, rule, property, golden, command-line and Kafka tests.
+# A broker this script started is stopped at the end; one that was already running is
+# left alone. There are no doc tests, so that target is left out (it would close the run
+# on an empty "0 passed").
+#
+#   TEST_KAFKA_BROKERS=host:port scripts/test.sh   use another broker instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+started_broker=0
+cleanup() {
+    rm -f "$log"
+    if [ "$started_broker" = 1 ]; then
+        KAFKA_WIPE=1 scripts/kafka-local.sh stop >/dev/null 2>&1 || true
+    fi
+}
+trap cleanup EXIT
+
+if [ -z "${TEST_KAFKA_BROKERS:-}" ]; then
+    if ! scripts/kafka-local.sh status >/dev/null 2>&1; then
+        started_broker=1
+    fi
+    scripts/kafka-local.sh start
+    export TEST_KAFKA_BROKERS=127.0.0.1:9092
+fi
+
 status=0
 cargo test --locked --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite, summed over every test binary.

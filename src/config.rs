@@ -24,6 +24,7 @@ pub struct Config {
     pub groups: GroupsConfig,
     pub alerts: AlertsConfig,
     pub actions: Actions,
+    pub kafka: KafkaConfig,
 }
 
 /// SPEC §3.
@@ -245,6 +246,92 @@ impl Default for AlertsConfig {
     }
 }
 
+/// `churnwatch run` (SPEC §8): Kafka in, Kafka out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group: committed offsets mark the input whose output is acknowledged.
+    pub group_id: String,
+    /// Input topics, each with its encoding.
+    pub inputs: Vec<InputTopic>,
+    pub warnings_topic: String,
+    /// `protobuf` (`churnwatch.v1.Warning`, the default) or `json` (the SPEC §7 form).
+    pub warnings_encoding: Encoding,
+    /// Every refused message goes here unchanged, with headers naming why.
+    pub dead_letter_topic: String,
+    /// `live`: idle partitions release the watermark and an all-idle input lets the wall
+    /// clock drive it. `event_time`: event time alone, as in replay (backfills).
+    pub time_mode: KafkaTimeMode,
+    /// How often acknowledged progress is committed.
+    pub commit_interval: Span,
+    /// How often the wall clock is consulted for idle partitions (live mode).
+    pub tick_interval: Span,
+    /// librdkafka properties for both the consumer and the producer (security.protocol,
+    /// sasl.*, ssl.*, …), passed through unchanged.
+    #[serde(deserialize_with = "property_map")]
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for the consumer only.
+    #[serde(deserialize_with = "property_map")]
+    pub consumer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for the producer only.
+    #[serde(deserialize_with = "property_map")]
+    pub producer_properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "127.0.0.1:9092".to_owned(),
+            group_id: "churnwatch".to_owned(),
+            inputs: vec![InputTopic {
+                topic: "retention.events".to_owned(),
+                encoding: Encoding::Json,
+            }],
+            warnings_topic: "retention.warnings".to_owned(),
+            warnings_encoding: Encoding::Protobuf,
+            dead_letter_topic: "retention.dead-letter".to_owned(),
+            time_mode: KafkaTimeMode::Live,
+            commit_interval: Span::seconds(1),
+            tick_interval: Span::millis(200),
+            properties: BTreeMap::new(),
+            consumer_properties: BTreeMap::new(),
+            producer_properties: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputTopic {
+    pub topic: String,
+    pub encoding: Encoding,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Encoding {
+    Json,
+    Protobuf,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaTimeMode {
+    Live,
+    EventTime,
+}
+
+/// Environment variables that override configuration keys start with this. The rest of
+/// the name is the key path with `__` between levels: `CHURNWATCH_KAFKA__BROKERS`,
+/// `CHURNWATCH_TIME__ALLOWED_LATENESS`. Under the librdkafka property tables a single `_`
+/// stands for `.`: `CHURNWATCH_KAFKA__PROPERTIES__SASL_PASSWORD` sets `sasl.password`.
+pub const ENV_PREFIX: &str = "CHURNWATCH_";
+
+/// Tables whose keys are librdkafka property names (dotted, lower case).
+const PROPERTY_TABLES: [&str; 3] = ["properties", "consumer_properties", "producer_properties"];
+
 /// Recommended actions (thesis 4.5.2), by the segment a member lands in and by the kind
 /// of the other warnings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -293,16 +380,73 @@ impl Default for Actions {
 impl Config {
     /// Defaults, then the TOML file if one is given. The result is validated.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
-        let config = match path {
-            None => Config::default(),
+        Config::load_with(path, std::iter::empty(), &[])
+    }
+
+    /// Defaults, then the TOML file, then `CHURNWATCH_…` variables from `env`, then
+    /// `key.path=value` assignments (the `--set` flag), each overriding the one before.
+    /// Values are read as TOML (`30`, `true`, `["a"]`, `{ … }`) and otherwise taken as
+    /// strings, so `CHURNWATCH_TIME__IDLE_TIMEOUT=45s` needs no quotes.
+    pub fn load_with(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+        sets: &[String],
+    ) -> anyhow::Result<Config> {
+        let mut tree = match path {
+            None => toml::Table::new(),
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading config file {}", path.display()))?;
-                Config::from_toml(&text)
+                text.parse::<toml::Table>()
                     .with_context(|| format!("in config file {}", path.display()))?
             }
         };
+        // Variables are applied in name order, so the result never depends on the order
+        // the environment happens to list them in; `--set` comes last, in command order.
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            let path = env_key_path(&name[ENV_PREFIX.len()..]);
+            set_path(&mut tree, &path, parse_value(&value))
+                .with_context(|| format!("applying environment variable {name}"))?;
+        }
+        for set in sets {
+            let (key, value) = set
+                .split_once('=')
+                .with_context(|| format!("--set {set:?}: expected key.path=value"))?;
+            let path = set_key_path(key);
+            set_path(&mut tree, &path, parse_value(value))
+                .with_context(|| format!("applying --set {key}"))?;
+        }
+        let config: Config = toml::Value::Table(tree)
+            .try_into()
+            .with_context(|| match path {
+                Some(path) => format!("in config file {} (with overrides)", path.display()),
+                None => "in configuration overrides".to_owned(),
+            })?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// The configuration as TOML with librdkafka secrets (passwords, keys) replaced by
+    /// `"<redacted>"`: what a startup log line may show.
+    pub fn redacted_toml(&self) -> String {
+        let mut shown = self.clone();
+        for table in [
+            &mut shown.kafka.properties,
+            &mut shown.kafka.consumer_properties,
+            &mut shown.kafka.producer_properties,
+        ] {
+            for (key, value) in table.iter_mut() {
+                if is_secret(key) {
+                    *value = "<redacted>".to_owned();
+                }
+            }
+        }
+        toml::to_string(&shown).unwrap_or_else(|e| format!("<config not printable: {e}>"))
     }
 
     pub fn from_toml(text: &str) -> anyhow::Result<Config> {
@@ -394,6 +538,24 @@ impl Config {
         if g.warmup < Span::ZERO {
             bail!("groups.warmup must not be negative");
         }
+        let k = &self.kafka;
+        if k.inputs.is_empty() {
+            bail!("kafka.inputs must name at least one topic");
+        }
+        for (name, topic) in [
+            ("kafka.warnings_topic", &k.warnings_topic),
+            ("kafka.dead_letter_topic", &k.dead_letter_topic),
+        ] {
+            if topic.is_empty() {
+                bail!("{name} must not be empty");
+            }
+            if k.inputs.iter().any(|i| &i.topic == topic) {
+                bail!("{name} `{topic}` is also an input topic");
+            }
+        }
+        if k.commit_interval <= Span::ZERO || k.tick_interval <= Span::ZERO {
+            bail!("kafka.commit_interval and kafka.tick_interval must be positive");
+        }
         if g.output_target <= Fen::ZERO {
             bail!("groups.output_target must be positive");
         }
@@ -412,6 +574,87 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// librdkafka takes every property as a string; TOML users (and environment values read
+/// as TOML) may write `linger.ms = 5` or `enable.ssl.certificate.verification = false`.
+fn property_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, toml::Value>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Float(f) => f.to_string(),
+                other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "librdkafka property `{key}` must be a string, number or boolean, got {}",
+                        other.type_str()
+                    )))
+                }
+            };
+            Ok((key, text))
+        })
+        .collect()
+}
+
+/// `KAFKA__PROPERTIES__SASL_PASSWORD` → `["kafka", "properties", "sasl.password"]`.
+fn env_key_path(rest: &str) -> Vec<String> {
+    let mut path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    let under_properties =
+        path.len() == 3 && path[0] == "kafka" && PROPERTY_TABLES.contains(&path[1].as_str());
+    if under_properties {
+        path[2] = path[2].replace('_', ".");
+    }
+    path
+}
+
+/// `kafka.properties.sasl.username` → `["kafka", "properties", "sasl.username"]`.
+fn set_key_path(key: &str) -> Vec<String> {
+    let mut path: Vec<String> = key.split('.').map(str::to_owned).collect();
+    if path.len() > 3 && path[0] == "kafka" && PROPERTY_TABLES.contains(&path[1].as_str()) {
+        let property = path[2..].join(".");
+        path.truncate(2);
+        path.push(property);
+    }
+    path
+}
+
+fn parse_value(text: &str) -> toml::Value {
+    match format!("v = {text}").parse::<toml::Table>() {
+        Ok(mut table) => table
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(text.into())),
+        Err(_) => toml::Value::String(text.to_owned()),
+    }
+}
+
+fn set_path(tree: &mut toml::Table, path: &[String], value: toml::Value) -> anyhow::Result<()> {
+    let Some((last, parents)) = path.split_last() else {
+        bail!("empty key");
+    };
+    let mut table = tree;
+    for key in parents {
+        let entry = table
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("`{key}` is not a table"),
+        };
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+/// librdkafka properties whose values must never be logged.
+fn is_secret(key: &str) -> bool {
+    ["password", "secret", "key.pem", "keystore", ".key", "token"]
+        .iter()
+        .any(|s| key.contains(s))
 }
 
 #[cfg(test)]
@@ -454,5 +697,84 @@ mod tests {
         let c = Config::from_toml("[alerts]\nmember_warning_cap = 4\n").unwrap();
         assert_eq!(c.alerts.member_warning_cap, 4);
         assert_eq!(c.alerts.after_sales_sla, Span::hours(48));
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn environment_variables_override_any_key() {
+        let c = Config::load_with(
+            None,
+            env(&[
+                ("CHURNWATCH_KAFKA__BROKERS", "kafka-1:9093,kafka-2:9093"),
+                ("CHURNWATCH_TIME__ALLOWED_LATENESS", "2m"),
+                ("CHURNWATCH_GROUPS__MIN_GROUP_SIZE", "25"),
+                ("CHURNWATCH_KAFKA__PROPERTIES__SASL_PASSWORD", "s3cret"),
+                (
+                    "CHURNWATCH_KAFKA__PROPERTIES__SECURITY_PROTOCOL",
+                    "SASL_SSL",
+                ),
+                ("HOME", "/root"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.kafka.brokers, "kafka-1:9093,kafka-2:9093");
+        assert_eq!(c.time.allowed_lateness, Span::minutes(2));
+        assert_eq!(c.groups.min_group_size, 25);
+        assert_eq!(c.kafka.properties["sasl.password"], "s3cret");
+        assert_eq!(c.kafka.properties["security.protocol"], "SASL_SSL");
+    }
+
+    #[test]
+    fn set_flags_override_the_environment_and_the_file() {
+        let dir = std::env::temp_dir().join(format!("churnwatch-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "[kafka]\ngroup_id = \"from-file\"\nwarnings_topic = \"w-file\"\n",
+        )
+        .unwrap();
+        let c = Config::load_with(
+            Some(&file),
+            env(&[("CHURNWATCH_KAFKA__GROUP_ID", "from-env")]),
+            &[
+                "kafka.group_id=from-flag".to_owned(),
+                "kafka.consumer_properties.session.timeout.ms=6000".to_owned(),
+                r#"kafka.inputs=[{topic="a",encoding="protobuf"}]"#.to_owned(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.kafka.group_id, "from-flag");
+        assert_eq!(c.kafka.warnings_topic, "w-file");
+        assert_eq!(c.kafka.consumer_properties["session.timeout.ms"], "6000");
+        assert_eq!(c.kafka.inputs[0].encoding, Encoding::Protobuf);
+    }
+
+    #[test]
+    fn an_override_of_an_unknown_key_is_an_error() {
+        let err =
+            Config::load_with(None, env(&[("CHURNWATCH_KAFKA__BROKER", "x")]), &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("broker"), "{err:#}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_from_the_printed_configuration() {
+        let mut c = Config::default();
+        c.kafka
+            .properties
+            .insert("sasl.password".into(), "s3cret".into());
+        c.kafka
+            .properties
+            .insert("sasl.username".into(), "svc".into());
+        let shown = c.redacted_toml();
+        assert!(!shown.contains("s3cret"));
+        assert!(shown.contains("svc"));
     }
 }

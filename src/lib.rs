@@ -10,6 +10,8 @@ pub mod config;
 pub mod decode;
 pub mod engine;
 pub mod generate;
+pub mod kafka;
 pub mod model;
 pub mod output;
+pub mod proto;
 pub mod reject;

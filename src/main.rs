@@ -24,6 +24,10 @@ struct Cli {
     /// TOML configuration file; every key defaults to SPEC.md (see churnwatch.example.toml).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// Override one configuration key: `--set kafka.brokers=host:9092` (repeatable; after
+    /// the file and the CHURNWATCH_… environment variables).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    sets: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -67,6 +71,12 @@ enum Command {
     },
     /// Stream the generator through the engine and print live alerts.
     Demo(demo::DemoArgs),
+    /// Consume the input topics, produce warnings and dead letters (Kafka in, Kafka out).
+    Run {
+        /// Log lines as text or as JSON objects.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: cli::run::LogFormat,
+    },
 }
 
 fn main() -> ExitCode {
@@ -85,7 +95,7 @@ fn create(path: &PathBuf) -> anyhow::Result<BufWriter<File>> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = Config::load_with(cli.config.as_deref(), std::env::vars(), &cli.sets)?;
     match cli.command {
         Command::Replay {
             file,
@@ -163,5 +173,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => demo::run(&config, &args),
+        Command::Run { log_format } => {
+            cli::run::init_logging(log_format);
+            cli::run::run(&config).map(|_| ())
+        }
     }
 }

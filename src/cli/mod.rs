@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod replay;
+pub mod run;
 pub mod state_out;
 pub mod summary;
 

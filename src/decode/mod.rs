@@ -7,5 +7,7 @@
 //! configuration) happen later and are not this module's business.
 
 mod json;
+mod protobuf;
 
 pub use json::JsonDecoder;
+pub use protobuf::ProtobufDecoder;

@@ -215,6 +215,12 @@ impl Engine {
         self.advance_to(watermark, out);
     }
 
+    /// The input partition is now ours: it holds the watermark back from the start (see
+    /// [`WatermarkTracker::own_partition`]).
+    pub fn own_partition(&mut self, partition: u32, wall: EventTime) {
+        self.tracker.own_partition(partition, wall);
+    }
+
     /// The input partition is no longer ours (rebalance): it stops holding time back.
     pub fn forget_partition(&mut self, partition: u32) {
         self.tracker.forget_partition(partition);

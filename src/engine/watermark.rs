@@ -60,6 +60,17 @@ impl WatermarkTracker {
         self.recompute(wall)
     }
 
+    /// A partition this instance now owns holds the watermark back from the start, before
+    /// its first event: otherwise the first partition to deliver would set the watermark
+    /// alone and fire timers ahead of the others' unread events. In live mode it still
+    /// stops holding it back after `idle_timeout` without events.
+    pub fn own_partition(&mut self, partition: u32, wall: EventTime) {
+        self.partitions.entry(partition).or_insert(PartitionClock {
+            max_event_time: EventTime::MIN,
+            last_seen_wall: wall,
+        });
+    }
+
     /// Re-evaluates idleness at `wall` (live mode's periodic tick).
     pub fn tick(&mut self, wall: EventTime) -> EventTime {
         self.recompute(wall)
@@ -141,6 +152,24 @@ mod tests {
         w.observe(0, T0, T0);
         let three_am = T0 + Span::hours(3);
         assert_eq!(w.tick(three_am), three_am - LATE);
+    }
+
+    #[test]
+    fn an_owned_partition_holds_the_watermark_back_before_its_first_event() {
+        let mut w = WatermarkTracker::new(TimeMode::Replay, LATE, IDLE);
+        w.own_partition(0, T0);
+        w.own_partition(1, T0);
+        assert_eq!(w.observe(0, T0 + Span::days(30), T0), EventTime::MIN);
+        assert_eq!(w.observe(1, T0, T0), T0 - LATE);
+        let mut live = WatermarkTracker::new(TimeMode::Live, LATE, IDLE);
+        live.own_partition(0, T0);
+        live.own_partition(1, T0);
+        assert_eq!(live.observe(0, T0, T0), EventTime::MIN);
+        assert_eq!(
+            live.observe(0, T0, T0 + IDLE),
+            T0 - LATE,
+            "an owned partition that never delivers goes idle"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! Encodings of warnings for the outside world. The JSON form is a contract with CRM
-//! consumers (SPEC §7): exactly these top-level names, money as yuan strings with two
-//! decimals, times as RFC 3339 UTC with milliseconds.
+//! The JSON form of warnings, a contract with CRM consumers (SPEC §7): exactly these
+//! top-level names, money as yuan strings with two decimals, times as RFC 3339 UTC with
+//! milliseconds.
 //!
 //! The JSON is written by hand into a reused buffer: this is the hot end of replay (one
 //! line per warning, millions per run), and a serde round through `String`s for ids,

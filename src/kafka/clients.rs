@@ -1,0 +1,101 @@
+//! librdkafka client configuration: our defaults, then the user's pass-through properties
+//! (security, tuning), then the settings at-least-once depends on, which nobody may
+//! change.
+
+use anyhow::bail;
+use rdkafka::ClientConfig;
+
+use crate::config::KafkaConfig;
+
+/// Consumer settings the pipeline's correctness rests on: offsets are committed by the
+/// pipeline only, after the broker acknowledged the warnings they caused.
+const CONSUMER_FIXED: [(&str, &str); 2] = [
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+];
+
+/// Producer settings the "nothing is dropped" promise rests on: every warning acknowledged
+/// by all in-sync replicas, retried without duplicates inside the producer, and never
+/// expired while the broker is away (0 = no delivery timeout): a broker that is down
+/// applies back-pressure instead of losing records.
+const PRODUCER_FIXED: [(&str, &str); 3] = [
+    ("enable.idempotence", "true"),
+    ("acks", "all"),
+    ("message.timeout.ms", "0"),
+];
+
+pub fn consumer_config(k: &KafkaConfig) -> anyhow::Result<ClientConfig> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("group.id", &k.group_id)
+        // A partition with no committed offset is read from its start: the engine needs
+        // the history (profiles, 90 days of orders) before its warnings mean anything.
+        .set("auto.offset.reset", "earliest")
+        .set("client.id", "churnwatch");
+    layer(&mut c, k, &k.consumer_properties, &CONSUMER_FIXED)?;
+    Ok(c)
+}
+
+pub fn producer_config(k: &KafkaConfig) -> anyhow::Result<ClientConfig> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &k.brokers)
+        .set("client.id", "churnwatch")
+        .set("linger.ms", "5")
+        .set("compression.type", "lz4");
+    layer(&mut c, k, &k.producer_properties, &PRODUCER_FIXED)?;
+    Ok(c)
+}
+
+fn layer(
+    c: &mut ClientConfig,
+    k: &KafkaConfig,
+    own: &std::collections::BTreeMap<String, String>,
+    fixed: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    for (key, value) in k.properties.iter().chain(own) {
+        if let Some((_, required)) = fixed.iter().find(|(f, _)| f == key) {
+            if value != required {
+                bail!(
+                    "librdkafka property `{key}` must be `{required}` for at-least-once \
+                     delivery; remove it from the configuration"
+                );
+            }
+        }
+        c.set(key, value);
+    }
+    for (key, value) in fixed {
+        c.set(*key, *value);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pass_through_properties_reach_the_clients() {
+        let mut k = KafkaConfig::default();
+        k.properties
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        k.producer_properties
+            .insert("linger.ms".into(), "20".into());
+        let p = producer_config(&k).unwrap();
+        assert_eq!(p.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(p.get("linger.ms"), Some("20"));
+        let c = consumer_config(&k).unwrap();
+        assert_eq!(c.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(c.get("linger.ms"), None, "producer-only");
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        assert_eq!(p.get("message.timeout.ms"), Some("0"));
+    }
+
+    #[test]
+    fn settings_at_least_once_rests_on_cannot_be_overridden() {
+        let mut k = KafkaConfig::default();
+        k.consumer_properties
+            .insert("enable.auto.commit".into(), "true".into());
+        let err = consumer_config(&k).unwrap_err().to_string();
+        assert!(err.contains("enable.auto.commit"), "{err}");
+    }
+}

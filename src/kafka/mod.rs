@@ -1,0 +1,12 @@
+//! The Kafka edge (`churnwatch run`): consume the input topics, apply the engine, produce
+//! warnings and dead letters, commit offsets at least once. Everything Kafka-specific
+//! lives here; the engine does not know it exists.
+
+mod assignment;
+mod clients;
+mod commits;
+mod pipeline;
+pub mod records;
+
+pub use commits::{CommitTracker, UnitId};
+pub use pipeline::{run, RunStats, Shutdown};

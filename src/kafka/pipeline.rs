@@ -1,0 +1,581 @@
+//! `churnwatch run`: input topics → decode → engine → warnings and dead letters, at least
+//! once.
+//!
+//! One thread owns the consumer, the engine and the producer, so the engine stays a
+//! plain `&mut` state machine and the order of its inputs is the order of the loop. The
+//! loop never waits on the broker for correctness, only for space: a full producer queue
+//! (broker down or slow) stops consumption until acknowledgements make room, and nothing
+//! is dropped. Offsets are committed from [`CommitTracker`], which releases an offset only
+//! when every record caused by it, and by everything before it, has been acknowledged.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tracing::{debug, error, info, warn};
+
+use super::assignment::{Assignment, AssignmentChange};
+use super::clients::{consumer_config, producer_config};
+use super::commits::{CommitTracker, UnitId};
+use super::records::{dead_letter_headers, WarningEncoder};
+use crate::config::{Config, Encoding, KafkaTimeMode};
+use crate::decode::{JsonDecoder, ProtobufDecoder};
+use crate::engine::{Engine, TimeMode, Warning};
+use crate::model::EventTime;
+use crate::reject::{RejectReason, Rejection};
+
+/// Messages handled per poll round before the loop looks at the clock and the producer.
+const ROUND: usize = 1024;
+/// How long a poll waits when the input is quiet.
+const POLL_WAIT: Duration = Duration::from_millis(50);
+/// Pause before a record the broker refused is sent again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Timeout of the blocking metadata calls made on assignment and at shutdown.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// SIGINT / SIGTERM, counted: the first asks for a graceful stop (drain, flush, commit);
+/// the second for an immediate one (nothing committed that is not acknowledged, so still
+/// nothing lost).
+#[derive(Clone, Debug, Default)]
+pub struct Shutdown(Arc<AtomicU8>);
+
+impl Shutdown {
+    pub fn request(&self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst) >= 1
+    }
+    pub fn forced(&self) -> bool {
+        self.0.load(Ordering::SeqCst) >= 2
+    }
+}
+
+/// Totals of one run, for the exit summary.
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    /// Messages whose output was produced by this run.
+    pub consumed: u64,
+    /// Messages re-read to rebuild state (their output was acknowledged before).
+    pub restored: u64,
+    pub warnings: u64,
+    pub dead_letters: u64,
+    pub rejections: BTreeMap<RejectReason, u64>,
+    pub commits: u64,
+    pub rebalances: u64,
+}
+
+struct ConsumerCtx {
+    changes: Mutex<Vec<AssignmentChange>>,
+}
+
+impl ClientContext for ConsumerCtx {}
+
+impl ConsumerContext for ConsumerCtx {
+    /// Eager rebalancing with a twist: assigned partitions are read from their beginning,
+    /// so the in-memory state can be rebuilt; the committed offsets become the restore
+    /// targets instead of the start positions.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let change = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let committed = match consumer.committed_offsets(tpl.clone(), METADATA_TIMEOUT) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        // Without the targets every re-read message counts as new: its
+                        // warnings are produced again (duplicates, never a loss).
+                        warn!(error = %e, "could not read committed offsets; output will repeat");
+                        None
+                    }
+                };
+                let mut assigned = Vec::new();
+                let mut from_start = TopicPartitionList::new();
+                for e in tpl.elements() {
+                    let target = committed
+                        .as_ref()
+                        .and_then(|c| c.find_partition(e.topic(), e.partition()))
+                        .and_then(|c| match c.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        });
+                    assigned.push((e.topic().to_owned(), e.partition(), target));
+                    if let Err(err) =
+                        from_start.add_partition_offset(e.topic(), e.partition(), Offset::Beginning)
+                    {
+                        error!(error = %err, "building the assignment");
+                    }
+                }
+                if let Err(e) = consumer.assign(&from_start) {
+                    error!(error = %e, "assigning partitions");
+                }
+                AssignmentChange::Assigned(assigned)
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                if let Err(e) = consumer.unassign() {
+                    error!(error = %e, "unassigning partitions");
+                }
+                AssignmentChange::Revoked
+            }
+            other => {
+                error!(error = ?other, "rebalance failed; dropping the assignment");
+                if let Err(e) = consumer.unassign() {
+                    error!(error = %e, "unassigning partitions");
+                }
+                AssignmentChange::Revoked
+            }
+        };
+        lock(&self.changes).push(change);
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(e) = result {
+            // A later commit carries the same offsets or higher ones.
+            warn!(error = %e, "offset commit failed");
+        }
+    }
+}
+
+/// A record the broker refused, kept to be sent again: nothing is dropped.
+struct Refused {
+    unit: UnitId,
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+    retry_at: Instant,
+}
+
+enum Delivery {
+    Acked(UnitId),
+    Refused(Refused, KafkaError),
+}
+
+struct ProducerCtx {
+    deliveries: Mutex<Vec<Delivery>>,
+}
+
+impl ClientContext for ProducerCtx {}
+
+impl ProducerContext for ProducerCtx {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, unit: usize) {
+        let unit = unit as UnitId;
+        let delivery = match result {
+            Ok(_) => Delivery::Acked(unit),
+            Err((e, m)) => Delivery::Refused(
+                Refused {
+                    unit,
+                    topic: m.topic().to_owned(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers: m.headers().map(|h| h.detach()),
+                    retry_at: Instant::now() + RETRY_AFTER,
+                },
+                e.clone(),
+            ),
+        };
+        lock(&self.deliveries).push(delivery);
+    }
+}
+
+/// A poisoned lock only means another thread panicked while pushing to a `Vec`; the data
+/// is still a valid `Vec`.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Everything but the consumer: the consumer's messages borrow it, so it lives apart.
+struct Processor<'c> {
+    config: &'c Config,
+    mode: TimeMode,
+    engine: Engine,
+    assignment: Assignment,
+    tracker: CommitTracker,
+    producer: BaseProducer<ProducerCtx>,
+    encoder: WarningEncoder,
+    json: JsonDecoder,
+    protobuf: ProtobufDecoder,
+    refused: VecDeque<Refused>,
+    out: Vec<Warning>,
+    stats: RunStats,
+    commit_pending: bool,
+    shutdown: Shutdown,
+}
+
+/// Runs until `shutdown` is requested; returns the run's totals.
+pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
+    let k = &config.kafka;
+    let consumer: BaseConsumer<ConsumerCtx> = consumer_config(k)?
+        .create_with_context(ConsumerCtx {
+            changes: Mutex::new(Vec::new()),
+        })
+        .context("creating the Kafka consumer")?;
+    let producer: BaseProducer<ProducerCtx> = producer_config(k)?
+        .create_with_context(ProducerCtx {
+            deliveries: Mutex::new(Vec::new()),
+        })
+        .context("creating the Kafka producer")?;
+    let topics: Vec<&str> = k.inputs.iter().map(|i| i.topic.as_str()).collect();
+    consumer
+        .subscribe(&topics)
+        .with_context(|| format!("subscribing to {topics:?}"))?;
+    let mode = match k.time_mode {
+        KafkaTimeMode::Live => TimeMode::Live,
+        KafkaTimeMode::EventTime => TimeMode::Replay,
+    };
+    let mut p = Processor {
+        config,
+        mode,
+        engine: Engine::new(config, mode),
+        assignment: Assignment::default(),
+        tracker: CommitTracker::new(),
+        producer,
+        encoder: WarningEncoder::new(k.warnings_encoding),
+        json: JsonDecoder::new(config.input.max_message_bytes),
+        protobuf: ProtobufDecoder::new(config.input.max_message_bytes),
+        refused: VecDeque::new(),
+        out: Vec::new(),
+        stats: RunStats::default(),
+        commit_pending: false,
+        shutdown: shutdown.clone(),
+    };
+    info!(brokers = %k.brokers, group = %k.group_id, inputs = ?topics, "consuming");
+
+    let commit_every = to_duration(k.commit_interval.as_millis());
+    let tick_every = to_duration(k.tick_interval.as_millis());
+    let mut last_commit = Instant::now();
+    let mut last_tick = Instant::now();
+    while !shutdown.requested() {
+        let mut wait = POLL_WAIT;
+        for _ in 0..ROUND {
+            let polled = consumer.poll(wait);
+            wait = Duration::ZERO;
+            p.apply_changes(&consumer);
+            match polled {
+                None => break,
+                Some(Ok(m)) => p.handle(&m)?,
+                Some(Err(e)) => {
+                    // Broker down, partition moved, …: librdkafka recovers on its own.
+                    warn!(error = %e, "consumer error");
+                    break;
+                }
+            }
+        }
+        p.service_producer(Duration::ZERO)?;
+        if !p.assignment.restored() {
+            p.check_positions(&consumer);
+        }
+        if p.assignment.restored() && last_tick.elapsed() >= tick_every {
+            last_tick = Instant::now();
+            p.tick()?;
+        }
+        if last_commit.elapsed() >= commit_every {
+            last_commit = Instant::now();
+            p.commit(&consumer, CommitMode::Async);
+        }
+    }
+
+    info!(
+        in_flight = p.tracker.in_flight(),
+        "stopping: draining the producer"
+    );
+    p.drain()?;
+    p.commit(&consumer, CommitMode::Sync);
+    consumer.unsubscribe();
+    info!(stats = ?p.stats, "stopped");
+    Ok(p.stats)
+}
+
+fn to_duration(ms: i64) -> Duration {
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+fn wall_clock() -> EventTime {
+    crate::cli::wall_clock()
+}
+
+impl Processor<'_> {
+    fn apply_changes(&mut self, consumer: &BaseConsumer<ConsumerCtx>) {
+        let changes = std::mem::take(&mut *lock(&consumer.context().changes));
+        for change in changes {
+            self.stats.rebalances += 1;
+            // Whatever the change, the old generation's progress is no longer ours to
+            // commit, and the state is rebuilt from the new assignment.
+            self.tracker.reset();
+            self.engine = Engine::new(self.config, self.mode);
+            match change {
+                AssignmentChange::Assigned(list) => {
+                    let inputs = &self.config.kafka.inputs;
+                    self.assignment = Assignment::new(&list, |topic| {
+                        inputs
+                            .iter()
+                            .find(|i| i.topic == topic)
+                            .map_or(Encoding::Json, |i| i.encoding)
+                    });
+                    let wall = wall_clock();
+                    for i in 0..list.len() as u32 {
+                        self.engine.own_partition(i, wall);
+                    }
+                    self.skip_deleted_history(consumer);
+                    info!(
+                        partitions = list.len(),
+                        restoring = !self.assignment.restored(),
+                        "partitions assigned; rebuilding state from the start of each"
+                    );
+                }
+                AssignmentChange::Revoked => {
+                    self.assignment = Assignment::default();
+                    info!("partitions revoked");
+                }
+            }
+        }
+    }
+
+    /// A restore target at or below a partition's first retained offset has nothing left
+    /// to re-read.
+    fn skip_deleted_history(&mut self, consumer: &BaseConsumer<ConsumerCtx>) {
+        for i in 0..self.assignment.partitions().len() as u32 {
+            let p = self.assignment.get(i);
+            if p.caught_up {
+                continue;
+            }
+            match consumer.fetch_watermarks(&p.topic, p.partition, METADATA_TIMEOUT) {
+                Ok((low, high)) => {
+                    if low >= p.restore_target || high <= low {
+                        self.assignment.reached(i, i64::MAX);
+                    }
+                }
+                Err(e) => warn!(error = %e, topic = %p.topic, partition = p.partition,
+                                "could not read the partition's offsets"),
+            }
+        }
+    }
+
+    /// Marks partitions whose consumer position passed the restore target.
+    fn check_positions(&mut self, consumer: &BaseConsumer<ConsumerCtx>) {
+        let Ok(positions) = consumer.position() else {
+            return;
+        };
+        for e in positions.elements() {
+            if let (Offset::Offset(pos), Some(i)) = (
+                e.offset(),
+                self.assignment.index_of(e.topic(), e.partition()),
+            ) {
+                self.assignment.reached(i, pos);
+            }
+        }
+    }
+
+    fn handle(&mut self, m: &BorrowedMessage<'_>) -> anyhow::Result<()> {
+        let Some(index) = self.assignment.index_of(m.topic(), m.partition()) else {
+            debug!(
+                topic = m.topic(),
+                partition = m.partition(),
+                "message of a partition not owned"
+            );
+            return Ok(());
+        };
+        let restoring = self.assignment.is_restoring(index, m.offset());
+        let payload = m.payload().unwrap_or(&[]);
+        let decoded = match self.assignment.get(index).encoding {
+            Encoding::Json => self.json.decode(payload),
+            Encoding::Protobuf => self.protobuf.decode(payload),
+        };
+        let wall = wall_clock();
+        let mut out = std::mem::take(&mut self.out);
+        let result = decoded.and_then(|event| self.engine.process(index, &event, wall, &mut out));
+        if restoring {
+            // Its output was acknowledged before the restart; only the state was needed.
+            self.stats.restored += 1;
+            out.clear();
+            self.out = out;
+            return Ok(());
+        }
+        self.stats.consumed += 1;
+        let unit = self.tracker.open(vec![(index, m.offset() + 1)]);
+        if let Err(rejection) = result {
+            self.dead_letter(unit, m, &rejection)?;
+        }
+        let sent = self.send_warnings(unit, &mut out, wall);
+        self.out = out;
+        self.tracker.close(unit);
+        sent
+    }
+
+    fn dead_letter(
+        &mut self,
+        unit: UnitId,
+        m: &BorrowedMessage<'_>,
+        rejection: &Rejection,
+    ) -> anyhow::Result<()> {
+        *self.stats.rejections.entry(rejection.reason).or_default() += 1;
+        self.stats.dead_letters += 1;
+        let headers =
+            dead_letter_headers(m.headers(), rejection, m.topic(), m.partition(), m.offset());
+        let topic = self.config.kafka.dead_letter_topic.clone();
+        self.send(unit, &topic, m.key(), m.payload(), headers)
+    }
+
+    fn tick(&mut self) -> anyhow::Result<()> {
+        let wall = wall_clock();
+        let mut out = std::mem::take(&mut self.out);
+        self.engine.tick(wall, &mut out);
+        let result = if out.is_empty() {
+            Ok(())
+        } else {
+            let unit = self.tracker.open(Vec::new());
+            let sent = self.send_warnings(unit, &mut out, wall);
+            self.tracker.close(unit);
+            sent
+        };
+        self.out = out;
+        result
+    }
+
+    fn send_warnings(
+        &mut self,
+        unit: UnitId,
+        out: &mut Vec<Warning>,
+        wall: EventTime,
+    ) -> anyhow::Result<()> {
+        let topic = self.config.kafka.warnings_topic.clone();
+        for mut w in out.drain(..) {
+            if self.mode == TimeMode::Live {
+                w.emitted_at = wall;
+            }
+            let record = self.encoder.encode(&w);
+            self.stats.warnings += 1;
+            self.send(
+                unit,
+                &topic,
+                Some(record.key.as_bytes()),
+                Some(&record.payload),
+                record.headers,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Hands a record to the producer, waiting for queue space as long as it takes: a
+    /// full queue is back-pressure, not a reason to drop.
+    fn send(
+        &mut self,
+        unit: UnitId,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) -> anyhow::Result<()> {
+        let mut record =
+            BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, unit as usize).headers(headers);
+        record.key = key;
+        record.payload = payload;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => {
+                    self.tracker.sent(unit);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    self.service_producer(Duration::from_millis(100))?;
+                    if self.shutdown.forced() {
+                        anyhow::bail!("stopped while waiting for the broker to take records");
+                    }
+                }
+                Err((e, _)) => {
+                    return Err(e).with_context(|| format!("producing to {topic}"));
+                }
+            }
+        }
+    }
+
+    /// Serves delivery reports and re-sends refused records whose pause is over.
+    fn service_producer(&mut self, wait: Duration) -> anyhow::Result<()> {
+        self.producer.poll(wait);
+        let deliveries = std::mem::take(&mut *lock(&self.producer.context().deliveries));
+        for d in deliveries {
+            match d {
+                Delivery::Acked(unit) => self.tracker.acked(unit),
+                Delivery::Refused(r, e) => {
+                    error!(error = %e, topic = %r.topic, "the broker refused a record; retrying");
+                    self.refused.push_back(r);
+                }
+            }
+        }
+        while self
+            .refused
+            .front()
+            .is_some_and(|r| r.retry_at <= Instant::now())
+        {
+            let Some(r) = self.refused.pop_front() else {
+                break;
+            };
+            let mut record =
+                BaseRecord::<[u8], [u8], usize>::with_opaque_to(&r.topic, r.unit as usize);
+            record.key = r.key.as_deref();
+            record.payload = r.payload.as_deref();
+            record.headers = r.headers.clone();
+            if let Err((e, _)) = self.producer.send(record) {
+                warn!(error = %e, "re-sending a refused record failed; will retry");
+                self.refused.push_front(Refused {
+                    retry_at: Instant::now() + RETRY_AFTER,
+                    ..r
+                });
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, consumer: &BaseConsumer<ConsumerCtx>, mode: CommitMode) {
+        if !self.tracker.take_commit().is_empty() {
+            self.commit_pending = true;
+        }
+        if !self.commit_pending {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (&index, &next) in self.tracker.safe_offsets() {
+            let p = self.assignment.get(index);
+            if let Err(e) = tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(next)) {
+                error!(error = %e, "building the commit");
+            }
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                self.commit_pending = false;
+                self.stats.commits += 1;
+            }
+            Err(e) => warn!(error = %e, "offset commit failed; will retry"),
+        }
+    }
+
+    /// Waits until every record sent so far is acknowledged (or a second signal).
+    fn drain(&mut self) -> anyhow::Result<()> {
+        while self.tracker.in_flight() > 0 || !self.refused.is_empty() {
+            self.service_producer(Duration::from_millis(100))?;
+            if self.shutdown.forced() {
+                warn!(
+                    in_flight = self.tracker.in_flight(),
+                    "second signal: exiting without waiting; unacknowledged input is not committed"
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,344 @@
+//! `churnwatch run` against a real Apache Kafka broker: JSON and Protobuf input, the
+//! warnings topic in both encodings, dead letters with their headers, and restarts
+//! (graceful and `kill -9`) that lose no warning.
+//!
+//! Expected output is what `churnwatch replay` makes of the same events: with one input
+//! partition and event-time mode the engine sees the same sequence, so the warning ids
+//! must be the same set (duplicates allowed across restarts, never a missing id).
+
+mod kafka_support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kafka_support::*;
+use prost::Message as _;
+use rdkafka::message::Message;
+
+use churnwatch::proto::v1;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+struct Topics {
+    input: String,
+    warnings: String,
+    dlq: String,
+    group: String,
+}
+
+fn topics(name: &str) -> Topics {
+    require_broker();
+    let t = Topics {
+        input: unique(&format!("{name}-in")),
+        warnings: unique(&format!("{name}-warnings")),
+        dlq: unique(&format!("{name}-dlq")),
+        group: unique(&format!("{name}-group")),
+    };
+    create_topic(&t.input, 1);
+    create_topic(&t.warnings, 3);
+    create_topic(&t.dlq, 1);
+    t
+}
+
+fn json_records(lines: &[String]) -> Vec<Record> {
+    lines
+        .iter()
+        .map(|l| Record::new(&member_key(l), l.as_bytes()))
+        .collect()
+}
+
+#[test]
+fn json_events_give_the_replay_warnings_as_protobuf() {
+    let t = topics("json-proto");
+    let lines = workload(150, 70, 7);
+    let expected: BTreeSet<String> = replay(&lines, None)
+        .iter()
+        .map(|l| json_warning_id(l))
+        .collect();
+    assert!(
+        expected.len() > 50,
+        "the workload should warn: {}",
+        expected.len()
+    );
+    produce(&t.input, &json_records(&lines));
+
+    let cw = Churnwatch::start(
+        &settings(&t.group, &t.input, "json", &t.warnings, &t.dlq),
+        None,
+        &t.group,
+    );
+    let got = consume_until(&t.warnings, WAIT, |m| m.len() >= expected.len());
+    let status = cw.stop();
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+
+    assert_eq!(warning_ids(&got), expected);
+    let mut kinds = BTreeSet::new();
+    for m in &got {
+        assert_eq!(header_str(m, "churnwatch.schema"), "churnwatch.v1.Warning");
+        let w =
+            v1::Warning::decode(m.payload().expect("a payload")).expect("a churnwatch.v1.Warning");
+        assert_eq!(w.warning_id, header_str(m, "churnwatch.warning_id"));
+        let key = String::from_utf8_lossy(m.key().expect("a key")).into_owned();
+        let subject = w
+            .member_id
+            .clone()
+            .or(w.group_id.clone())
+            .expect("a subject");
+        assert_eq!(
+            key, subject,
+            "key = member id, or group id for group warnings"
+        );
+        kinds.insert(w.kind().as_str_name().to_owned());
+    }
+    assert!(kinds.contains("SEGMENT_DOWNGRADE"), "{kinds:?}");
+}
+
+/// The same workload as Protobuf `churnwatch.v1.Event` records.
+fn to_protobuf(line: &str) -> Vec<u8> {
+    let v: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    let s = |k: &str| v[k].as_str().map(str::to_owned).unwrap_or_default();
+    let time = |k: &str| match &v[k] {
+        serde_json::Value::Number(n) => n.as_i64().expect("epoch ms"),
+        serde_json::Value::String(t) => churnwatch::model::EventTime::parse_rfc3339(t)
+            .expect("RFC 3339")
+            .as_millis(),
+        other => panic!("no time in {other}"),
+    };
+    let fen = |k: &str| -> Option<i64> {
+        let text = match &v[k] {
+            serde_json::Value::Null => return None,
+            serde_json::Value::String(t) => t.clone(),
+            n => n.to_string(),
+        };
+        Some(churnwatch::model::Fen::parse_yuan(&text).expect("yuan").0)
+    };
+    use v1::event::Body;
+    let body = match v["type"].as_str().expect("type") {
+        "member" => Body::Member(v1::MemberProfile {
+            group_id: s("group_id"),
+            tutor_id: s("tutor_id"),
+            fee_tier: s("fee_tier"),
+            joined_at_ms: time("joined_at"),
+        }),
+        "member_left" => Body::MemberLeft(v1::MemberLeft {}),
+        "order" => Body::Order(v1::Order {
+            order_id: s("order_id"),
+            amount_fen: fen("amount").expect("amount"),
+            category: s("category"),
+        }),
+        "login" => Body::Login(v1::Login {
+            channel: s("channel"),
+        }),
+        "after_sales" => Body::AfterSales(v1::AfterSales {
+            ticket_id: s("ticket_id"),
+            order_id: s("order_id"),
+            status: match s("status").as_str() {
+                "opened" => v1::TicketStatus::Opened,
+                _ => v1::TicketStatus::Resolved,
+            } as i32,
+            reason: s("reason"),
+            refund_amount_fen: fen("refund_amount"),
+        }),
+        other => panic!("unexpected type {other}"),
+    };
+    v1::Event {
+        event_id: s("event_id"),
+        member_id: s("member_id"),
+        ts_ms: time("ts"),
+        body: Some(body),
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn protobuf_events_give_the_replay_warnings_as_json() {
+    let t = topics("proto-json");
+    let lines = workload(120, 60, 11);
+    let expected = replay(&lines, None);
+    assert!(expected.len() > 30);
+    let records: Vec<Record> = lines
+        .iter()
+        .map(|l| Record::new(&member_key(l), to_protobuf(l)))
+        .collect();
+    produce(&t.input, &records);
+
+    let mut sets = settings(&t.group, &t.input, "protobuf", &t.warnings, &t.dlq);
+    sets.push("kafka.warnings_encoding=json".to_owned());
+    let cw = Churnwatch::start(&sets, None, &t.group);
+    let got = consume_until(&t.warnings, WAIT, |m| m.len() >= expected.len());
+    assert!(cw.stop().success());
+
+    // Event-time mode keeps the engine's emitted_at, so the JSON is the replay's, byte
+    // for byte (the order differs only across the warnings topic's partitions).
+    let got: BTreeSet<String> = got
+        .iter()
+        .map(|m| {
+            assert_eq!(
+                header_str(m, "churnwatch.schema"),
+                "churnwatch.warning.json"
+            );
+            String::from_utf8(m.payload().expect("payload").to_vec()).expect("UTF-8")
+        })
+        .collect();
+    let expected: BTreeSet<String> = expected.into_iter().collect();
+    assert_eq!(got, expected);
+}
+
+#[test]
+fn poison_messages_go_to_the_dead_letter_topic_with_their_reason_and_source() {
+    let t = topics("poison");
+    let good_profile = r#"{"event_id":"e1","member_id":"m1","ts":"2026-01-01T10:00:00Z","type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"399","joined_at":"2025-01-01T00:00:00Z"}"#;
+    let good_order = r#"{"event_id":"e2","member_id":"m1","ts":"2026-01-01T11:00:00Z","type":"order","order_id":"o1","amount":"1200.00","category":"skincare"}"#;
+    // Nine days later: her last order is 9 days old, so she has left important_value.
+    let good_login =
+        r#"{"event_id":"e12","member_id":"m1","ts":"2026-01-10T11:10:00Z","type":"login"}"#;
+    let big = format!(
+        r#"{{"event_id":"e9","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"login","channel":"{}"}}"#,
+        "x".repeat(500)
+    );
+    let bad: Vec<(String, &str)> = vec![
+        ("this is not json".to_owned(), "undecodable"),
+        (r#"{"event_id":"e3","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"refund"}"#.to_owned(), "unknown_type"),
+        (r#"{"event_id":"e4","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"order","order_id":"o2","category":"home"}"#.to_owned(), "missing_field"),
+        (r#"{"event_id":"e5","member_id":"m1","ts":"yesterday","type":"login"}"#.to_owned(), "invalid_field"),
+        (r#"{"event_id":"e6","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"order","order_id":"o3","amount":"12.345","category":"home"}"#.to_owned(), "malformed_amount"),
+        (r#"{"event_id":"e7","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"order","order_id":"o4","amount":-5,"category":"home"}"#.to_owned(), "negative_amount"),
+        (big, "message_too_large"),
+        (r#"{"event_id":"e8","member_id":"m1","ts":"2099-01-01T00:00:00Z","type":"login"}"#.to_owned(), "future_timestamp"),
+        (r#"{"event_id":"e10","member_id":"m2","ts":"2025-06-01T00:00:00Z","type":"login"}"#.to_owned(), "beyond_retention_horizon"),
+        (r#"{"event_id":"e11","member_id":"m3","ts":"2026-01-01T12:00:00Z","type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"999","joined_at":"2025-01-01T00:00:00Z"}"#.to_owned(), "unknown_fee_tier"),
+    ];
+    let mut records = vec![
+        Record::new("m1", good_profile.as_bytes()),
+        Record::new("m1", good_order.as_bytes()),
+    ];
+    for (line, _) in &bad {
+        let mut r = Record::new("m1", line.as_bytes());
+        r.headers.push(("trace-id".to_owned(), b"abc".to_vec()));
+        records.push(r);
+    }
+    records.push(Record::new("m1", good_login.as_bytes()));
+    // A message with no payload at all (a tombstone) is refused too.
+    records.push(Record {
+        key: Some(b"m1".to_vec()),
+        payload: Vec::new(),
+        headers: Vec::new(),
+    });
+    produce(&t.input, &records);
+
+    let dir = std::env::temp_dir().join(unique("poison-config"));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, "[input]\nmax_message_bytes = 400\n").expect("config");
+    let cw = Churnwatch::start(
+        &settings(&t.group, &t.input, "json", &t.warnings, &t.dlq),
+        Some(&config),
+        &t.group,
+    );
+    let dead = consume_until(&t.dlq, WAIT, |m| m.len() > bad.len());
+    let is_downgrade_of_m1 = |w: &v1::Warning| {
+        w.member_id.as_deref() == Some("m1")
+            && w.kind() == v1::WarningKind::SegmentDowngrade
+            && w.from.as_deref() == Some("important_value")
+    };
+    let decode = |m: &rdkafka::message::OwnedMessage| {
+        v1::Warning::decode(m.payload().expect("payload")).expect("a warning")
+    };
+    let warnings = consume_until(&t.warnings, WAIT, |m| {
+        m.iter().any(|m| is_downgrade_of_m1(&decode(m)))
+    });
+    assert!(cw.stop().success());
+
+    assert_eq!(dead.len(), bad.len() + 1, "every poison message, once");
+    for (i, m) in dead.iter().enumerate() {
+        let offset: i64 = header_str(m, "churnwatch.source.offset")
+            .parse()
+            .expect("an offset");
+        assert_eq!(header_str(m, "churnwatch.source.topic"), t.input);
+        assert_eq!(header_str(m, "churnwatch.source.partition"), "0");
+        let detail = header_str(m, "churnwatch.detail");
+        assert!(!detail.is_empty());
+        if i < bad.len() {
+            let (line, reason) = &bad[i];
+            assert_eq!(offset, 2 + i as i64, "source offset of {reason}");
+            assert_eq!(header_str(m, "churnwatch.reason"), *reason, "{detail}");
+            assert_eq!(
+                m.payload(),
+                Some(line.as_bytes()),
+                "the original bytes, unchanged"
+            );
+            assert_eq!(m.key(), Some(&b"m1"[..]));
+            assert_eq!(
+                header(m, "trace-id"),
+                Some(&b"abc"[..]),
+                "original headers kept"
+            );
+        } else {
+            assert_eq!(header_str(m, "churnwatch.reason"), "undecodable");
+            assert_eq!(offset, 2 + bad.len() as i64 + 1);
+        }
+    }
+    // The good messages around the poison were processed: m1's order and the login nine
+    // days later moved her out of important_value.
+    assert!(
+        warnings.iter().any(|m| is_downgrade_of_m1(&decode(m))),
+        "m1 left important_value"
+    );
+}
+
+/// Waits until the warnings topic holds every expected id; returns what it read.
+fn wait_for_all(topic: &str, expected: &BTreeSet<String>) -> BTreeSet<String> {
+    let got = consume_until(topic, WAIT, |m| {
+        // Cheap check first: there cannot be all ids before there are as many records.
+        m.len() >= expected.len() && expected.is_subset(&warning_ids(m))
+    });
+    warning_ids(&got)
+}
+
+#[test]
+fn restarts_graceful_and_kill_9_lose_no_warning() {
+    let t = topics("restart");
+    let lines = workload(1500, 90, 23);
+    let expected: BTreeSet<String> = replay(&lines, None)
+        .iter()
+        .map(|l| json_warning_id(l))
+        .collect();
+    let sets = settings(&t.group, &t.input, "json", &t.warnings, &t.dlq);
+    let (first, rest) = lines.split_at(lines.len() / 3);
+    let (second, third) = rest.split_at(rest.len() / 2);
+
+    // Run 1 sees the first third, is killed with -9 while the second third arrives.
+    let cw = Churnwatch::start(&sets, None, &t.group);
+    produce(&t.input, &json_records(first));
+    consume_until(&t.warnings, WAIT, |m| m.len() >= 50);
+    produce(&t.input, &json_records(&second[..second.len() / 2]));
+    cw.kill9();
+    produce(&t.input, &json_records(&second[second.len() / 2..]));
+
+    // Run 2 restores from the topic, goes on, and is stopped gracefully mid-stream.
+    let mut cw = Churnwatch::start(&sets, None, &t.group);
+    let log_2 = cw.log.clone();
+    // Run 2 rebuilds its state from the topic (it was assigned the partition with a
+    // committed offset to restore up to).
+    cw.wait_for_log("restoring=true", WAIT);
+    produce(&t.input, &json_records(&third[..third.len() / 2]));
+    std::thread::sleep(Duration::from_millis(300));
+    let status = cw.stop();
+    assert!(status.success(), "graceful stop exits 0: {status:?}");
+    let log = std::fs::read_to_string(&log_2).unwrap_or_default();
+    assert!(log.contains("stopped"), "run 2 drained and stopped:\n{log}");
+
+    // Run 3 finishes the stream.
+    produce(&t.input, &json_records(&third[third.len() / 2..]));
+    let cw = Churnwatch::start(&sets, None, &t.group);
+    let got = wait_for_all(&t.warnings, &expected);
+    assert!(cw.stop().success());
+    let missing: Vec<&String> = expected.difference(&got).collect();
+    assert!(
+        missing.is_empty(),
+        "{} warnings lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert_eq!(got, expected, "and no warning the replay does not have");
+}

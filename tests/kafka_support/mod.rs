@@ -1,0 +1,350 @@
+//! Helpers for the tests that run churnwatch against a real Apache Kafka broker
+//! (scripts/kafka-local.sh, started by scripts/test.sh). Nothing here is a mock: topics,
+//! records and offsets are the broker's own.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Message, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+/// The broker under test: `TEST_KAFKA_BROKERS`, or the one scripts/kafka-local.sh
+/// starts.
+pub fn brokers() -> String {
+    std::env::var("TEST_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".to_owned())
+}
+
+/// Fails the test, with instructions, when no broker answers: a Kafka test never passes
+/// by not running.
+pub fn require_broker() {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("creating a metadata client");
+    if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(20)) {
+        panic!(
+            "no Kafka broker at {} ({e}). Run the suite with scripts/test.sh, which starts \
+             one (scripts/kafka-local.sh start), or set TEST_KAFKA_BROKERS.",
+            brokers()
+        );
+    }
+}
+
+/// A name no other test (or earlier run against the same broker) uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos % 1_000_000_000
+    )
+}
+
+pub fn create_topic(name: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("creating an admin client");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime for the admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let results = runtime
+        .block_on(admin.create_topics([&topic], &AdminOptions::new()))
+        .expect("creating a topic");
+    for r in results {
+        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
+    }
+}
+
+pub struct Record {
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Record {
+    pub fn new(key: &str, payload: impl Into<Vec<u8>>) -> Record {
+        Record {
+            key: Some(key.as_bytes().to_vec()),
+            payload: payload.into(),
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Produces `records` in order and waits until the broker has them all.
+pub fn produce(topic: &str, records: &[Record]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("creating a test producer");
+    for r in records {
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: Some(v),
+            });
+        }
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .payload(&r.payload[..])
+            .headers(headers);
+        record.key = r.key.as_deref();
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer
+        .flush(Duration::from_secs(60))
+        .expect("test records acknowledged");
+}
+
+/// Reads `topic` from the beginning until `done` says so or `timeout` passes.
+pub fn consume_until(
+    topic: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&[OwnedMessage]) -> bool,
+) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("test-reader"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("creating a test consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(20))
+        .expect("topic metadata");
+    let mut tpl = TopicPartitionList::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .expect("assignment");
+        }
+    }
+    consumer.assign(&tpl).expect("assigning");
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    while !done(&got) && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => got.push(m.detach()),
+            Some(Err(e)) => eprintln!("test consumer: {e}"),
+            None => {}
+        }
+    }
+    got
+}
+
+pub fn header<'m>(m: &'m OwnedMessage, name: &str) -> Option<&'m [u8]> {
+    use rdkafka::message::Headers;
+    let headers = m.headers()?;
+    headers.iter().find(|h| h.key == name).and_then(|h| h.value)
+}
+
+pub fn header_str(m: &OwnedMessage, name: &str) -> String {
+    String::from_utf8_lossy(header(m, name).unwrap_or_else(|| panic!("header {name} missing")))
+        .into_owned()
+}
+
+/// The distinct warning ids among `messages` (from their header).
+pub fn warning_ids(messages: &[OwnedMessage]) -> BTreeSet<String> {
+    messages
+        .iter()
+        .map(|m| header_str(m, "churnwatch.warning_id"))
+        .collect()
+}
+
+/// A running `churnwatch run`, its log in a file.
+pub struct Churnwatch {
+    child: Child,
+    pub log: PathBuf,
+}
+
+/// Settings of one churnwatch instance, as `--set` assignments.
+pub fn settings(
+    group: &str,
+    input: &str,
+    encoding: &str,
+    warnings: &str,
+    dlq: &str,
+) -> Vec<String> {
+    vec![
+        format!("kafka.brokers={}", brokers()),
+        format!("kafka.group_id={group}"),
+        format!("kafka.inputs=[{{topic=\"{input}\",encoding=\"{encoding}\"}}]"),
+        format!("kafka.warnings_topic={warnings}"),
+        format!("kafka.dead_letter_topic={dlq}"),
+        // Replay-style time, so the output is the replay command's, warning for warning.
+        "kafka.time_mode=event_time".to_owned(),
+        "kafka.commit_interval=200ms".to_owned(),
+        // A killed instance's partitions move on after 6 s (the broker's minimum), not
+        // the default 45 s.
+        "kafka.consumer_properties.session.timeout.ms=6000".to_owned(),
+    ]
+}
+
+impl Churnwatch {
+    pub fn start(sets: &[String], config: Option<&Path>, log_name: &str) -> Churnwatch {
+        let log = std::env::temp_dir().join(format!("{log_name}.log"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("opening the log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnwatch"));
+        if let Some(config) = config {
+            cmd.arg("--config").arg(config);
+        }
+        for s in sets {
+            cmd.arg("--set").arg(s);
+        }
+        let child = cmd
+            .arg("run")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("starting churnwatch run");
+        Churnwatch { child, log }
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn stop(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(killed.is_ok_and(|s| s.success()), "sending SIGTERM");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for churnwatch") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "churnwatch did not stop within 60 s; log: {}",
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no drain, no commit.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log contains `text` (for example the assignment line).
+    pub fn wait_for_log(&mut self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log_text().contains(text) {
+            assert!(
+                self.is_running(),
+                "churnwatch exited; log:\n{}",
+                self.log_text()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} in the log within {timeout:?}:\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Churnwatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A generated workload: JSON lines, keyed by member id.
+pub fn workload(members: u32, days: u32, seed: u64) -> Vec<String> {
+    let opts = churnwatch::generate::GenerateOptions {
+        members,
+        days,
+        seed,
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    churnwatch::generate::write_jsonl(&opts, &mut out).expect("generating");
+    String::from_utf8(out)
+        .expect("generator writes UTF-8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn member_key(line: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).expect("generated lines are JSON");
+    v["member_id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// What `churnwatch replay` makes of `lines` (JSON warnings, one per line), with `config`.
+pub fn replay(lines: &[String], config: Option<&Path>) -> Vec<String> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnwatch"));
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    let mut child = cmd
+        .args(["replay", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting churnwatch replay");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = lines.join("\n");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = child.wait_with_output().expect("replay output");
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("writing replay input");
+    assert!(output.status.success(), "replay failed");
+    String::from_utf8(output.stdout)
+        .expect("UTF-8")
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The `warning_id` of a JSON warning line.
+pub fn json_warning_id(line: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(line).expect("warning lines are JSON");
+    v["warning_id"].as_str().unwrap_or_default().to_owned()
+}
