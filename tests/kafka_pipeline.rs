@@ -342,3 +342,54 @@ fn restarts_graceful_and_kill_9_lose_no_warning() {
     );
     assert_eq!(got, expected, "and no warning the replay does not have");
 }
+
+#[test]
+fn in_live_mode_an_idle_input_lets_the_wall_clock_fire_timers() {
+    let t = topics("live-idle");
+    let now = churnwatch::cli::wall_clock().as_millis();
+    let day = 86_400_000i64;
+    let order_ts = now - 7 * day - 10 * 60_000;
+    let profile = format!(
+        r#"{{"event_id":"p1","member_id":"m1","ts":{},"type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"399","joined_at":{}}}"#,
+        order_ts - 1000,
+        now - 400 * day
+    );
+    let order = format!(
+        r#"{{"event_id":"o1","member_id":"m1","ts":{order_ts},"type":"order","order_id":"o1","amount":"1500.00","category":"skincare"}}"#
+    );
+    produce(
+        &t.input,
+        &[Record::new("m1", profile), Record::new("m1", order)],
+    );
+    let mut sets = settings(&t.group, &t.input, "json", &t.warnings, &t.dlq);
+    sets.retain(|s| !s.starts_with("kafka.time_mode"));
+    sets.push("kafka.time_mode=live".to_owned());
+    sets.push("time.idle_timeout=2s".to_owned());
+    let cw = Churnwatch::start(&sets, None, &t.group);
+    // By event time alone the watermark stops 5 minutes short of the order; R passes 7 d
+    // ten minutes ago by the wall clock, so only the idle input's wall-clock watermark
+    // can fire it.
+    let decode = |m: &rdkafka::message::OwnedMessage| {
+        v1::Warning::decode(m.payload().expect("payload")).expect("a warning")
+    };
+    let got = consume_until(&t.warnings, WAIT, |m| {
+        m.iter()
+            .any(|m| decode(m).kind() == v1::WarningKind::SegmentDowngrade)
+    });
+    assert!(cw.stop().success());
+    let w = got
+        .iter()
+        .map(decode)
+        .find(|w| w.kind() == v1::WarningKind::SegmentDowngrade)
+        .expect("the downgrade fired with no further event");
+    assert_eq!(w.from.as_deref(), Some("important_value"));
+    assert_eq!(
+        w.event_time_ms,
+        order_ts + 7 * day + 1,
+        "stamped at the boundary instant, not when the watermark passed it"
+    );
+    assert!(
+        w.emitted_at_ms >= now,
+        "live mode stamps the emission with the wall clock"
+    );
+}

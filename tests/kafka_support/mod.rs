@@ -55,6 +55,10 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub fn create_topic(name: &str, partitions: i32) {
+    create_topic_with(name, partitions, &[]);
+}
+
+pub fn create_topic_with(name: &str, partitions: i32, configs: &[(&str, &str)]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .create()
@@ -63,7 +67,10 @@ pub fn create_topic(name: &str, partitions: i32) {
         .enable_all()
         .build()
         .expect("a runtime for the admin client");
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
     let results = runtime
         .block_on(admin.create_topics([&topic], &AdminOptions::new()))
         .expect("creating a topic");

@@ -1,0 +1,350 @@
+//! End to end through a real broker (SPEC §9): churnwatch's consume rate next to the raw
+//! rate of Kafka's own console consumer on the same topic in the same run, and
+//! event-to-warning latency at 10 000 events/s.
+//!
+//! `cargo bench --bench kafka [-- MEMBERS [ROUNDS]]` with the broker of
+//! `scripts/kafka-local.sh start` (or `TEST_KAFKA_BROKERS`). The input topic is filled
+//! once per workload size from the seeded generator (210 000 members ≈ 5 M events) and
+//! kept for later runs. Each round times the console consumer, then `churnwatch run`,
+//! over the whole topic; medians are printed.
+
+#[path = "../tests/kafka_support/mod.rs"]
+mod kafka_support;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use churnwatch::generate::{GenerateOptions, Workload};
+use kafka_support::*;
+use prost::Message as _;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+const PARTITIONS: i32 = 4;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let members: u32 = args.first().and_then(|a| a.parse().ok()).unwrap_or(210_000);
+    let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
+    require_broker();
+    if let Ok(rate) = std::env::var("LATENCY_ONLY") {
+        latency(rate.parse().unwrap_or(10_000), Duration::from_secs(10));
+        return;
+    }
+
+    let topic = format!("bench-events-{members}");
+    let total = ensure_filled(&topic, members);
+    println!("topic {topic}: {total} events in {PARTITIONS} partitions");
+
+    let mut console = Vec::new();
+    let mut churnwatch = Vec::new();
+    for round in 1..=rounds {
+        let c = time_console_consumer(&topic, total);
+        let w = time_churnwatch(&topic, total);
+        println!(
+            "round {round}: console consumer {:.0} events/s, churnwatch run {:.0} events/s",
+            total as f64 / c,
+            total as f64 / w
+        );
+        console.push(total as f64 / c);
+        churnwatch.push(total as f64 / w);
+    }
+    let (c, w) = (median(&mut console), median(&mut churnwatch));
+    println!(
+        "median: console consumer {:.2} M events/s, churnwatch {:.2} M events/s, ratio {:.2}",
+        c / 1e6,
+        w / 1e6,
+        w / c
+    );
+
+    latency(10_000, Duration::from_secs(20));
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn end_offsets(topic: &str) -> Vec<(i32, i64)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .expect("a metadata client");
+    (0..PARTITIONS)
+        .map(|p| {
+            let (_, high) = c
+                .fetch_watermarks(topic, p, Duration::from_secs(20))
+                .unwrap_or((0, 0));
+            (p, high)
+        })
+        .collect()
+}
+
+/// Produces the generated workload once; later runs reuse the topic.
+fn ensure_filled(topic: &str, members: u32) -> i64 {
+    let existing: i64 = end_offsets(topic).iter().map(|(_, h)| h).sum();
+    if existing > 0 {
+        return existing;
+    }
+    create_topic(topic, PARTITIONS);
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "20")
+        .set("batch.size", "1000000")
+        .set("compression.type", "lz4")
+        .set("queue.buffering.max.messages", "1000000")
+        .create()
+        .expect("a producer");
+    let mut workload = Workload::new(&GenerateOptions {
+        members,
+        ..GenerateOptions::default()
+    });
+    let started = Instant::now();
+    let mut line = Vec::new();
+    let mut n = 0i64;
+    while workload.next_into(&mut line).is_some() {
+        let key = member_id(&line).to_vec();
+        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+            .key(&key[..])
+            .payload(&line[..]);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        n += 1;
+    }
+    producer.flush(Duration::from_secs(300)).expect("flush");
+    println!(
+        "produced {n} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    n
+}
+
+/// The `member_id` value of a generated line, without parsing the JSON.
+fn member_id(line: &[u8]) -> &[u8] {
+    const FIELD: &[u8] = b"\"member_id\":\"";
+    let Some(at) = line.windows(FIELD.len()).position(|w| w == FIELD) else {
+        return b"";
+    };
+    let rest = &line[at + FIELD.len()..];
+    let end = rest.iter().position(|&b| b == b'"').unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Seconds for Kafka's console consumer to read the whole topic (JVM start included).
+fn time_console_consumer(topic: &str, total: i64) -> f64 {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-local.sh");
+    let started = Instant::now();
+    let status = Command::new(script)
+        .args(["tool", "console-consumer", "--bootstrap-server", &brokers()])
+        .args(["--topic", topic, "--from-beginning"])
+        .args([
+            "--max-messages",
+            &total.to_string(),
+            "--timeout-ms",
+            "30000",
+        ])
+        .args(["--group", &unique("bench-console")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("running the console consumer");
+    assert!(status.success(), "console consumer failed");
+    started.elapsed().as_secs_f64()
+}
+
+/// Seconds for `churnwatch run` to consume the whole topic and commit it (start-up,
+/// group join, decode, engine, warnings produced and acknowledged).
+fn time_churnwatch(topic: &str, total: i64) -> f64 {
+    let group = unique("bench-cw");
+    let warnings = unique("bench-warnings");
+    create_topic(&warnings, PARTITIONS);
+    let sets = vec![
+        format!("kafka.brokers={}", brokers()),
+        format!("kafka.group_id={group}"),
+        format!("kafka.inputs=[{{topic=\"{topic}\",encoding=\"json\"}}]"),
+        format!("kafka.warnings_topic={warnings}"),
+        format!("kafka.dead_letter_topic={}", unique("bench-dlq")),
+        "kafka.commit_interval=100ms".to_owned(),
+    ];
+    let started = Instant::now();
+    let cw = Churnwatch::start(&sets, None, &group);
+    let watcher: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", &group)
+        .create()
+        .expect("an offset reader");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition(topic, p);
+    }
+    loop {
+        if let Ok(committed) = watcher.committed_offsets(tpl.clone(), Duration::from_secs(5)) {
+            let done: i64 = committed
+                .elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                })
+                .sum();
+            if done >= total {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let status = cw.stop();
+    assert!(status.success(), "churnwatch stopped cleanly");
+    secs
+}
+
+/// Event-to-warning latency at `rate` events/s: members with a year-old profile place
+/// their first order; each order makes a SEGMENT_UPGRADE whose event time is the order's
+/// send time, read back from the warnings topic.
+fn latency(rate: u64, length: Duration) {
+    let input = unique("bench-latency-in");
+    let warnings = unique("bench-latency-warnings");
+    let group = unique("bench-latency");
+    create_topic_with(
+        &input,
+        PARTITIONS,
+        &[("message.timestamp.type", "LogAppendTime")],
+    );
+    // The broker stamps each warning when it appends it: the instant it is available.
+    create_topic_with(
+        &warnings,
+        PARTITIONS,
+        &[("message.timestamp.type", "LogAppendTime")],
+    );
+    let now = churnwatch::cli::wall_clock().as_millis();
+    let orders = (rate / 10) * length.as_secs(); // one event in ten is an order
+    let profiles: Vec<Record> = (0..orders)
+        .map(|i| {
+            let line = format!(
+                r#"{{"event_id":"p{i}","member_id":"lm{i}","ts":{now},"type":"member","group_id":"lg{}","tutor_id":"lt","fee_tier":"399","joined_at":{}}}"#,
+                i % 500,
+                now - 400 * 86_400_000
+            );
+            Record::new(&format!("lm{i}"), line)
+        })
+        .collect();
+    produce(&input, &profiles);
+    let sets = vec![
+        format!("kafka.brokers={}", brokers()),
+        format!("kafka.group_id={group}"),
+        format!("kafka.inputs=[{{topic=\"{input}\",encoding=\"json\"}}]"),
+        format!("kafka.warnings_topic={warnings}"),
+        format!("kafka.dead_letter_topic={}", unique("bench-latency-dlq")),
+    ];
+    let cw = Churnwatch::start(&sets, None, &group);
+    // Let it join the group and read the profiles before the clock starts.
+    std::thread::sleep(Duration::from_secs(8));
+
+    let reader = std::thread::spawn(move || {
+        let mut latencies = Vec::new();
+        let got = consume_until(&warnings, Duration::from_secs(120), |m| {
+            m.len() as u64 >= orders
+        });
+        for m in &got {
+            let received = m.timestamp().to_millis().unwrap_or(0);
+            let w = churnwatch::proto::v1::Warning::decode(m.payload().unwrap_or(&[]))
+                .expect("a warning");
+            if w.kind() == churnwatch::proto::v1::WarningKind::SegmentUpgrade {
+                latencies.push(received - w.event_time_ms);
+            }
+        }
+        latencies
+    });
+
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "0")
+        .create()
+        .expect("a producer");
+    let started = Instant::now();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let total = rate * length.as_secs();
+    let mut order = 0u64;
+    for i in 0..total {
+        let due = started + interval * i as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let ts = churnwatch::cli::wall_clock().as_millis();
+        let (key, line) = if i % 10 == 0 && order < orders {
+            order += 1;
+            let m = order - 1;
+            (
+                format!("lm{m}"),
+                format!(
+                    r#"{{"event_id":"o{m}","member_id":"lm{m}","ts":{ts},"type":"order","order_id":"lo{m}","amount":"1500.00","category":"skincare"}}"#
+                ),
+            )
+        } else {
+            let m = i % orders.max(1);
+            (
+                format!("lm{m}"),
+                format!(r#"{{"event_id":"l{i}","member_id":"lm{m}","ts":{ts},"type":"login"}}"#),
+            )
+        };
+        let record = BaseRecord::<str, str>::to(&input).key(&key).payload(&line);
+        if producer.send(record).is_err() {
+            producer.flush(Duration::from_secs(10)).ok();
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+    let sent_secs = started.elapsed().as_secs_f64();
+    let mut latencies = reader.join().expect("reader thread");
+    let _ = cw.stop();
+    // How much of it is the load generator's own producer: input append time minus the
+    // event time it wrote.
+    let inputs = consume_until(&input, Duration::from_secs(30), |m| {
+        m.len() as u64 >= total + orders
+    });
+    let mut input_lag: Vec<i64> = inputs
+        .iter()
+        .filter_map(|m| {
+            let v: serde_json::Value = serde_json::from_slice(m.payload()?).ok()?;
+            if v["type"] != "order" {
+                return None;
+            }
+            Some(m.timestamp().to_millis()? - v["ts"].as_i64()?)
+        })
+        .collect();
+    input_lag.sort_unstable();
+    if !input_lag.is_empty() {
+        println!(
+            "of which the load generator's producer (input append minus event time): p50 {} ms, p99 {} ms",
+            input_lag[input_lag.len() / 2],
+            input_lag[(input_lag.len() - 1) * 99 / 100]
+        );
+    }
+    latencies.sort_unstable();
+    let pct = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    if latencies.is_empty() {
+        println!("latency: no warnings read back");
+        return;
+    }
+    println!(
+        "latency at {:.0} events/s ({} warnings, log-append time of the warning minus the \
+         order's event time): p50 {} ms, p99 {} ms, max {} ms",
+        total as f64 / sent_secs,
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        latencies[latencies.len() - 1]
+    );
+}
