@@ -7,11 +7,13 @@
 //! must be the same set (duplicates allowed across restarts, never a missing id).
 
 mod kafka_support;
+mod poison;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kafka_support::*;
+use poison::{bad_lines, GOOD_ORDER, GOOD_PROFILE};
 use prost::Message as _;
 use rdkafka::message::Message;
 
@@ -187,30 +189,14 @@ fn protobuf_events_give_the_replay_warnings_as_json() {
 #[test]
 fn poison_messages_go_to_the_dead_letter_topic_with_their_reason_and_source() {
     let t = topics("poison");
-    let good_profile = r#"{"event_id":"e1","member_id":"m1","ts":"2026-01-01T10:00:00Z","type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"399","joined_at":"2025-01-01T00:00:00Z"}"#;
-    let good_order = r#"{"event_id":"e2","member_id":"m1","ts":"2026-01-01T11:00:00Z","type":"order","order_id":"o1","amount":"1200.00","category":"skincare"}"#;
-    // Nine days later: her last order is 9 days old, so she has left important_value.
+    // Nine days after the order: her last order is 9 days old, so she has left
+    // important_value.
     let good_login =
         r#"{"event_id":"e12","member_id":"m1","ts":"2026-01-10T11:10:00Z","type":"login"}"#;
-    let big = format!(
-        r#"{{"event_id":"e9","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"login","channel":"{}"}}"#,
-        "x".repeat(500)
-    );
-    let bad: Vec<(String, &str)> = vec![
-        ("this is not json".to_owned(), "undecodable"),
-        (r#"{"event_id":"e3","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"refund"}"#.to_owned(), "unknown_type"),
-        (r#"{"event_id":"e4","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"order","order_id":"o2","category":"home"}"#.to_owned(), "missing_field"),
-        (r#"{"event_id":"e5","member_id":"m1","ts":"yesterday","type":"login"}"#.to_owned(), "invalid_field"),
-        (r#"{"event_id":"e6","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"order","order_id":"o3","amount":"12.345","category":"home"}"#.to_owned(), "malformed_amount"),
-        (r#"{"event_id":"e7","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"order","order_id":"o4","amount":-5,"category":"home"}"#.to_owned(), "negative_amount"),
-        (big, "message_too_large"),
-        (r#"{"event_id":"e8","member_id":"m1","ts":"2099-01-01T00:00:00Z","type":"login"}"#.to_owned(), "future_timestamp"),
-        (r#"{"event_id":"e10","member_id":"m2","ts":"2025-06-01T00:00:00Z","type":"login"}"#.to_owned(), "beyond_retention_horizon"),
-        (r#"{"event_id":"e11","member_id":"m3","ts":"2026-01-01T12:00:00Z","type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"999","joined_at":"2025-01-01T00:00:00Z"}"#.to_owned(), "unknown_fee_tier"),
-    ];
+    let bad = bad_lines();
     let mut records = vec![
-        Record::new("m1", good_profile.as_bytes()),
-        Record::new("m1", good_order.as_bytes()),
+        Record::new("m1", GOOD_PROFILE.as_bytes()),
+        Record::new("m1", GOOD_ORDER.as_bytes()),
     ];
     for (line, _) in &bad {
         let mut r = Record::new("m1", line.as_bytes());

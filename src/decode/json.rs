@@ -37,17 +37,7 @@ impl JsonDecoder {
     ///
     /// Surrounding JSON whitespace is allowed. Never panics, whatever the bytes.
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, Rejection> {
-        // Size first: an oversized message is refused without spending time parsing it.
-        if bytes.len() > self.max_message_bytes {
-            return Err(Rejection::new(
-                RejectReason::MessageTooLarge,
-                format!(
-                    "message is {} bytes, more than max_message_bytes = {}",
-                    bytes.len(),
-                    self.max_message_bytes
-                ),
-            ));
-        }
+        super::check_size(bytes, self.max_message_bytes)?;
         // Validating UTF-8 up front covers the whole message, including the values of
         // ignored fields, which serde_json would otherwise skip over unchecked.
         let text = std::str::from_utf8(bytes).map_err(|e| {

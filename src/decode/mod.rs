@@ -11,3 +11,20 @@ mod protobuf;
 
 pub use json::JsonDecoder;
 pub use protobuf::ProtobufDecoder;
+
+use crate::reject::{RejectReason, Rejection};
+
+/// Size first, in every encoding: an oversized message is refused without spending time
+/// parsing it.
+fn check_size(bytes: &[u8], max_message_bytes: usize) -> Result<(), Rejection> {
+    if bytes.len() > max_message_bytes {
+        return Err(Rejection::new(
+            RejectReason::MessageTooLarge,
+            format!(
+                "message is {} bytes, more than max_message_bytes = {max_message_bytes}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -29,16 +29,7 @@ impl ProtobufDecoder {
 
     /// One message. Never panics, whatever the bytes.
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, Rejection> {
-        if bytes.len() > self.max_message_bytes {
-            return Err(Rejection::new(
-                RejectReason::MessageTooLarge,
-                format!(
-                    "message is {} bytes, more than max_message_bytes = {}",
-                    bytes.len(),
-                    self.max_message_bytes
-                ),
-            ));
-        }
+        super::check_size(bytes, self.max_message_bytes)?;
         let raw = v1::Event::decode(bytes).map_err(|e| {
             Rejection::new(
                 RejectReason::Undecodable,
@@ -237,5 +228,18 @@ mod tests {
         assert_eq!(garbage.reason, RejectReason::Undecodable);
         let big = ProtobufDecoder::new(8).decode(&order(1).encode_to_vec());
         assert_eq!(big.unwrap_err().reason, RejectReason::MessageTooLarge);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
+            let _ = decoder().decode(&bytes);
+        }
+
+        #[test]
+        fn truncated_valid_messages_never_panic(cut in 0usize..64, fen in proptest::prelude::any::<i64>()) {
+            let bytes = order(fen).encode_to_vec();
+            let _ = decoder().decode(&bytes[..cut.min(bytes.len())]);
+        }
     }
 }
