@@ -21,8 +21,9 @@ struct Unit {
     pending: u32,
     /// Every record of the unit has been sent; until then more may come.
     closed: bool,
-    /// Partition index → next offset to read (last offset + 1) after this unit.
-    advances: Vec<(u32, i64)>,
+    /// Partition index and the next offset to read (last offset + 1) after this unit; a
+    /// unit is one message or one wall-clock tick, so at most one.
+    advance: Option<(u32, i64)>,
 }
 
 #[derive(Debug, Default)]
@@ -43,14 +44,14 @@ impl CommitTracker {
         Self::default()
     }
 
-    /// Starts a unit that, once done, lets `advances` (partition index, next offset) be
+    /// Starts a unit that, once done, lets `advance` (partition index, next offset) be
     /// committed.
-    pub fn open(&mut self, advances: Vec<(u32, i64)>) -> UnitId {
+    pub fn open(&mut self, advance: Option<(u32, i64)>) -> UnitId {
         let id = self.first + self.units.len() as UnitId;
         self.units.push_back(Unit {
             pending: 0,
             closed: false,
-            advances,
+            advance,
         });
         id
     }
@@ -122,7 +123,7 @@ impl CommitTracker {
                 break;
             };
             self.first += 1;
-            for (partition, next) in unit.advances {
+            if let Some((partition, next)) = unit.advance {
                 let safe = self.safe.entry(partition).or_insert(next);
                 *safe = (*safe).max(next);
                 self.ready.insert(partition, *safe);
@@ -138,7 +139,7 @@ mod tests {
     #[test]
     fn an_offset_is_committable_only_after_its_records_are_acknowledged() {
         let mut t = CommitTracker::new();
-        let u = t.open(vec![(0, 10)]);
+        let u = t.open(Some((0, 10)));
         t.sent(u);
         t.sent(u);
         t.close(u);
@@ -153,10 +154,10 @@ mod tests {
     #[test]
     fn a_unit_waits_for_every_unit_before_it() {
         let mut t = CommitTracker::new();
-        let tick = t.open(vec![]);
+        let tick = t.open(None);
         t.sent(tick);
         t.close(tick);
-        let later = t.open(vec![(1, 5)]);
+        let later = t.open(Some((1, 5)));
         t.close(later);
         assert!(
             t.take_commit().is_empty(),
@@ -169,7 +170,7 @@ mod tests {
     #[test]
     fn a_unit_still_being_sent_is_not_done_even_with_nothing_in_flight() {
         let mut t = CommitTracker::new();
-        let u = t.open(vec![(0, 9)]);
+        let u = t.open(Some((0, 9)));
         t.sent(u);
         t.acked(u);
         assert!(t.take_commit().is_empty(), "more records may follow");
@@ -180,10 +181,12 @@ mod tests {
     #[test]
     fn units_without_records_are_done_at_once() {
         let mut t = CommitTracker::new();
-        let a = t.open(vec![(0, 3)]);
+        let a = t.open(Some((0, 3)));
         t.close(a);
-        let b = t.open(vec![(0, 7), (2, 1)]);
+        let b = t.open(Some((2, 1)));
         t.close(b);
+        let c = t.open(Some((0, 7)));
+        t.close(c);
         assert_eq!(t.take_commit(), BTreeMap::from([(0, 7), (2, 1)]));
         assert_eq!(t.in_flight(), 0);
     }
@@ -191,11 +194,11 @@ mod tests {
     #[test]
     fn acknowledgements_from_before_a_rebalance_commit_nothing() {
         let mut t = CommitTracker::new();
-        let old = t.open(vec![(0, 10)]);
+        let old = t.open(Some((0, 10)));
         t.sent(old);
         t.close(old);
         t.reset();
-        let new = t.open(vec![(0, 4)]);
+        let new = t.open(Some((0, 4)));
         t.sent(new);
         t.close(new);
         t.acked(old);

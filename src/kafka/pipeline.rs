@@ -405,7 +405,7 @@ impl Processor<'_> {
             return Ok(());
         }
         self.stats.consumed += 1;
-        let unit = self.tracker.open(vec![(index, m.offset() + 1)]);
+        let unit = self.tracker.open(Some((index, m.offset() + 1)));
         if let Err(rejection) = result {
             self.dead_letter(unit, m, &rejection)?;
         }
@@ -425,8 +425,14 @@ impl Processor<'_> {
         self.stats.dead_letters += 1;
         let headers =
             dead_letter_headers(m.headers(), rejection, m.topic(), m.partition(), m.offset());
-        let topic = self.config.kafka.dead_letter_topic.clone();
-        self.send(unit, &topic, m.key(), m.payload(), headers)
+        let config = self.config;
+        self.send(
+            unit,
+            &config.kafka.dead_letter_topic,
+            m.key(),
+            m.payload(),
+            headers,
+        )
     }
 
     fn tick(&mut self) -> anyhow::Result<()> {
@@ -436,7 +442,7 @@ impl Processor<'_> {
         let result = if out.is_empty() {
             Ok(())
         } else {
-            let unit = self.tracker.open(Vec::new());
+            let unit = self.tracker.open(None);
             let sent = self.send_warnings(unit, &mut out, wall);
             self.tracker.close(unit);
             sent
@@ -451,7 +457,8 @@ impl Processor<'_> {
         out: &mut Vec<Warning>,
         wall: EventTime,
     ) -> anyhow::Result<()> {
-        let topic = self.config.kafka.warnings_topic.clone();
+        let config = self.config;
+        let topic = &config.kafka.warnings_topic;
         for mut w in out.drain(..) {
             if self.mode == TimeMode::Live {
                 w.emitted_at = wall;
@@ -460,7 +467,7 @@ impl Processor<'_> {
             self.stats.warnings += 1;
             self.send(
                 unit,
-                &topic,
+                topic,
                 Some(record.key.as_bytes()),
                 Some(&record.payload),
                 record.headers,
