@@ -203,15 +203,20 @@ struct Processor<'c> {
     mode: TimeMode,
     engine: Engine,
     assignment: Assignment,
-    tracker: CommitTracker,
-    producer: BaseProducer<ProducerCtx>,
+    sender: Sender,
     encoder: WarningEncoder,
     json: JsonDecoder,
     protobuf: ProtobufDecoder,
-    refused: VecDeque<Refused>,
     out: Vec<Warning>,
     stats: RunStats,
     commit_pending: bool,
+}
+
+/// The producer side: records in flight, their units, and the ones to send again.
+struct Sender {
+    producer: BaseProducer<ProducerCtx>,
+    tracker: CommitTracker,
+    refused: VecDeque<Refused>,
     shutdown: Shutdown,
 }
 
@@ -241,16 +246,18 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
         mode,
         engine: Engine::new(config, mode),
         assignment: Assignment::default(),
-        tracker: CommitTracker::new(),
-        producer,
+        sender: Sender {
+            producer,
+            tracker: CommitTracker::new(),
+            refused: VecDeque::new(),
+            shutdown: shutdown.clone(),
+        },
         encoder: WarningEncoder::new(k.warnings_encoding),
         json: JsonDecoder::new(config.input.max_message_bytes),
         protobuf: ProtobufDecoder::new(config.input.max_message_bytes),
-        refused: VecDeque::new(),
         out: Vec::new(),
         stats: RunStats::default(),
         commit_pending: false,
-        shutdown: shutdown.clone(),
     };
     info!(brokers = %k.brokers, group = %k.group_id, inputs = ?topics, "consuming");
 
@@ -274,7 +281,7 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
                 }
             }
         }
-        p.service_producer(Duration::ZERO)?;
+        p.sender.service(Duration::ZERO)?;
         if !p.assignment.restored() {
             p.check_positions(&consumer);
         }
@@ -289,10 +296,10 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
     }
 
     info!(
-        in_flight = p.tracker.in_flight(),
+        in_flight = p.sender.tracker.in_flight(),
         "stopping: draining the producer"
     );
-    p.drain()?;
+    p.sender.drain()?;
     p.commit(&consumer, CommitMode::Sync);
     consumer.unsubscribe();
     info!(stats = ?p.stats, "stopped");
@@ -314,7 +321,7 @@ impl Processor<'_> {
             self.stats.rebalances += 1;
             // Whatever the change, the old generation's progress is no longer ours to
             // commit, and the state is rebuilt from the new assignment.
-            self.tracker.reset();
+            self.sender.tracker.reset();
             self.engine = Engine::new(self.config, self.mode);
             match change {
                 AssignmentChange::Assigned(list) => {
@@ -405,13 +412,13 @@ impl Processor<'_> {
             return Ok(());
         }
         self.stats.consumed += 1;
-        let unit = self.tracker.open(Some((index, m.offset() + 1)));
+        let unit = self.sender.tracker.open(Some((index, m.offset() + 1)));
         if let Err(rejection) = result {
             self.dead_letter(unit, m, &rejection)?;
         }
         let sent = self.send_warnings(unit, &mut out, wall);
         self.out = out;
-        self.tracker.close(unit);
+        self.sender.tracker.close(unit);
         sent
     }
 
@@ -426,7 +433,7 @@ impl Processor<'_> {
         let headers =
             dead_letter_headers(m.headers(), rejection, m.topic(), m.partition(), m.offset());
         let config = self.config;
-        self.send(
+        self.sender.send(
             unit,
             &config.kafka.dead_letter_topic,
             m.key(),
@@ -442,9 +449,9 @@ impl Processor<'_> {
         let result = if out.is_empty() {
             Ok(())
         } else {
-            let unit = self.tracker.open(None);
+            let unit = self.sender.tracker.open(None);
             let sent = self.send_warnings(unit, &mut out, wall);
-            self.tracker.close(unit);
+            self.sender.tracker.close(unit);
             sent
         };
         self.out = out;
@@ -465,17 +472,42 @@ impl Processor<'_> {
             }
             let record = self.encoder.encode(&w);
             self.stats.warnings += 1;
-            self.send(
+            self.sender.send(
                 unit,
                 topic,
                 Some(record.key.as_bytes()),
-                Some(&record.payload),
+                Some(record.payload),
                 record.headers,
             )?;
         }
         Ok(())
     }
 
+    fn commit(&mut self, consumer: &BaseConsumer<ConsumerCtx>, mode: CommitMode) {
+        if !self.sender.tracker.take_commit().is_empty() {
+            self.commit_pending = true;
+        }
+        if !self.commit_pending {
+            return;
+        }
+        let mut tpl = TopicPartitionList::new();
+        for (&index, &next) in self.sender.tracker.safe_offsets() {
+            let p = self.assignment.get(index);
+            if let Err(e) = tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(next)) {
+                error!(error = %e, "building the commit");
+            }
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                self.commit_pending = false;
+                self.stats.commits += 1;
+            }
+            Err(e) => warn!(error = %e, "offset commit failed; will retry"),
+        }
+    }
+}
+
+impl Sender {
     /// Hands a record to the producer, waiting for queue space as long as it takes: a
     /// full queue is back-pressure, not a reason to drop.
     fn send(
@@ -498,7 +530,7 @@ impl Processor<'_> {
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    self.service_producer(Duration::from_millis(100))?;
+                    self.service(Duration::from_millis(100))?;
                     if self.shutdown.forced() {
                         anyhow::bail!("stopped while waiting for the broker to take records");
                     }
@@ -511,7 +543,7 @@ impl Processor<'_> {
     }
 
     /// Serves delivery reports and re-sends refused records whose pause is over.
-    fn service_producer(&mut self, wait: Duration) -> anyhow::Result<()> {
+    fn service(&mut self, wait: Duration) -> anyhow::Result<()> {
         self.producer.poll(wait);
         let deliveries = std::mem::take(&mut *lock(&self.producer.context().deliveries));
         for d in deliveries {
@@ -548,33 +580,10 @@ impl Processor<'_> {
         Ok(())
     }
 
-    fn commit(&mut self, consumer: &BaseConsumer<ConsumerCtx>, mode: CommitMode) {
-        if !self.tracker.take_commit().is_empty() {
-            self.commit_pending = true;
-        }
-        if !self.commit_pending {
-            return;
-        }
-        let mut tpl = TopicPartitionList::new();
-        for (&index, &next) in self.tracker.safe_offsets() {
-            let p = self.assignment.get(index);
-            if let Err(e) = tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(next)) {
-                error!(error = %e, "building the commit");
-            }
-        }
-        match consumer.commit(&tpl, mode) {
-            Ok(()) => {
-                self.commit_pending = false;
-                self.stats.commits += 1;
-            }
-            Err(e) => warn!(error = %e, "offset commit failed; will retry"),
-        }
-    }
-
     /// Waits until every record sent so far is acknowledged (or a second signal).
     fn drain(&mut self) -> anyhow::Result<()> {
         while self.tracker.in_flight() > 0 || !self.refused.is_empty() {
-            self.service_producer(Duration::from_millis(100))?;
+            self.service(Duration::from_millis(100))?;
             if self.shutdown.forced() {
                 warn!(
                     in_flight = self.tracker.in_flight(),

@@ -6,7 +6,8 @@ use rdkafka::message::{Header, Headers, OwnedHeaders};
 
 use crate::config::Encoding;
 use crate::engine::Warning;
-use crate::output::{to_protobuf, JsonWriter, WARNING_SCHEMA};
+use crate::output::{fill_protobuf, JsonWriter, WARNING_SCHEMA};
+use crate::proto::v1;
 use crate::reject::Rejection;
 
 /// Header naming the payload's schema: `churnwatch.v1.Warning`, or
@@ -23,15 +24,21 @@ pub const DLQ_TOPIC: &str = "churnwatch.source.topic";
 pub const DLQ_PARTITION: &str = "churnwatch.source.partition";
 pub const DLQ_OFFSET: &str = "churnwatch.source.offset";
 
-pub struct WarningRecord {
-    pub key: String,
-    pub payload: Vec<u8>,
+pub struct WarningRecord<'a> {
+    pub key: &'a str,
+    pub payload: &'a [u8],
     pub headers: OwnedHeaders,
 }
 
+/// Encodes warnings into buffers it keeps: the producer copies each record, so nothing
+/// needs a fresh allocation per warning.
 pub struct WarningEncoder {
     encoding: Encoding,
     json: JsonWriter,
+    message: v1::Warning,
+    key: String,
+    payload: Vec<u8>,
+    id: String,
 }
 
 impl WarningEncoder {
@@ -39,27 +46,46 @@ impl WarningEncoder {
         WarningEncoder {
             encoding,
             json: JsonWriter::new(),
+            message: v1::Warning::default(),
+            key: String::new(),
+            payload: Vec::new(),
+            id: String::new(),
         }
     }
 
-    pub fn encode(&mut self, w: &Warning) -> WarningRecord {
+    /// `w` as a record; the borrowed parts are valid until the next call.
+    pub fn encode(&mut self, w: &Warning) -> WarningRecord<'_> {
+        use std::fmt::Write as _;
         // Member warnings are keyed by member, group warnings by group: each subject's
         // warnings stay in order on one partition.
-        let key = match (&w.member_id, &w.group_id) {
-            (Some(m), _) => m.as_str().to_owned(),
-            (None, Some(g)) => g.as_str().to_owned(),
-            (None, None) => String::new(),
-        };
-        let (payload, schema) = match self.encoding {
-            Encoding::Protobuf => (to_protobuf(w).encode_to_vec(), WARNING_SCHEMA),
+        self.key.clear();
+        if let Some(subject) = w
+            .member_id
+            .as_ref()
+            .map(|m| m.as_str())
+            .or(w.group_id.as_ref().map(|g| g.as_str()))
+        {
+            self.key.push_str(subject);
+        }
+        self.payload.clear();
+        let schema = match self.encoding {
+            Encoding::Protobuf => {
+                fill_protobuf(w, &mut self.message);
+                // Encoding into a Vec only fails for lack of capacity, and a Vec grows.
+                let _ = self.message.encode(&mut self.payload);
+                WARNING_SCHEMA
+            }
             Encoding::Json => {
                 let line = self.json.line(w);
                 // One message per warning: the line's `\n` is a file separator.
-                let body = line.strip_suffix(b"\n").unwrap_or(line);
-                (body.to_vec(), JSON_SCHEMA)
+                self.payload
+                    .extend_from_slice(line.strip_suffix(b"\n").unwrap_or(line));
+                JSON_SCHEMA
             }
         };
-        let id = w.id.to_string();
+        self.id.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(self.id, "{}", w.id);
         let headers = OwnedHeaders::new_with_capacity(2)
             .insert(Header {
                 key: SCHEMA_HEADER,
@@ -67,11 +93,11 @@ impl WarningEncoder {
             })
             .insert(Header {
                 key: WARNING_ID_HEADER,
-                value: Some(&id),
+                value: Some(&self.id),
             });
         WarningRecord {
-            key,
-            payload,
+            key: &self.key,
+            payload: &self.payload,
             headers,
         }
     }

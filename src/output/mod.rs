@@ -2,8 +2,10 @@
 //! `replay`, the optional JSON topic) and Protobuf `churnwatch.v1.Warning` (the warnings
 //! topic).
 
+#[cfg(test)]
+mod fixtures;
 mod json;
 mod protobuf;
 
 pub use json::{write_json_line, JsonWriter};
-pub use protobuf::{to_protobuf, WARNING_SCHEMA};
+pub use protobuf::{fill_protobuf, to_protobuf, WARNING_SCHEMA};

@@ -9,22 +9,50 @@ use crate::proto::v1;
 /// consumer knows how to decode it without guessing.
 pub const WARNING_SCHEMA: &str = "churnwatch.v1.Warning";
 
+/// `w` as a new message.
 pub fn to_protobuf(w: &Warning) -> v1::Warning {
-    v1::Warning {
-        warning_id: w.id.to_string(),
-        kind: kind(w.kind) as i32,
-        severity: severity(w.severity) as i32,
-        member_id: w.member_id.as_ref().map(|id| id.as_str().to_owned()),
-        group_id: w.group_id.as_ref().map(|id| id.as_str().to_owned()),
-        tutor_id: w.tutor_id.as_ref().map(|id| id.as_str().to_owned()),
-        from: w.from.map(|l| Label::name(l).to_owned()),
-        to: w.to.map(|l| Label::name(l).to_owned()),
-        event_time_ms: w.event_time.as_millis(),
-        emitted_at_ms: w.emitted_at.as_millis(),
-        figures: Some(figures(&w.figures)),
-        action: w.action.to_string(),
-        notify: w.notify,
+    let mut out = v1::Warning::default();
+    fill_protobuf(w, &mut out);
+    out
+}
+
+/// Overwrites `out` with `w`, reusing its strings' capacity: the warnings topic encodes
+/// one message per warning, and a fresh message costs seven allocations.
+pub fn fill_protobuf(w: &Warning, out: &mut v1::Warning) {
+    fn set(dst: &mut String, src: &str) {
+        dst.clear();
+        dst.push_str(src);
     }
+    fn set_opt(dst: &mut Option<String>, src: Option<&str>) {
+        match src {
+            None => *dst = None,
+            Some(src) => set(dst.get_or_insert_with(String::new), src),
+        }
+    }
+    set_id(&mut out.warning_id, w);
+    out.kind = kind(w.kind) as i32;
+    out.severity = severity(w.severity) as i32;
+    set_opt(
+        &mut out.member_id,
+        w.member_id.as_ref().map(|id| id.as_str()),
+    );
+    set_opt(&mut out.group_id, w.group_id.as_ref().map(|id| id.as_str()));
+    set_opt(&mut out.tutor_id, w.tutor_id.as_ref().map(|id| id.as_str()));
+    set_opt(&mut out.from, w.from.map(Label::name));
+    set_opt(&mut out.to, w.to.map(Label::name));
+    out.event_time_ms = w.event_time.as_millis();
+    out.emitted_at_ms = w.emitted_at.as_millis();
+    out.figures = Some(figures(&w.figures));
+    set(&mut out.action, &w.action);
+    out.notify = w.notify;
+}
+
+/// The id as 32 lower-case hex digits, written into `dst` without a temporary string.
+fn set_id(dst: &mut String, w: &Warning) {
+    use std::fmt::Write as _;
+    dst.clear();
+    // Writing to a String cannot fail.
+    let _ = write!(dst, "{}", w.id);
 }
 
 fn kind(k: WarningKind) -> v1::WarningKind {
@@ -89,5 +117,63 @@ fn figures(f: &Figures) -> v1::warning::Figures {
                 .collect(),
             members_needed: g.members_needed,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::output::fixtures::{group, member};
+
+    #[test]
+    fn a_reused_message_encodes_exactly_like_a_fresh_one() {
+        let warnings = [
+            member(Detail::RecallAttempt(3), "a"),
+            group(4010, 4500, "g"),
+            member(
+                Detail::Ticket {
+                    ticket_id: "k1".into(),
+                    open_hours: 49,
+                },
+                "中文",
+            ),
+            member(Detail::None, ""),
+        ];
+        let mut reused = v1::Warning::default();
+        for w in &warnings {
+            fill_protobuf(w, &mut reused);
+            assert_eq!(reused, to_protobuf(w));
+            assert_eq!(reused.encode_to_vec(), to_protobuf(w).encode_to_vec());
+        }
+    }
+
+    #[test]
+    fn the_message_carries_what_the_json_form_carries() {
+        let w = to_protobuf(&member(Detail::DaysSinceLogin(31), "x"));
+        let back = v1::Warning::decode(&*w.encode_to_vec()).unwrap();
+        assert_eq!(back.warning_id, "83dbd50b08e6566bd4005ad9fafc42e3");
+        assert_eq!(back.kind(), v1::WarningKind::SegmentDowngrade);
+        assert_eq!(back.severity(), v1::Severity::Warning);
+        assert_eq!(back.member_id.as_deref(), Some("mx"));
+        assert_eq!(back.from.as_deref(), Some("important_value"));
+        assert_eq!(back.to.as_deref(), Some("important_maintain"));
+        assert_eq!(back.event_time_ms, 1_767_867_600_001);
+        assert!(back.notify);
+        let Some(v1::warning::Figures::Member(f)) = back.figures else {
+            panic!("member figures expected");
+        };
+        assert_eq!(
+            (f.recency_days, f.m30_fen, f.days_since_login),
+            (Some(7), 120_000, Some(31))
+        );
+        let g = to_protobuf(&group(4010, 4500, "g"));
+        let Some(v1::warning::Figures::Group(f)) = g.figures else {
+            panic!("group figures expected");
+        };
+        assert_eq!((f.activity_bp, f.benchmark_bp), (4010, 4500));
+        assert_eq!(f.weakest_categories, ["fresh_food", "mother_baby"]);
+        assert_eq!(g.member_id, None);
     }
 }
