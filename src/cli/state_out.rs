@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::engine::member::TicketState;
-use crate::engine::{Engine, GroupState, MemberState};
+use crate::engine::{Engine, GroupState, Member};
 use crate::model::EventTime;
 
 #[derive(Serialize)]
@@ -49,7 +49,7 @@ struct GroupLine<'a> {
     members_needed: u32,
 }
 
-pub fn member_line(engine: &Engine, m: &MemberState) -> serde_json::Value {
+pub fn member_line(engine: &Engine, m: &Member) -> serde_json::Value {
     let at = engine.watermark().max(m.clock);
     let rfm = m.rfm(at);
     let profile = m.has_profile();
@@ -109,7 +109,7 @@ pub fn group_line(engine: &Engine, g: &GroupState) -> serde_json::Value {
 
 pub fn write(engine: &Engine, out: &mut impl Write) -> io::Result<()> {
     for m in engine.members() {
-        serde_json::to_writer(&mut *out, &member_line(engine, m))?;
+        serde_json::to_writer(&mut *out, &member_line(engine, &m))?;
         out.write_all(b"\n")?;
     }
     for g in engine.groups() {

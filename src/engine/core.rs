@@ -16,8 +16,9 @@ use hashbrown::HashTable;
 use super::group::{Contribution, GroupEvent, GroupState};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
-    MemberState, OrderRec, Ticket, TicketState, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
+    Member, MemberState, OrderRec, Ticket, TicketState, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
+use super::orders::OrderPool;
 use super::rules::Rules;
 use super::segment::{change_severity, Segment, Severity};
 use super::slab::Slab;
@@ -36,7 +37,7 @@ use crate::reject::{RejectReason, Rejection};
 pub struct MemoryEstimate {
     /// The fixed-size member records.
     pub member_slots: usize,
-    /// What members own on the heap: orders, tickets, contact-cap history.
+    /// What members own outside their records: the order pool, tickets.
     pub member_heap: usize,
     pub index: usize,
     pub timers: usize,
@@ -66,6 +67,7 @@ type Pending = (
 pub struct Engine {
     rules: Rules,
     members: Slab<MemberState>,
+    orders: OrderPool,
     /// Member id → index into `members`; the id itself lives only in the state.
     index: HashTable<u32>,
     hasher: FixedState,
@@ -98,6 +100,7 @@ impl Engine {
             ),
             rules,
             members: Slab::default(),
+            orders: OrderPool::default(),
             index: HashTable::new(),
             hasher: FixedState::default(),
             groups: Vec::new(),
@@ -133,7 +136,12 @@ impl Engine {
     pub fn memory_estimate(&self) -> MemoryEstimate {
         MemoryEstimate {
             member_slots: self.members.heap_bytes(),
-            member_heap: self.members.iter().map(MemberState::heap_bytes).sum(),
+            member_heap: self.orders.heap_bytes()
+                + self
+                    .members
+                    .iter()
+                    .map(MemberState::heap_bytes)
+                    .sum::<usize>(),
             index: self.index.capacity() * (size_of::<u32>() + 1),
             timers: self.timers.heap_bytes(),
             groups: self.groups.capacity() * size_of::<GroupState>()
@@ -200,7 +208,7 @@ impl Engine {
             if let Some(idx) = self.find(&event.member_id) {
                 let m = &self.members[idx as usize];
                 sink ^= m.clock.as_millis();
-                if let Some(order) = m.orders().first() {
+                if let Some(order) = self.orders.get(m.order_list()).first() {
                     sink ^= order.at().as_millis();
                 }
             }
@@ -483,7 +491,11 @@ impl Engine {
     }
 
     fn contribution(&self, idx: u32, at: EventTime) -> Option<(u32, Contribution)> {
-        self.members[idx as usize].contribution(at, &self.rules)
+        self.view(idx).contribution(at, &self.rules)
+    }
+
+    fn view(&self, idx: u32) -> Member<'_> {
+        Member::new(&self.members[idx as usize], &self.orders)
     }
 
     fn move_contribution(
@@ -513,7 +525,7 @@ impl Engine {
     }
 
     fn reschedule(&mut self, idx: u32) {
-        let m = &self.members[idx as usize];
+        let m = self.view(idx);
         let next = m.next_wake(m.clock, &self.rules);
         self.set_wake(idx, next);
     }
@@ -559,6 +571,7 @@ impl Engine {
                 true
             }
             EventBody::Order(order) => self.members[idx as usize].record_order(
+                &mut self.orders,
                 ts,
                 order.order_key,
                 order.category,
@@ -608,7 +621,7 @@ impl Engine {
     /// emits what changed.
     fn evaluate(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let config = &self.rules.config;
-        let m = &self.members[idx as usize];
+        let m = Member::new(&self.members[idx as usize], &self.orders);
         let mut pending = std::mem::take(&mut self.scratch_pending);
         pending.clear();
 
@@ -723,7 +736,11 @@ impl Engine {
         }
         // Cap entries must still count for the earliest warning about to be emitted.
         let earliest = pending.iter().map(|p| p.4).min().unwrap_or(at).min(at);
-        m.prune(horizon_start, earliest - config.alerts.cap_window);
+        m.prune(
+            &mut self.orders,
+            horizon_start,
+            earliest - config.alerts.cap_window,
+        );
         m.segment = target;
         m.stage = stage;
         m.recall_fired = recall_fired;
@@ -763,7 +780,7 @@ impl Engine {
             }
             admitted
         };
-        let m = &self.members[idx as usize];
+        let m = self.view(idx);
         let rfm = m.rfm(when);
         let figures = Figures::Member(MemberFigures {
             recency_days: rfm.recency.map(|r| r.whole_days()),
@@ -914,12 +931,13 @@ impl Engine {
 
     // ----- read access for queries, state export and tests -----
 
-    pub fn member(&self, id: &MemberId) -> Option<&MemberState> {
-        self.find(id).map(|idx| &self.members[idx as usize])
+    pub fn member(&self, id: &MemberId) -> Option<Member<'_>> {
+        self.find(id).map(|idx| self.view(idx))
     }
 
-    pub fn members(&self) -> impl Iterator<Item = &MemberState> {
-        self.members.iter()
+    /// Every member, in first-seen order.
+    pub fn members(&self) -> impl Iterator<Item = Member<'_>> {
+        self.members.iter().map(|m| Member::new(m, &self.orders))
     }
 
     pub fn group(&self, id: &GroupId) -> Option<&GroupState> {

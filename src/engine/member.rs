@@ -8,6 +8,7 @@ use super::benchmark::{next_tenure_boundary, tenure_month, TENURE_MONTH};
 use super::cap::CapLog;
 use super::group::Contribution;
 use super::lifecycle::{decline_entry, Stage, DECLINE_AFTER, LOST_AFTER};
+use super::orders::{OrderList, OrderPool};
 use super::rules::Rules;
 use super::segment::{Rfm, Segment};
 use crate::model::{Category, EventTime, Fen, MemberId, Span};
@@ -76,6 +77,19 @@ impl OrderRec {
     pub fn key_of(order_key: u64) -> u64 {
         order_key & ((1u64 << 50) - 1)
     }
+
+    /// A free block of the order pool: holds the next free block's number.
+    pub(super) const fn linking(next: u16) -> OrderRec {
+        OrderRec {
+            time_cat: next as u64,
+            amount_key: 0,
+        }
+    }
+
+    /// The next free block's number, in a record made by [`OrderRec::linking`].
+    pub(super) fn link(&self) -> u16 {
+        self.time_cat as u16
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -107,8 +121,8 @@ pub struct Extras {
 }
 
 /// Per-member state. Laid out for size: 10 M members must fit in about 2 GB, so instants
-/// use a sentinel instead of `Option`, the order list is an exact-size slice, and tickets
-/// and the contact-cap history live in an optional box.
+/// use a sentinel instead of `Option`, the orders live in the engine's [`OrderPool`], and
+/// tickets in an optional box. Whatever needs the orders is on [`Member`].
 #[derive(Clone, Debug)]
 pub struct MemberState {
     pub id: MemberId,
@@ -130,8 +144,8 @@ pub struct MemberState {
     /// The pending timer; `NEVER` when none.
     wake: EventTime,
     pub lifetime_amount: Fen,
-    /// Orders within the retention horizon, ascending by time.
-    orders: Box<[OrderRec]>,
+    /// Orders within the retention horizon, ascending by time, in the engine's pool.
+    orders: OrderList,
     extras: Option<Box<Extras>>,
     /// When her last non-critical notified warnings were (contact cap).
     pub cap_log: CapLog,
@@ -162,7 +176,7 @@ impl MemberState {
             clock: first_seen,
             wake: NEVER,
             lifetime_amount: Fen::ZERO,
-            orders: Box::default(),
+            orders: OrderList::default(),
             extras: None,
             cap_log: CapLog::default(),
             group: NO_GROUP,
@@ -194,23 +208,17 @@ impl MemberState {
         self.wake = wake.unwrap_or(NEVER);
     }
 
-    pub fn orders(&self) -> &[OrderRec] {
-        &self.orders
+    pub fn order_list(&self) -> OrderList {
+        self.orders
     }
 
-    /// Heap bytes this member owns outside her slot (an estimate: allocator rounding and
-    /// headers included as 16 bytes per allocation).
+    /// Heap bytes this member owns outside her slot and the order pool (an estimate:
+    /// allocator rounding and headers included as 16 bytes per allocation).
     pub fn heap_bytes(&self) -> usize {
         const HEADER: usize = 16;
-        let orders = if self.orders.is_empty() {
-            0
-        } else {
-            self.orders.len() * size_of::<OrderRec>() + HEADER
-        };
-        let extras = self.extras.as_ref().map_or(0, |e| {
+        self.extras.as_ref().map_or(0, |e| {
             size_of::<Extras>() + HEADER + e.tickets.capacity() * size_of::<Ticket>() + HEADER
-        });
-        orders + extras
+        })
     }
 
     pub fn tickets(&self) -> &[Ticket] {
@@ -228,19 +236,23 @@ impl MemberState {
     /// Records an order unless its id is already held. Returns whether it was new.
     pub fn record_order(
         &mut self,
+        pool: &mut OrderPool,
         at: EventTime,
         order_key: u64,
         category: Category,
         amount: Fen,
     ) -> bool {
         let key = OrderRec::key_of(order_key);
-        if self.orders.iter().any(|o| o.key() == key) {
+        let orders = pool.get(self.orders);
+        if orders.iter().any(|o| o.key() == key) {
             return false;
         }
-        let pos = self.orders.partition_point(|o| o.at() <= at);
-        let mut orders = std::mem::take(&mut self.orders).into_vec();
-        orders.insert(pos, OrderRec::new(at, order_key, category, amount));
-        self.orders = orders.into_boxed_slice();
+        let pos = orders.partition_point(|o| o.at() <= at);
+        pool.insert(
+            &mut self.orders,
+            pos,
+            OrderRec::new(at, order_key, category, amount),
+        );
         self.lifetime_orders += 1;
         self.lifetime_amount += amount;
         if self.first_order == NEVER || at < self.first_order {
@@ -256,11 +268,16 @@ impl MemberState {
 
     /// Forgets what is older than the retention horizon: orders at or before
     /// `horizon_start`, resolved tickets opened by then, and cap entries outside any window.
-    pub fn prune(&mut self, horizon_start: EventTime, cap_window_start: EventTime) {
-        let keep_from = self.orders.partition_point(|o| o.at() <= horizon_start);
-        if keep_from > 0 {
-            self.orders = self.orders[keep_from..].into();
-        }
+    pub fn prune(
+        &mut self,
+        pool: &mut OrderPool,
+        horizon_start: EventTime,
+        cap_window_start: EventTime,
+    ) {
+        let keep_from = pool
+            .get(self.orders)
+            .partition_point(|o| o.at() <= horizon_start);
+        pool.remove_front(&mut self.orders, keep_from);
         if let Some(extras) = self.extras.as_mut() {
             extras
                 .tickets
@@ -279,6 +296,40 @@ impl MemberState {
     /// In a group's counts: has a profile and has not left.
     pub fn in_group(&self) -> bool {
         self.has_profile() && !self.left
+    }
+
+    /// When her next login-lapse level is due, if one is left to send.
+    pub fn next_lapse_due(&self, rules: &Rules) -> Option<EventTime> {
+        let lapses = &rules.config.lifecycle.login_lapse;
+        lapses
+            .get(usize::from(self.lapse_fired))
+            .map(|lapse| self.login_ref + *lapse)
+    }
+
+    pub fn stage_at(&self, now: EventTime) -> Stage {
+        Stage::at(now, self.last_order_at(), self.lifetime_orders)
+    }
+}
+
+/// A member's record together with her orders from the pool: everything derived from her
+/// state at an instant.
+#[derive(Clone, Copy)]
+pub struct Member<'a> {
+    state: &'a MemberState,
+    orders: &'a [OrderRec],
+}
+
+impl<'a> Member<'a> {
+    pub fn new(state: &'a MemberState, pool: &'a OrderPool) -> Member<'a> {
+        Member {
+            state,
+            orders: pool.get(state.orders),
+        }
+    }
+
+    /// Orders within the retention horizon, ascending by time.
+    pub fn orders(&self) -> &'a [OrderRec] {
+        self.orders
     }
 
     /// RFM figures at `now`, from the orders at or before `now`.
@@ -316,18 +367,6 @@ impl MemberState {
             };
         }
         rules.segments.classify(&self.rfm(now))
-    }
-
-    /// When her next login-lapse level is due, if one is left to send.
-    pub fn next_lapse_due(&self, rules: &Rules) -> Option<EventTime> {
-        let lapses = &rules.config.lifecycle.login_lapse;
-        lapses
-            .get(usize::from(self.lapse_fired))
-            .map(|lapse| self.login_ref + *lapse)
-    }
-
-    pub fn stage_at(&self, now: EventTime) -> Stage {
-        Stage::at(now, self.last_order_at(), self.lifetime_orders)
     }
 
     /// What the member adds to its group's figures at `now`, or `None` outside any group.
@@ -420,6 +459,22 @@ impl MemberState {
             }
         }
         next
+    }
+}
+
+impl std::ops::Deref for Member<'_> {
+    type Target = MemberState;
+    fn deref(&self) -> &MemberState {
+        self.state
+    }
+}
+
+impl std::fmt::Debug for Member<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("state", self.state)
+            .field("orders", &self.orders)
+            .finish()
     }
 }
 
