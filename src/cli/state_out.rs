@@ -54,7 +54,7 @@ pub fn member_line(engine: &Engine, m: &Member) -> serde_json::Value {
     let rfm = m.rfm(at);
     let profile = m.has_profile();
     let line = MemberLine {
-        member_id: m.id.as_str(),
+        member_id: m.id(),
         group_id: engine.group_id_of(m).map(|g| g.as_str()),
         tutor_id: if profile {
             engine.tutor_id(m.tutor).map(|t| t.as_str())

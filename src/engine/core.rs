@@ -13,10 +13,12 @@ use std::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
+use super::arena::IdArena;
 use super::group::{Contribution, GroupEvent, GroupState};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
-    Member, MemberState, OrderRec, Ticket, TicketState, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
+    Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, MAX_ORDER_AMOUNT, NO_GROUP,
+    ORDER_EPOCH,
 };
 use super::orders::OrderPool;
 use super::rules::Rules;
@@ -39,6 +41,8 @@ pub struct MemoryEstimate {
     pub member_slots: usize,
     /// What members own outside their records: the order pool, tickets.
     pub member_heap: usize,
+    /// Member ids.
+    pub ids: usize,
     pub index: usize,
     pub timers: usize,
     pub groups: usize,
@@ -46,7 +50,7 @@ pub struct MemoryEstimate {
 
 impl MemoryEstimate {
     pub fn total(&self) -> usize {
-        self.member_slots + self.member_heap + self.index + self.timers + self.groups
+        self.member_slots + self.member_heap + self.ids + self.index + self.timers + self.groups
     }
 }
 
@@ -67,7 +71,9 @@ type Pending = (
 pub struct Engine {
     rules: Rules,
     members: Slab<MemberState>,
+    ids: IdArena,
     orders: OrderPool,
+    tickets: TicketTable,
     /// Member id → index into `members`; the id itself lives only in the state.
     index: HashTable<u32>,
     hasher: FixedState,
@@ -100,7 +106,9 @@ impl Engine {
             ),
             rules,
             members: Slab::default(),
+            ids: IdArena::default(),
             orders: OrderPool::default(),
+            tickets: TicketTable::default(),
             index: HashTable::new(),
             hasher: FixedState::default(),
             groups: Vec::new(),
@@ -136,12 +144,16 @@ impl Engine {
     pub fn memory_estimate(&self) -> MemoryEstimate {
         MemoryEstimate {
             member_slots: self.members.heap_bytes(),
+            // Ticket lists: the table's slots, then each list (16 bytes of allocator
+            // header each).
             member_heap: self.orders.heap_bytes()
+                + self.tickets.capacity() * (size_of::<(u32, Vec<Ticket>)>() + 1)
                 + self
-                    .members
-                    .iter()
-                    .map(MemberState::heap_bytes)
+                    .tickets
+                    .values()
+                    .map(|t| t.capacity() * size_of::<Ticket>() + 16)
                     .sum::<usize>(),
+            ids: self.ids.heap_bytes(),
             index: self.index.capacity() * (size_of::<u32>() + 1),
             timers: self.timers.heap_bytes(),
             groups: self.groups.capacity() * size_of::<GroupState>()
@@ -322,17 +334,18 @@ impl Engine {
     fn find(&self, id: &MemberId) -> Option<u32> {
         let hash = self.hasher.hash_one(id.as_str());
         self.index
-            .find(hash, |&idx| self.members[idx as usize].id == *id)
+            .find(hash, |&idx| {
+                self.ids.get(self.members[idx as usize].id_ref()) == id.as_str()
+            })
             .copied()
     }
 
     fn find_or_create(&mut self, id: &MemberId, first_seen: EventTime) -> u32 {
         let hash = self.hasher.hash_one(id.as_str());
-        let members = &self.members;
-        if let Some(&idx) = self
-            .index
-            .find(hash, |&idx| members[idx as usize].id == *id)
-        {
+        let (members, ids) = (&self.members, &self.ids);
+        if let Some(&idx) = self.index.find(hash, |&idx| {
+            ids.get(members[idx as usize].id_ref()) == id.as_str()
+        }) {
             return idx;
         }
         // Running out of u32 indices is resource exhaustion, like running out of memory,
@@ -341,11 +354,11 @@ impl Engine {
             .ok()
             .filter(|idx| *idx != WARMUP_TIMER)
             .unwrap_or_else(|| panic!("more than 2^32 - 1 members in one engine"));
-        self.members.push(MemberState::new(id.clone(), first_seen));
-        let members = &self.members;
-        let hasher = &self.hasher;
+        let id_ref = self.ids.push(id.as_str());
+        self.members.push(MemberState::new(id_ref, first_seen));
+        let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
         self.index.insert_unique(hash, idx, |&i| {
-            hasher.hash_one(members[i as usize].id.as_str())
+            hasher.hash_one(ids.get(members[i as usize].id_ref()))
         });
         idx
     }
@@ -495,7 +508,13 @@ impl Engine {
     }
 
     fn view(&self, idx: u32) -> Member<'_> {
-        Member::new(&self.members[idx as usize], &self.orders)
+        Member::new(
+            idx,
+            &self.members[idx as usize],
+            &self.ids,
+            &self.orders,
+            &self.tickets,
+        )
     }
 
     fn move_contribution(
@@ -587,11 +606,9 @@ impl Engine {
                 true
             }
             EventBody::AfterSales(ticket) => {
-                let m = &mut self.members[idx as usize];
+                let tickets = self.members[idx as usize].tickets_mut(idx, &mut self.tickets);
                 match (
-                    m.tickets_mut()
-                        .iter_mut()
-                        .find(|t| t.id == ticket.ticket_id),
+                    tickets.iter_mut().find(|t| t.id == ticket.ticket_id),
                     ticket.status,
                 ) {
                     (Some(_), TicketStatus::Opened) => false,
@@ -605,7 +622,7 @@ impl Engine {
                             TicketStatus::Opened => TicketState::Open,
                             TicketStatus::Resolved => TicketState::Resolved,
                         };
-                        m.tickets_mut().push(Ticket {
+                        tickets.push(Ticket {
                             id: ticket.ticket_id.clone(),
                             opened_at: ts,
                             state,
@@ -621,7 +638,13 @@ impl Engine {
     /// emits what changed.
     fn evaluate(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let config = &self.rules.config;
-        let m = Member::new(&self.members[idx as usize], &self.orders);
+        let m = Member::new(
+            idx,
+            &self.members[idx as usize],
+            &self.ids,
+            &self.orders,
+            &self.tickets,
+        );
         let mut pending = std::mem::take(&mut self.scratch_pending);
         pending.clear();
 
@@ -631,7 +654,9 @@ impl Engine {
             let kind = match (from, target) {
                 (Segment::New, Segment::GeneralRetain) if m.last_order_at().is_none() => {
                     let deadline = m.joined_at + config.lifecycle.activation_deadline;
-                    (deadline >= m.first_seen).then_some(WarningKind::ActivationOverdue)
+                    m.first_seen_unordered()
+                        .is_some_and(|seen| deadline >= seen)
+                        .then_some(WarningKind::ActivationOverdue)
                 }
                 // Leaving `new` through a first order is not news.
                 (Segment::New, _) => None,
@@ -706,8 +731,8 @@ impl Engine {
         let sla = config.alerts.after_sales_sla;
         let horizon_start = at - config.time.retention_horizon;
         let m = &mut self.members[idx as usize];
-        if !m.tickets().is_empty() {
-            for ticket in m.tickets_mut().iter_mut() {
+        if m.has_tickets() {
+            for ticket in m.tickets_mut(idx, &mut self.tickets).iter_mut() {
                 let due = ticket.opened_at + sla;
                 if ticket.state == TicketState::Open && due <= at {
                     ticket.state = TicketState::OpenWarned;
@@ -737,7 +762,9 @@ impl Engine {
         // Cap entries must still count for the earliest warning about to be emitted.
         let earliest = pending.iter().map(|p| p.4).min().unwrap_or(at).min(at);
         m.prune(
+            idx,
             &mut self.orders,
+            &mut self.tickets,
             horizon_start,
             earliest - config.alerts.cap_window,
         );
@@ -807,10 +834,10 @@ impl Engine {
             (None, None)
         };
         let warning = Warning {
-            id: WarningId::derive(kind, m.id.as_str(), when, from, to, &detail),
+            id: WarningId::derive(kind, m.id(), when, from, to, &detail),
             kind,
             severity,
-            member_id: Some(m.id.clone()),
+            member_id: Some(MemberId::new(m.id())),
             group_id,
             tutor_id,
             from,
@@ -937,7 +964,10 @@ impl Engine {
 
     /// Every member, in first-seen order.
     pub fn members(&self) -> impl Iterator<Item = Member<'_>> {
-        self.members.iter().map(|m| Member::new(m, &self.orders))
+        self.members
+            .iter()
+            .enumerate()
+            .map(|(idx, m)| Member::new(idx as u32, m, &self.ids, &self.orders, &self.tickets))
     }
 
     pub fn group(&self, id: &GroupId) -> Option<&GroupState> {

@@ -3,7 +3,10 @@
 //! a time; the engine core decides when to call them and what to emit.
 
 use compact_str::CompactString;
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 
+use super::arena::{IdArena, IdRef};
 use super::benchmark::{next_tenure_boundary, tenure_month, TENURE_MONTH};
 use super::cap::CapLog;
 use super::group::Contribution;
@@ -11,7 +14,7 @@ use super::lifecycle::{decline_entry, Stage, DECLINE_AFTER, LOST_AFTER};
 use super::orders::{OrderList, OrderPool};
 use super::rules::Rules;
 use super::segment::{Rfm, Segment};
-use crate::model::{Category, EventTime, Fen, MemberId, Span};
+use crate::model::{Category, EventTime, Fen, Span};
 
 pub const WINDOW_30: Span = Span::days(30);
 pub const WINDOW_90: Span = Span::days(90);
@@ -114,31 +117,30 @@ pub const NO_GROUP: u32 = u32::MAX;
 /// member): no event time can be this small.
 const NEVER: EventTime = EventTime::MIN;
 
-/// The rarely present parts of a member, boxed so the common member pays one pointer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Extras {
-    pub tickets: Vec<Ticket>,
-}
+/// After-sales tickets by member slot. Few members have any, so they live in one table
+/// the engine owns and a member record carries only a flag.
+pub type TicketTable = HashMap<u32, Vec<Ticket>, FixedState>;
 
 /// Per-member state. Laid out for size: 10 M members must fit in about 2 GB, so instants
-/// use a sentinel instead of `Option`, the orders live in the engine's [`OrderPool`], and
-/// tickets in an optional box. Whatever needs the orders is on [`Member`].
+/// use a sentinel instead of `Option`, and the id, the orders and the tickets live in
+/// tables the engine owns ([`IdArena`], [`OrderPool`], [`TicketTable`]). Whatever reads
+/// them is on [`Member`].
 #[derive(Clone, Debug)]
 pub struct MemberState {
-    pub id: MemberId,
+    id: IdRef,
     pub joined_at: EventTime,
     /// Event time of the latest `member`/`member_left` applied: profile updates are
     /// last-writer-wins by event time, so a redelivered old profile changes nothing.
     pub profile_ts: EventTime,
-    first_order: EventTime,
+    /// Her first order; until she has one, the event time of the first event seen for
+    /// her. That instant matters only while she has no order: the engine warns only
+    /// about what it has observed happening (an activation deadline that passed before
+    /// she was first seen is not news).
+    first: EventTime,
     last_order: EventTime,
     /// The last login, or when the member was first seen if she has not logged in since:
     /// "no login for 30 days" can only be judged from what this processor has seen.
     pub login_ref: EventTime,
-    /// Event time of the first event seen for her: the engine only warns about what it
-    /// has observed happening (an activation deadline that passed before this instant is
-    /// not news).
-    pub first_seen: EventTime,
     /// The instant the state was last evaluated at; never decreases.
     pub clock: EventTime,
     /// The pending timer; `NEVER` when none.
@@ -146,7 +148,6 @@ pub struct MemberState {
     pub lifetime_amount: Fen,
     /// Orders within the retention horizon, ascending by time, in the engine's pool.
     orders: OrderList,
-    extras: Option<Box<Extras>>,
     /// When her last non-critical notified warnings were (contact cap).
     pub cap_log: CapLog,
     /// Interned group, `NO_GROUP` until the first `member` event.
@@ -155,6 +156,8 @@ pub struct MemberState {
     pub lifetime_orders: u32,
     pub tier: u8,
     pub left: bool,
+    /// Whether the ticket table holds tickets of hers.
+    has_tickets: bool,
     pub segment: Segment,
     pub stage: Stage,
     /// Recall attempts already sent for the current decline.
@@ -164,26 +167,25 @@ pub struct MemberState {
 }
 
 impl MemberState {
-    pub fn new(id: MemberId, first_seen: EventTime) -> MemberState {
+    pub fn new(id: IdRef, first_seen: EventTime) -> MemberState {
         MemberState {
             id,
             joined_at: NEVER,
             profile_ts: NEVER,
-            first_order: NEVER,
+            first: first_seen,
             last_order: NEVER,
             login_ref: first_seen,
-            first_seen,
             clock: first_seen,
             wake: NEVER,
             lifetime_amount: Fen::ZERO,
             orders: OrderList::default(),
-            extras: None,
             cap_log: CapLog::default(),
             group: NO_GROUP,
             tutor: 0,
             lifetime_orders: 0,
             tier: 0,
             left: false,
+            has_tickets: false,
             segment: Segment::New,
             stage: Stage::Acquisition,
             recall_fired: 0,
@@ -192,7 +194,16 @@ impl MemberState {
     }
 
     pub fn first_order_at(&self) -> Option<EventTime> {
-        (self.first_order != NEVER).then_some(self.first_order)
+        (self.last_order != NEVER).then_some(self.first)
+    }
+
+    /// When she was first seen, while she has no order (after that, `None`).
+    pub fn first_seen_unordered(&self) -> Option<EventTime> {
+        (self.last_order == NEVER).then_some(self.first)
+    }
+
+    pub fn id_ref(&self) -> IdRef {
+        self.id
     }
 
     pub fn last_order_at(&self) -> Option<EventTime> {
@@ -212,25 +223,14 @@ impl MemberState {
         self.orders
     }
 
-    /// Heap bytes this member owns outside her slot and the order pool (an estimate:
-    /// allocator rounding and headers included as 16 bytes per allocation).
-    pub fn heap_bytes(&self) -> usize {
-        const HEADER: usize = 16;
-        self.extras.as_ref().map_or(0, |e| {
-            size_of::<Extras>() + HEADER + e.tickets.capacity() * size_of::<Ticket>() + HEADER
-        })
+    pub fn has_tickets(&self) -> bool {
+        self.has_tickets
     }
 
-    pub fn tickets(&self) -> &[Ticket] {
-        self.extras.as_ref().map_or(&[], |e| &e.tickets)
-    }
-
-    fn extras_mut(&mut self) -> &mut Extras {
-        self.extras.get_or_insert_with(Box::default)
-    }
-
-    pub fn tickets_mut(&mut self) -> &mut Vec<Ticket> {
-        &mut self.extras_mut().tickets
+    /// Her tickets in `table`, created empty if she had none.
+    pub fn tickets_mut<'t>(&mut self, idx: u32, table: &'t mut TicketTable) -> &'t mut Vec<Ticket> {
+        self.has_tickets = true;
+        table.entry(idx).or_default()
     }
 
     /// Records an order unless its id is already held. Returns whether it was new.
@@ -255,8 +255,8 @@ impl MemberState {
         );
         self.lifetime_orders += 1;
         self.lifetime_amount += amount;
-        if self.first_order == NEVER || at < self.first_order {
-            self.first_order = at;
+        if self.last_order == NEVER || at < self.first {
+            self.first = at;
         }
         if at > self.last_order {
             self.last_order = at;
@@ -270,7 +270,9 @@ impl MemberState {
     /// `horizon_start`, resolved tickets opened by then, and cap entries outside any window.
     pub fn prune(
         &mut self,
+        idx: u32,
         pool: &mut OrderPool,
+        tickets: &mut TicketTable,
         horizon_start: EventTime,
         cap_window_start: EventTime,
     ) {
@@ -278,12 +280,13 @@ impl MemberState {
             .get(self.orders)
             .partition_point(|o| o.at() <= horizon_start);
         pool.remove_front(&mut self.orders, keep_from);
-        if let Some(extras) = self.extras.as_mut() {
-            extras
-                .tickets
-                .retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
-            if extras.tickets.is_empty() {
-                self.extras = None;
+        if self.has_tickets {
+            if let Some(list) = tickets.get_mut(&idx) {
+                list.retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
+                if list.is_empty() {
+                    tickets.remove(&idx);
+                    self.has_tickets = false;
+                }
             }
         }
         self.cap_log.forget_until(cap_window_start);
@@ -311,20 +314,43 @@ impl MemberState {
     }
 }
 
-/// A member's record together with her orders from the pool: everything derived from her
-/// state at an instant.
+/// A member's record together with what the engine holds for her elsewhere (id, orders,
+/// tickets): everything derived from her state at an instant.
 #[derive(Clone, Copy)]
 pub struct Member<'a> {
     state: &'a MemberState,
+    ids: &'a IdArena,
     orders: &'a [OrderRec],
+    tickets: &'a [Ticket],
 }
 
 impl<'a> Member<'a> {
-    pub fn new(state: &'a MemberState, pool: &'a OrderPool) -> Member<'a> {
+    pub fn new(
+        idx: u32,
+        state: &'a MemberState,
+        ids: &'a IdArena,
+        pool: &'a OrderPool,
+        tickets: &'a TicketTable,
+    ) -> Member<'a> {
+        let tickets = if state.has_tickets {
+            tickets.get(&idx).map_or(&[][..], Vec::as_slice)
+        } else {
+            &[]
+        };
         Member {
             state,
+            ids,
             orders: pool.get(state.orders),
+            tickets,
         }
+    }
+
+    pub fn id(&self) -> &'a str {
+        self.ids.get(self.state.id)
+    }
+
+    pub fn tickets(&self) -> &'a [Ticket] {
+        self.tickets
     }
 
     /// Orders within the retention horizon, ascending by time.
@@ -472,8 +498,10 @@ impl std::ops::Deref for Member<'_> {
 impl std::fmt::Debug for Member<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Member")
+            .field("id", &self.id())
             .field("state", self.state)
             .field("orders", &self.orders)
+            .field("tickets", &self.tickets)
             .finish()
     }
 }

@@ -12,6 +12,7 @@
 //! | `watermark` | per-partition watermark, idleness, live vs replay |
 //! | `warning` | the warning type and its deterministic id |
 
+mod arena;
 pub mod benchmark;
 pub mod cap;
 mod core;
