@@ -192,7 +192,7 @@ proptest! {
                     let overdue = t.state == churnwatch::engine::member::TicketState::Open && t.opened_at + sla <= m.clock;
                     prop_assert!(!overdue, "member {}: ticket {} open past its SLA unwarned", m.id(), t.id);
                 }
-                let lapses_due = config.lifecycle.login_lapse.iter().filter(|l| m.login_ref + **l <= m.clock).count();
+                let lapses_due = config.lifecycle.login_lapse.iter().filter(|l| m.login_ref() + **l <= m.clock).count();
                 prop_assert_eq!(usize::from(m.lapse_fired), lapses_due, "member {}: lapse levels", m.id());
                 // The pending timer is always the earliest future change, however it was
                 // scheduled (full recomputation or the login fast path).

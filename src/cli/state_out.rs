@@ -62,7 +62,7 @@ pub fn member_line(engine: &Engine, m: &Member) -> serde_json::Value {
             None
         },
         fee_tier: profile.then(|| engine.rules().benchmark.tier_name(m.tier)),
-        joined_at: profile.then(|| m.joined_at.to_rfc3339()),
+        joined_at: profile.then(|| m.joined_at().to_rfc3339()),
         left: m.left,
         segment: m.segment.name(),
         stage: m.stage.name(),
@@ -74,7 +74,7 @@ pub fn member_line(engine: &Engine, m: &Member) -> serde_json::Value {
         lifetime_amount: m.lifetime_amount.to_string(),
         first_order_at: m.first_order_at().map(EventTime::to_rfc3339),
         last_order_at: m.last_order_at().map(EventTime::to_rfc3339),
-        last_login_or_first_seen: m.login_ref.to_rfc3339(),
+        last_login_or_first_seen: m.login_ref().to_rfc3339(),
         open_tickets: m
             .tickets()
             .iter()

@@ -17,8 +17,8 @@ use super::arena::IdArena;
 use super::group::{Contribution, GroupEvent, GroupState};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
-    Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, MAX_ORDER_AMOUNT, NO_GROUP,
-    ORDER_EPOCH,
+    Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, INSTANT_MAX,
+    INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
 use super::orders::OrderPool;
 use super::rules::Rules;
@@ -298,6 +298,22 @@ impl Engine {
                 ),
             ));
         }
+        let joined_at = match &event.body {
+            EventBody::Member(profile) => Some(profile.joined_at),
+            _ => None,
+        };
+        if let Some(at) = [event.ts]
+            .into_iter()
+            .chain(joined_at)
+            .find(|at| !Instant48::fits(*at))
+        {
+            return Err(Rejection::new(
+                RejectReason::InvalidField,
+                format!(
+                    "instant {at} is outside the supported range {INSTANT_MIN} to {INSTANT_MAX}"
+                ),
+            ));
+        }
         if let EventBody::Member(profile) = &event.body {
             if self
                 .rules
@@ -555,7 +571,7 @@ impl Engine {
         let ts = event.ts;
         match &event.body {
             EventBody::Member(profile) => {
-                if ts < self.members[idx as usize].profile_ts {
+                if ts < self.members[idx as usize].profile_ts() {
                     return false;
                 }
                 let group = self.intern_group(&profile.group_id);
@@ -570,23 +586,22 @@ impl Engine {
                 let unchanged = m.group == group
                     && m.tutor == tutor
                     && m.tier == tier
-                    && m.joined_at == profile.joined_at
+                    && m.joined_at() == profile.joined_at
                     && !m.left;
                 m.group = group;
                 m.tutor = tutor;
                 m.tier = tier;
-                m.joined_at = profile.joined_at;
                 m.left = false;
-                m.profile_ts = ts;
+                m.set_profile_times(Some(profile.joined_at), ts);
                 !unchanged
             }
             EventBody::MemberLeft => {
                 let m = &mut self.members[idx as usize];
-                if ts < m.profile_ts || m.left {
+                if ts < m.profile_ts() || m.left {
                     return false;
                 }
                 m.left = true;
-                m.profile_ts = ts;
+                m.set_profile_times(None, ts);
                 true
             }
             EventBody::Order(order) => self.members[idx as usize].record_order(
@@ -598,10 +613,10 @@ impl Engine {
             ),
             EventBody::Login => {
                 let m = &mut self.members[idx as usize];
-                if ts <= m.login_ref {
+                if ts <= m.login_ref() {
                     return false;
                 }
-                m.login_ref = ts;
+                m.set_login_ref(ts);
                 m.lapse_fired = 0;
                 true
             }
@@ -653,7 +668,7 @@ impl Engine {
         if target != from {
             let kind = match (from, target) {
                 (Segment::New, Segment::GeneralRetain) if m.last_order_at().is_none() => {
-                    let deadline = m.joined_at + config.lifecycle.activation_deadline;
+                    let deadline = m.joined_at() + config.lifecycle.activation_deadline;
                     m.first_seen_unordered()
                         .is_some_and(|seen| deadline >= seen)
                         .then_some(WarningKind::ActivationOverdue)
@@ -708,7 +723,7 @@ impl Engine {
         let mut lapse_fired = m.lapse_fired;
         let lapses = &config.lifecycle.login_lapse;
         while let Some(lapse) = lapses.get(usize::from(lapse_fired)) {
-            let due = m.login_ref + *lapse;
+            let due = m.login_ref() + *lapse;
             if due > at {
                 break;
             }

@@ -117,6 +117,53 @@ pub const NO_GROUP: u32 = u32::MAX;
 /// member): no event time can be this small.
 const NEVER: EventTime = EventTime::MIN;
 
+/// The instants an event (its time, or a profile's `joined_at`) may carry: what an
+/// [`Instant48`] holds, about 4 400 years either side of 1970.
+pub const INSTANT_MIN: EventTime = EventTime(-(1 << 47) + 1);
+pub const INSTANT_MAX: EventTime = EventTime((1 << 47) - 1);
+
+/// An instant in 6 bytes: milliseconds since 1970 as a signed 48-bit number, exact over
+/// `INSTANT_MIN ..= INSTANT_MAX`, with the one value below for `NEVER`. The engine refuses
+/// events whose instants fall outside, so every stored instant is exact.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub struct Instant48([u16; 3]);
+
+impl Instant48 {
+    pub fn fits(at: EventTime) -> bool {
+        (INSTANT_MIN..=INSTANT_MAX).contains(&at)
+    }
+
+    /// `NEVER` stays `NEVER`; anything else out of range is clamped (callers check
+    /// [`Instant48::fits`] first).
+    fn new(at: EventTime) -> Instant48 {
+        let ms = if at == NEVER {
+            INSTANT_MIN.as_millis() - 1
+        } else {
+            at.as_millis()
+                .clamp(INSTANT_MIN.as_millis(), INSTANT_MAX.as_millis())
+        };
+        let bits = ms as u64;
+        Instant48([bits as u16, (bits >> 16) as u16, (bits >> 32) as u16])
+    }
+
+    fn get(self) -> EventTime {
+        let [a, b, c] = self.0.map(u64::from);
+        // Sign-extend from 48 bits.
+        let ms = (((c << 32 | b << 16 | a) << 16) as i64) >> 16;
+        if ms < INSTANT_MIN.as_millis() {
+            NEVER
+        } else {
+            EventTime(ms)
+        }
+    }
+}
+
+impl std::fmt::Debug for Instant48 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.get())
+    }
+}
+
 /// After-sales tickets by member slot. Few members have any, so they live in one table
 /// the engine owns and a member record carries only a flag.
 pub type TicketTable = HashMap<u32, Vec<Ticket>, FixedState>;
@@ -128,19 +175,19 @@ pub type TicketTable = HashMap<u32, Vec<Ticket>, FixedState>;
 #[derive(Clone, Debug)]
 pub struct MemberState {
     id: IdRef,
-    pub joined_at: EventTime,
+    joined_at: Instant48,
     /// Event time of the latest `member`/`member_left` applied: profile updates are
     /// last-writer-wins by event time, so a redelivered old profile changes nothing.
-    pub profile_ts: EventTime,
+    profile_ts: Instant48,
     /// Her first order; until she has one, the event time of the first event seen for
     /// her. That instant matters only while she has no order: the engine warns only
     /// about what it has observed happening (an activation deadline that passed before
     /// she was first seen is not news).
-    first: EventTime,
-    last_order: EventTime,
+    first: Instant48,
+    last_order: Instant48,
     /// The last login, or when the member was first seen if she has not logged in since:
     /// "no login for 30 days" can only be judged from what this processor has seen.
-    pub login_ref: EventTime,
+    login_ref: Instant48,
     /// The instant the state was last evaluated at; never decreases.
     pub clock: EventTime,
     /// The pending timer; `NEVER` when none.
@@ -170,11 +217,11 @@ impl MemberState {
     pub fn new(id: IdRef, first_seen: EventTime) -> MemberState {
         MemberState {
             id,
-            joined_at: NEVER,
-            profile_ts: NEVER,
-            first: first_seen,
-            last_order: NEVER,
-            login_ref: first_seen,
+            joined_at: Instant48::new(NEVER),
+            profile_ts: Instant48::new(NEVER),
+            first: Instant48::new(first_seen),
+            last_order: Instant48::new(NEVER),
+            login_ref: Instant48::new(first_seen),
             clock: first_seen,
             wake: NEVER,
             lifetime_amount: Fen::ZERO,
@@ -194,12 +241,37 @@ impl MemberState {
     }
 
     pub fn first_order_at(&self) -> Option<EventTime> {
-        (self.last_order != NEVER).then_some(self.first)
+        self.last_order_at().map(|_| self.first.get())
     }
 
     /// When she was first seen, while she has no order (after that, `None`).
     pub fn first_seen_unordered(&self) -> Option<EventTime> {
-        (self.last_order == NEVER).then_some(self.first)
+        self.last_order_at().is_none().then(|| self.first.get())
+    }
+
+    /// `joined_at` of her profile (meaningless without one: see [`Self::has_profile`]).
+    pub fn joined_at(&self) -> EventTime {
+        self.joined_at.get()
+    }
+
+    pub fn profile_ts(&self) -> EventTime {
+        self.profile_ts.get()
+    }
+
+    pub fn login_ref(&self) -> EventTime {
+        self.login_ref.get()
+    }
+
+    /// Records a profile's `joined_at` and event time; both were checked to fit.
+    pub fn set_profile_times(&mut self, joined_at: Option<EventTime>, ts: EventTime) {
+        if let Some(joined_at) = joined_at {
+            self.joined_at = Instant48::new(joined_at);
+        }
+        self.profile_ts = Instant48::new(ts);
+    }
+
+    pub fn set_login_ref(&mut self, at: EventTime) {
+        self.login_ref = Instant48::new(at);
     }
 
     pub fn id_ref(&self) -> IdRef {
@@ -207,7 +279,8 @@ impl MemberState {
     }
 
     pub fn last_order_at(&self) -> Option<EventTime> {
-        (self.last_order != NEVER).then_some(self.last_order)
+        let last = self.last_order.get();
+        (last != NEVER).then_some(last)
     }
 
     /// The pending wake-up, if any.
@@ -255,11 +328,12 @@ impl MemberState {
         );
         self.lifetime_orders += 1;
         self.lifetime_amount += amount;
-        if self.last_order == NEVER || at < self.first {
-            self.first = at;
+        let last = self.last_order.get();
+        if last == NEVER || at < self.first.get() {
+            self.first = Instant48::new(at);
         }
-        if at > self.last_order {
-            self.last_order = at;
+        if at > last {
+            self.last_order = Instant48::new(at);
             // A new last order ends any recall schedule in progress.
             self.recall_fired = 0;
         }
@@ -306,7 +380,7 @@ impl MemberState {
         let lapses = &rules.config.lifecycle.login_lapse;
         lapses
             .get(usize::from(self.lapse_fired))
-            .map(|lapse| self.login_ref + *lapse)
+            .map(|lapse| self.login_ref() + *lapse)
     }
 
     pub fn stage_at(&self, now: EventTime) -> Stage {
@@ -383,9 +457,9 @@ impl<'a> Member<'a> {
     /// The segment the rules give at `now`. A member who never ordered stays `new` until
     /// the activation deadline has passed, then is `general_retain`.
     pub fn target_segment(&self, now: EventTime, rules: &Rules) -> Segment {
-        if self.last_order == NEVER {
+        if self.last_order_at().is_none() {
             let deadline_passed = self.has_profile()
-                && now - self.joined_at > rules.config.lifecycle.activation_deadline;
+                && now - self.joined_at() > rules.config.lifecycle.activation_deadline;
             return if deadline_passed || self.segment != Segment::New {
                 Segment::GeneralRetain
             } else {
@@ -404,11 +478,11 @@ impl<'a> Member<'a> {
             tracked: true,
             ..Contribution::default()
         };
-        c.counted = now - self.joined_at >= TENURE_MONTH;
+        c.counted = now - self.joined_at() >= TENURE_MONTH;
         if c.counted {
             c.expected_pct = rules
                 .benchmark
-                .expected_pct(self.tier, tenure_month(self.joined_at, now));
+                .expected_pct(self.tier, tenure_month(self.joined_at(), now));
             for order in self
                 .orders
                 .iter()
@@ -455,7 +529,7 @@ impl<'a> Member<'a> {
                 }
             }
         } else if self.has_profile() && self.segment == Segment::New {
-            consider(self.joined_at + config.lifecycle.activation_deadline + Span::MILLI);
+            consider(self.joined_at() + config.lifecycle.activation_deadline + Span::MILLI);
         }
         // The 30-day window also feeds the group's active count and revenue.
         let windows = [
@@ -472,7 +546,7 @@ impl<'a> Member<'a> {
             }
         }
         if self.in_group() {
-            if let Some(boundary) = next_tenure_boundary(self.joined_at, now) {
+            if let Some(boundary) = next_tenure_boundary(self.joined_at(), now) {
                 consider(boundary);
             }
         }
@@ -509,6 +583,32 @@ impl std::fmt::Debug for Member<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 10 M members in 2 GB (SPEC §9) leaves about 110 bytes for the record itself; this
+    /// catches a field that widens it by accident.
+    #[test]
+    fn the_member_record_holds_its_size() {
+        assert_eq!(std::mem::size_of::<Instant48>(), 6);
+        assert_eq!(std::mem::size_of::<MemberState>(), 112);
+    }
+
+    #[test]
+    fn a_packed_instant_is_exact_over_its_range_and_keeps_never() {
+        for ms in [
+            INSTANT_MIN.as_millis(),
+            -1,
+            0,
+            1,
+            1_767_225_600_123,
+            INSTANT_MAX.as_millis(),
+        ] {
+            assert_eq!(Instant48::new(EventTime(ms)).get(), EventTime(ms));
+        }
+        assert_eq!(Instant48::new(NEVER).get(), NEVER);
+        assert!(!Instant48::fits(EventTime(INSTANT_MAX.as_millis() + 1)));
+        assert!(!Instant48::fits(EventTime(INSTANT_MIN.as_millis() - 1)));
+        assert!(!Instant48::fits(NEVER));
+    }
 
     #[test]
     fn an_order_record_keeps_every_part_exactly_in_16_bytes() {
