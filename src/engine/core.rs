@@ -351,7 +351,7 @@ impl Engine {
         let hash = self.hasher.hash_one(id.as_str());
         self.index
             .find(hash, |&idx| {
-                self.ids.get(self.members[idx as usize].id_ref()) == id.as_str()
+                self.ids.resolve(self.members[idx as usize].id_slot()) == id.as_str()
             })
             .copied()
     }
@@ -360,7 +360,7 @@ impl Engine {
         let hash = self.hasher.hash_one(id.as_str());
         let (members, ids) = (&self.members, &self.ids);
         if let Some(&idx) = self.index.find(hash, |&idx| {
-            ids.get(members[idx as usize].id_ref()) == id.as_str()
+            ids.resolve(members[idx as usize].id_slot()) == id.as_str()
         }) {
             return idx;
         }
@@ -370,11 +370,11 @@ impl Engine {
             .ok()
             .filter(|idx| *idx != WARMUP_TIMER)
             .unwrap_or_else(|| panic!("more than 2^32 - 1 members in one engine"));
-        let id_ref = self.ids.push(id.as_str());
-        self.members.push(MemberState::new(id_ref, first_seen));
+        let id_slot = self.ids.store(id.as_str());
+        self.members.push(MemberState::new(id_slot, first_seen));
         let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
         self.index.insert_unique(hash, idx, |&i| {
-            hasher.hash_one(ids.get(members[i as usize].id_ref()))
+            hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
         });
         idx
     }
