@@ -28,6 +28,17 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: `ptr` came from `alloc` above with this same layout.
         unsafe { System.dealloc(ptr, layout) }
     }
+    // Forwarded rather than left to the default (allocate, copy, free): the system
+    // allocator grows large blocks in place or by remapping, and RSS must reflect that.
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract for `realloc`, passed on to the system allocator.
+        let new = unsafe { System.realloc(ptr, layout, new_size) };
+        if !new.is_null() {
+            LIVE.fetch_add(new_size as u64, Relaxed);
+            LIVE.fetch_sub(layout.size() as u64, Relaxed);
+        }
+        new
+    }
 }
 
 #[global_allocator]
@@ -87,9 +98,10 @@ fn measure(n: u32) -> (u64, u64, usize) {
     let estimate = engine.memory_estimate();
     let per = |b: usize| b as f64 / members as f64;
     println!(
-        "  engine's own estimate per member: slots {:.0}, member heap {:.0}, index {:.0}, timers {:.0}, groups {:.0} = {:.0} bytes",
+        "  engine's own estimate per member: slots {:.0}, member heap {:.0}, ids {:.0}, index {:.0}, timers {:.0}, groups {:.0} = {:.0} bytes",
         per(estimate.member_slots),
         per(estimate.member_heap),
+        per(estimate.ids),
         per(estimate.index),
         per(estimate.timers),
         per(estimate.groups),

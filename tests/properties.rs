@@ -182,21 +182,21 @@ proptest! {
         let check = |engine: &Engine, orders: &BTreeMap<String, Vec<(EventTime, Fen)>>, joined: &BTreeMap<String, EventTime>| -> Result<(), TestCaseError> {
             for m in engine.members() {
                 let now = engine.watermark().max(m.clock);
-                let history = orders.get(m.id.as_str()).map(Vec::as_slice).unwrap_or(&[]);
-                let expected = segment_from_scratch(history, joined.get(m.id.as_str()).copied(), now);
-                prop_assert_eq!(m.segment, expected, "member {} at {}", m.id, now);
+                let history = orders.get(m.id()).map(Vec::as_slice).unwrap_or(&[]);
+                let expected = segment_from_scratch(history, joined.get(m.id()).copied(), now);
+                prop_assert_eq!(m.segment, expected, "member {} at {}", m.id(), now);
                 // Settled: nothing due at or before her clock is left unfired.
                 let config = engine.rules().config.clone();
                 let sla = config.alerts.after_sales_sla;
                 for t in m.tickets() {
                     let overdue = t.state == churnwatch::engine::member::TicketState::Open && t.opened_at + sla <= m.clock;
-                    prop_assert!(!overdue, "member {}: ticket {} open past its SLA unwarned", m.id, t.id);
+                    prop_assert!(!overdue, "member {}: ticket {} open past its SLA unwarned", m.id(), t.id);
                 }
-                let lapses_due = config.lifecycle.login_lapse.iter().filter(|l| m.login_ref + **l <= m.clock).count();
-                prop_assert_eq!(usize::from(m.lapse_fired), lapses_due, "member {}: lapse levels", m.id);
+                let lapses_due = config.lifecycle.login_lapse.iter().filter(|l| m.login_ref() + **l <= m.clock).count();
+                prop_assert_eq!(usize::from(m.lapse_fired), lapses_due, "member {}: lapse levels", m.id());
                 // The pending timer is always the earliest future change, however it was
                 // scheduled (full recomputation or the login fast path).
-                prop_assert_eq!(m.wake(), m.next_wake(m.clock, engine.rules()), "wake of member {}", m.id);
+                prop_assert_eq!(m.wake(), m.next_wake(m.clock, engine.rules()), "wake of member {}", m.id());
             }
             Ok(())
         };

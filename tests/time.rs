@@ -144,6 +144,35 @@ fn events_older_than_the_retention_horizon_are_rejected() {
 }
 
 #[test]
+fn instants_the_compact_state_cannot_hold_are_rejected() {
+    let mut s = Scenario::new();
+    let too_early = churnwatch::model::EventTime::from_millis(-(1i64 << 47));
+    assert_eq!(
+        s.try_send("m1", too_early, EventBody::Login)
+            .unwrap_err()
+            .reason,
+        RejectReason::InvalidField
+    );
+    let body = EventBody::Member(churnwatch::model::Profile {
+        group_id: "g1".into(),
+        tutor_id: "t1".into(),
+        fee_tier: "399".into(),
+        joined_at: churnwatch::model::EventTime::from_millis(1i64 << 47),
+    });
+    assert_eq!(
+        s.try_send("m1", day(0), body).unwrap_err().reason,
+        RejectReason::InvalidField
+    );
+    assert!(s.engine.member(&MemberId::new("m1")).is_none());
+    s.try_send(
+        "m1",
+        churnwatch::model::EventTime::from_millis(-(1i64 << 47) + 1),
+        EventBody::Login,
+    )
+    .expect("the earliest instant held");
+}
+
+#[test]
 fn a_fee_tier_without_a_benchmark_row_is_rejected() {
     let mut s = Scenario::new();
     let body = EventBody::Member(churnwatch::model::Profile {

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use crate::engine::member::TicketState;
-use crate::engine::{Engine, GroupState, MemberState};
+use crate::engine::{Engine, GroupState, Member};
 use crate::model::EventTime;
 
 #[derive(Serialize)]
@@ -49,12 +49,12 @@ struct GroupLine<'a> {
     members_needed: u32,
 }
 
-pub fn member_line(engine: &Engine, m: &MemberState) -> serde_json::Value {
+pub fn member_line(engine: &Engine, m: &Member) -> serde_json::Value {
     let at = engine.watermark().max(m.clock);
     let rfm = m.rfm(at);
     let profile = m.has_profile();
     let line = MemberLine {
-        member_id: m.id.as_str(),
+        member_id: m.id(),
         group_id: engine.group_id_of(m).map(|g| g.as_str()),
         tutor_id: if profile {
             engine.tutor_id(m.tutor).map(|t| t.as_str())
@@ -62,7 +62,7 @@ pub fn member_line(engine: &Engine, m: &MemberState) -> serde_json::Value {
             None
         },
         fee_tier: profile.then(|| engine.rules().benchmark.tier_name(m.tier)),
-        joined_at: profile.then(|| m.joined_at.to_rfc3339()),
+        joined_at: profile.then(|| m.joined_at().to_rfc3339()),
         left: m.left,
         segment: m.segment.name(),
         stage: m.stage.name(),
@@ -74,7 +74,7 @@ pub fn member_line(engine: &Engine, m: &MemberState) -> serde_json::Value {
         lifetime_amount: m.lifetime_amount.to_string(),
         first_order_at: m.first_order_at().map(EventTime::to_rfc3339),
         last_order_at: m.last_order_at().map(EventTime::to_rfc3339),
-        last_login_or_first_seen: m.login_ref.to_rfc3339(),
+        last_login_or_first_seen: m.login_ref().to_rfc3339(),
         open_tickets: m
             .tickets()
             .iter()
@@ -109,7 +109,7 @@ pub fn group_line(engine: &Engine, g: &GroupState) -> serde_json::Value {
 
 pub fn write(engine: &Engine, out: &mut impl Write) -> io::Result<()> {
     for m in engine.members() {
-        serde_json::to_writer(&mut *out, &member_line(engine, m))?;
+        serde_json::to_writer(&mut *out, &member_line(engine, &m))?;
         out.write_all(b"\n")?;
     }
     for g in engine.groups() {

@@ -1,10 +1,11 @@
 //! The contact cap (SPEC §6, seed 002: over-contacting drives members away): at most
 //! `member_warning_cap` non-critical warnings per member per `cap_window` notify a tutor.
 //!
-//! Each member keeps the instants of her last notified warnings inline, as seconds (u32)
-//! plus milliseconds (u16): exact to the millisecond for 1970–2106, 25 bytes for four
-//! entries instead of a boxed vector that costs over 100 bytes with its allocations.
-//! Instants outside that range are clamped, which can only affect the cap's count.
+//! Each member keeps the instants of her last notified warnings inline, as 48-bit
+//! milliseconds in three u16 (no padding inside the member record): exact for 1970–2106,
+//! 25 bytes for four entries instead of a boxed vector that costs over 100 bytes with its
+//! allocations. Instants outside that range are clamped, which can only affect the cap's
+//! count.
 
 use crate::model::{EventTime, Span};
 
@@ -13,19 +14,19 @@ pub const MAX_CAP: usize = 4;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CapLog {
-    secs: [u32; MAX_CAP],
-    millis: [u16; MAX_CAP],
+    at: [[u16; 3]; MAX_CAP],
     len: u8,
 }
 
-fn encode(at: EventTime) -> (u32, u16) {
-    let ms = at.as_millis().clamp(0, i64::from(u32::MAX) * 1000 + 999);
-    ((ms / 1000) as u32, (ms % 1000) as u16)
+fn encode(at: EventTime) -> [u16; 3] {
+    let ms = at.as_millis().clamp(0, i64::from(u32::MAX) * 1000 + 999) as u64;
+    [ms as u16, (ms >> 16) as u16, (ms >> 32) as u16]
 }
 
 impl CapLog {
     fn get(&self, i: usize) -> EventTime {
-        EventTime(i64::from(self.secs[i]) * 1000 + i64::from(self.millis[i]))
+        let [a, b, c] = self.at[i].map(i64::from);
+        EventTime(c << 32 | b << 16 | a)
     }
 
     pub fn len(&self) -> usize {
@@ -42,8 +43,7 @@ impl CapLog {
         let mut kept = 0;
         for i in 0..self.len() {
             if self.get(i) > window_start {
-                self.secs[kept] = self.secs[i];
-                self.millis[kept] = self.millis[i];
+                self.at[kept] = self.at[i];
                 kept += 1;
             }
         }
@@ -57,10 +57,8 @@ impl CapLog {
         if self.len() >= cap.min(MAX_CAP) {
             return false;
         }
-        let (secs, millis) = encode(when);
         let i = self.len();
-        self.secs[i] = secs;
-        self.millis[i] = millis;
+        self.at[i] = encode(when);
         self.len += 1;
         true
     }
@@ -96,7 +94,7 @@ mod tests {
 
     #[test]
     fn the_log_holds_its_size() {
-        // 16 + 8 + 1 bytes, padded to the u32 alignment.
-        assert_eq!(std::mem::size_of::<CapLog>(), 28);
+        // 4 × 6 + 1 bytes, padded to the u16 alignment.
+        assert_eq!(std::mem::size_of::<CapLog>(), 26);
     }
 }

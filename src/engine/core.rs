@@ -13,11 +13,14 @@ use std::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
+use super::arena::IdArena;
 use super::group::{Contribution, GroupEvent, GroupState};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
-    MemberState, OrderRec, Ticket, TicketState, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
+    Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, INSTANT_MAX,
+    INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
+use super::orders::OrderPool;
 use super::rules::Rules;
 use super::segment::{change_severity, Segment, Severity};
 use super::slab::Slab;
@@ -36,8 +39,10 @@ use crate::reject::{RejectReason, Rejection};
 pub struct MemoryEstimate {
     /// The fixed-size member records.
     pub member_slots: usize,
-    /// What members own on the heap: orders, tickets, contact-cap history.
+    /// What members own outside their records: the order pool, tickets.
     pub member_heap: usize,
+    /// Member ids.
+    pub ids: usize,
     pub index: usize,
     pub timers: usize,
     pub groups: usize,
@@ -45,7 +50,7 @@ pub struct MemoryEstimate {
 
 impl MemoryEstimate {
     pub fn total(&self) -> usize {
-        self.member_slots + self.member_heap + self.index + self.timers + self.groups
+        self.member_slots + self.member_heap + self.ids + self.index + self.timers + self.groups
     }
 }
 
@@ -66,6 +71,9 @@ type Pending = (
 pub struct Engine {
     rules: Rules,
     members: Slab<MemberState>,
+    ids: IdArena,
+    orders: OrderPool,
+    tickets: TicketTable,
     /// Member id → index into `members`; the id itself lives only in the state.
     index: HashTable<u32>,
     hasher: FixedState,
@@ -98,6 +106,9 @@ impl Engine {
             ),
             rules,
             members: Slab::default(),
+            ids: IdArena::default(),
+            orders: OrderPool::default(),
+            tickets: TicketTable::default(),
             index: HashTable::new(),
             hasher: FixedState::default(),
             groups: Vec::new(),
@@ -133,7 +144,16 @@ impl Engine {
     pub fn memory_estimate(&self) -> MemoryEstimate {
         MemoryEstimate {
             member_slots: self.members.heap_bytes(),
-            member_heap: self.members.iter().map(MemberState::heap_bytes).sum(),
+            // Ticket lists: the table's slots, then each list (16 bytes of allocator
+            // header each).
+            member_heap: self.orders.heap_bytes()
+                + self.tickets.capacity() * (size_of::<(u32, Vec<Ticket>)>() + 1)
+                + self
+                    .tickets
+                    .values()
+                    .map(|t| t.capacity() * size_of::<Ticket>() + 16)
+                    .sum::<usize>(),
+            ids: self.ids.heap_bytes(),
             index: self.index.capacity() * (size_of::<u32>() + 1),
             timers: self.timers.heap_bytes(),
             groups: self.groups.capacity() * size_of::<GroupState>()
@@ -200,7 +220,7 @@ impl Engine {
             if let Some(idx) = self.find(&event.member_id) {
                 let m = &self.members[idx as usize];
                 sink ^= m.clock.as_millis();
-                if let Some(order) = m.orders().first() {
+                if let Some(order) = self.orders.get(m.order_list()).first() {
                     sink ^= order.at().as_millis();
                 }
             }
@@ -284,6 +304,22 @@ impl Engine {
                 ),
             ));
         }
+        let joined_at = match &event.body {
+            EventBody::Member(profile) => Some(profile.joined_at),
+            _ => None,
+        };
+        if let Some(at) = [event.ts]
+            .into_iter()
+            .chain(joined_at)
+            .find(|at| !Instant48::fits(*at))
+        {
+            return Err(Rejection::new(
+                RejectReason::InvalidField,
+                format!(
+                    "instant {at} is outside the supported range {INSTANT_MIN} to {INSTANT_MAX}"
+                ),
+            ));
+        }
         if let EventBody::Member(profile) = &event.body {
             if self
                 .rules
@@ -320,17 +356,18 @@ impl Engine {
     fn find(&self, id: &MemberId) -> Option<u32> {
         let hash = self.hasher.hash_one(id.as_str());
         self.index
-            .find(hash, |&idx| self.members[idx as usize].id == *id)
+            .find(hash, |&idx| {
+                self.ids.resolve(self.members[idx as usize].id_slot()) == id.as_str()
+            })
             .copied()
     }
 
     fn find_or_create(&mut self, id: &MemberId, first_seen: EventTime) -> u32 {
         let hash = self.hasher.hash_one(id.as_str());
-        let members = &self.members;
-        if let Some(&idx) = self
-            .index
-            .find(hash, |&idx| members[idx as usize].id == *id)
-        {
+        let (members, ids) = (&self.members, &self.ids);
+        if let Some(&idx) = self.index.find(hash, |&idx| {
+            ids.resolve(members[idx as usize].id_slot()) == id.as_str()
+        }) {
             return idx;
         }
         // Running out of u32 indices is resource exhaustion, like running out of memory,
@@ -339,11 +376,11 @@ impl Engine {
             .ok()
             .filter(|idx| *idx != WARMUP_TIMER)
             .unwrap_or_else(|| panic!("more than 2^32 - 1 members in one engine"));
-        self.members.push(MemberState::new(id.clone(), first_seen));
-        let members = &self.members;
-        let hasher = &self.hasher;
+        let id_slot = self.ids.store(id.as_str());
+        self.members.push(MemberState::new(id_slot, first_seen));
+        let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
         self.index.insert_unique(hash, idx, |&i| {
-            hasher.hash_one(members[i as usize].id.as_str())
+            hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
         });
         idx
     }
@@ -489,7 +526,17 @@ impl Engine {
     }
 
     fn contribution(&self, idx: u32, at: EventTime) -> Option<(u32, Contribution)> {
-        self.members[idx as usize].contribution(at, &self.rules)
+        self.view(idx).contribution(at, &self.rules)
+    }
+
+    fn view(&self, idx: u32) -> Member<'_> {
+        Member::new(
+            idx,
+            &self.members[idx as usize],
+            &self.ids,
+            &self.orders,
+            &self.tickets,
+        )
     }
 
     fn move_contribution(
@@ -519,7 +566,7 @@ impl Engine {
     }
 
     fn reschedule(&mut self, idx: u32) {
-        let m = &self.members[idx as usize];
+        let m = self.view(idx);
         let next = m.next_wake(m.clock, &self.rules);
         self.set_wake(idx, next);
     }
@@ -530,7 +577,7 @@ impl Engine {
         let ts = event.ts;
         match &event.body {
             EventBody::Member(profile) => {
-                if ts < self.members[idx as usize].profile_ts {
+                if ts < self.members[idx as usize].profile_ts() {
                     return false;
                 }
                 let group = self.intern_group(&profile.group_id);
@@ -545,26 +592,26 @@ impl Engine {
                 let unchanged = m.group == group
                     && m.tutor == tutor
                     && m.tier == tier
-                    && m.joined_at == profile.joined_at
+                    && m.joined_at() == profile.joined_at
                     && !m.left;
                 m.group = group;
                 m.tutor = tutor;
                 m.tier = tier;
-                m.joined_at = profile.joined_at;
                 m.left = false;
-                m.profile_ts = ts;
+                m.set_profile_times(Some(profile.joined_at), ts);
                 !unchanged
             }
             EventBody::MemberLeft => {
                 let m = &mut self.members[idx as usize];
-                if ts < m.profile_ts || m.left {
+                if ts < m.profile_ts() || m.left {
                     return false;
                 }
                 m.left = true;
-                m.profile_ts = ts;
+                m.set_profile_times(None, ts);
                 true
             }
             EventBody::Order(order) => self.members[idx as usize].record_order(
+                &mut self.orders,
                 ts,
                 order.order_key,
                 order.category,
@@ -572,19 +619,17 @@ impl Engine {
             ),
             EventBody::Login => {
                 let m = &mut self.members[idx as usize];
-                if ts <= m.login_ref {
+                if ts <= m.login_ref() {
                     return false;
                 }
-                m.login_ref = ts;
+                m.set_login_ref(ts);
                 m.lapse_fired = 0;
                 true
             }
             EventBody::AfterSales(ticket) => {
-                let m = &mut self.members[idx as usize];
+                let tickets = self.members[idx as usize].tickets_mut(idx, &mut self.tickets);
                 match (
-                    m.tickets_mut()
-                        .iter_mut()
-                        .find(|t| t.id == ticket.ticket_id),
+                    tickets.iter_mut().find(|t| t.id == ticket.ticket_id),
                     ticket.status,
                 ) {
                     (Some(_), TicketStatus::Opened) => false,
@@ -598,7 +643,7 @@ impl Engine {
                             TicketStatus::Opened => TicketState::Open,
                             TicketStatus::Resolved => TicketState::Resolved,
                         };
-                        m.tickets_mut().push(Ticket {
+                        tickets.push(Ticket {
                             id: ticket.ticket_id.clone(),
                             opened_at: ts,
                             state,
@@ -614,7 +659,13 @@ impl Engine {
     /// emits what changed.
     fn evaluate(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let config = &self.rules.config;
-        let m = &self.members[idx as usize];
+        let m = Member::new(
+            idx,
+            &self.members[idx as usize],
+            &self.ids,
+            &self.orders,
+            &self.tickets,
+        );
         let mut pending = std::mem::take(&mut self.scratch_pending);
         pending.clear();
 
@@ -623,8 +674,10 @@ impl Engine {
         if target != from {
             let kind = match (from, target) {
                 (Segment::New, Segment::GeneralRetain) if m.last_order_at().is_none() => {
-                    let deadline = m.joined_at + config.lifecycle.activation_deadline;
-                    (deadline >= m.first_seen).then_some(WarningKind::ActivationOverdue)
+                    let deadline = m.joined_at() + config.lifecycle.activation_deadline;
+                    m.first_seen_unordered()
+                        .is_some_and(|seen| deadline >= seen)
+                        .then_some(WarningKind::ActivationOverdue)
                 }
                 // Leaving `new` through a first order is not news.
                 (Segment::New, _) => None,
@@ -676,7 +729,7 @@ impl Engine {
         let mut lapse_fired = m.lapse_fired;
         let lapses = &config.lifecycle.login_lapse;
         while let Some(lapse) = lapses.get(usize::from(lapse_fired)) {
-            let due = m.login_ref + *lapse;
+            let due = m.login_ref() + *lapse;
             if due > at {
                 break;
             }
@@ -699,8 +752,8 @@ impl Engine {
         let sla = config.alerts.after_sales_sla;
         let horizon_start = at - config.time.retention_horizon;
         let m = &mut self.members[idx as usize];
-        if !m.tickets().is_empty() {
-            for ticket in m.tickets_mut().iter_mut() {
+        if m.has_tickets() {
+            for ticket in m.tickets_mut(idx, &mut self.tickets).iter_mut() {
                 let due = ticket.opened_at + sla;
                 if ticket.state == TicketState::Open && due <= at {
                     ticket.state = TicketState::OpenWarned;
@@ -729,7 +782,13 @@ impl Engine {
         }
         // Cap entries must still count for the earliest warning about to be emitted.
         let earliest = pending.iter().map(|p| p.4).min().unwrap_or(at).min(at);
-        m.prune(horizon_start, earliest - config.alerts.cap_window);
+        m.prune(
+            idx,
+            &mut self.orders,
+            &mut self.tickets,
+            horizon_start,
+            earliest - config.alerts.cap_window,
+        );
         m.segment = target;
         m.stage = stage;
         m.recall_fired = recall_fired;
@@ -769,7 +828,7 @@ impl Engine {
             }
             admitted
         };
-        let m = &self.members[idx as usize];
+        let m = self.view(idx);
         let rfm = m.rfm(when);
         let figures = Figures::Member(MemberFigures {
             recency_days: rfm.recency.map(|r| r.whole_days()),
@@ -796,10 +855,10 @@ impl Engine {
             (None, None)
         };
         let warning = Warning {
-            id: WarningId::derive(kind, m.id.as_str(), when, from, to, &detail),
+            id: WarningId::derive(kind, m.id(), when, from, to, &detail),
             kind,
             severity,
-            member_id: Some(m.id.clone()),
+            member_id: Some(MemberId::new(m.id())),
             group_id,
             tutor_id,
             from,
@@ -920,12 +979,16 @@ impl Engine {
 
     // ----- read access for queries, state export and tests -----
 
-    pub fn member(&self, id: &MemberId) -> Option<&MemberState> {
-        self.find(id).map(|idx| &self.members[idx as usize])
+    pub fn member(&self, id: &MemberId) -> Option<Member<'_>> {
+        self.find(id).map(|idx| self.view(idx))
     }
 
-    pub fn members(&self) -> impl Iterator<Item = &MemberState> {
-        self.members.iter()
+    /// Every member, in first-seen order.
+    pub fn members(&self) -> impl Iterator<Item = Member<'_>> {
+        self.members
+            .iter()
+            .enumerate()
+            .map(|(idx, m)| Member::new(idx as u32, m, &self.ids, &self.orders, &self.tickets))
     }
 
     pub fn group(&self, id: &GroupId) -> Option<&GroupState> {

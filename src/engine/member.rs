@@ -3,14 +3,18 @@
 //! a time; the engine core decides when to call them and what to emit.
 
 use compact_str::CompactString;
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 
+use super::arena::{IdArena, IdSlot};
 use super::benchmark::{next_tenure_boundary, tenure_month, TENURE_MONTH};
 use super::cap::CapLog;
 use super::group::Contribution;
 use super::lifecycle::{decline_entry, Stage, DECLINE_AFTER, LOST_AFTER};
+use super::orders::{OrderList, OrderPool};
 use super::rules::Rules;
 use super::segment::{Rfm, Segment};
-use crate::model::{Category, EventTime, Fen, MemberId, Span};
+use crate::model::{Category, EventTime, Fen, Span};
 
 pub const WINDOW_30: Span = Span::days(30);
 pub const WINDOW_90: Span = Span::days(90);
@@ -76,6 +80,19 @@ impl OrderRec {
     pub fn key_of(order_key: u64) -> u64 {
         order_key & ((1u64 << 50) - 1)
     }
+
+    /// A free block of the order pool: holds the next free block's number.
+    pub(super) const fn linking(next: u16) -> OrderRec {
+        OrderRec {
+            time_cat: next as u64,
+            amount_key: 0,
+        }
+    }
+
+    /// The next free block's number, in a record made by [`OrderRec::linking`].
+    pub(super) fn link(&self) -> u16 {
+        self.time_cat as u16
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -100,39 +117,84 @@ pub const NO_GROUP: u32 = u32::MAX;
 /// member): no event time can be this small.
 const NEVER: EventTime = EventTime::MIN;
 
-/// The rarely present parts of a member, boxed so the common member pays one pointer.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Extras {
-    pub tickets: Vec<Ticket>,
+/// The instants an event (its time, or a profile's `joined_at`) may carry: what an
+/// [`Instant48`] holds, about 4 400 years either side of 1970.
+pub const INSTANT_MIN: EventTime = EventTime(-(1 << 47) + 1);
+pub const INSTANT_MAX: EventTime = EventTime((1 << 47) - 1);
+
+/// An instant in 6 bytes: milliseconds since 1970 as a signed 48-bit number, exact over
+/// `INSTANT_MIN ..= INSTANT_MAX`, with the one value below for `NEVER`. The engine refuses
+/// events whose instants fall outside, so every stored instant is exact.
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub struct Instant48([u16; 3]);
+
+impl Instant48 {
+    pub fn fits(at: EventTime) -> bool {
+        (INSTANT_MIN..=INSTANT_MAX).contains(&at)
+    }
+
+    /// `NEVER` stays `NEVER`; anything else out of range is clamped (callers check
+    /// [`Instant48::fits`] first).
+    fn new(at: EventTime) -> Instant48 {
+        let ms = if at == NEVER {
+            INSTANT_MIN.as_millis() - 1
+        } else {
+            at.as_millis()
+                .clamp(INSTANT_MIN.as_millis(), INSTANT_MAX.as_millis())
+        };
+        let bits = ms as u64;
+        Instant48([bits as u16, (bits >> 16) as u16, (bits >> 32) as u16])
+    }
+
+    fn get(self) -> EventTime {
+        let [a, b, c] = self.0.map(u64::from);
+        // Sign-extend from 48 bits.
+        let ms = (((c << 32 | b << 16 | a) << 16) as i64) >> 16;
+        if ms < INSTANT_MIN.as_millis() {
+            NEVER
+        } else {
+            EventTime(ms)
+        }
+    }
 }
 
+impl std::fmt::Debug for Instant48 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.get())
+    }
+}
+
+/// After-sales tickets by member slot. Few members have any, so they live in one table
+/// the engine owns and a member record carries only a flag.
+pub type TicketTable = HashMap<u32, Vec<Ticket>, FixedState>;
+
 /// Per-member state. Laid out for size: 10 M members must fit in about 2 GB, so instants
-/// use a sentinel instead of `Option`, the order list is an exact-size slice, and tickets
-/// and the contact-cap history live in an optional box.
+/// use a sentinel instead of `Option`, and the id, the orders and the tickets live in
+/// tables the engine owns ([`IdArena`], [`OrderPool`], [`TicketTable`]). Whatever reads
+/// them is on [`Member`].
 #[derive(Clone, Debug)]
 pub struct MemberState {
-    pub id: MemberId,
-    pub joined_at: EventTime,
+    id: IdSlot,
+    joined_at: Instant48,
     /// Event time of the latest `member`/`member_left` applied: profile updates are
     /// last-writer-wins by event time, so a redelivered old profile changes nothing.
-    pub profile_ts: EventTime,
-    first_order: EventTime,
-    last_order: EventTime,
+    profile_ts: Instant48,
+    /// Her first order; until she has one, the event time of the first event seen for
+    /// her. That instant matters only while she has no order: the engine warns only
+    /// about what it has observed happening (an activation deadline that passed before
+    /// she was first seen is not news).
+    first: Instant48,
+    last_order: Instant48,
     /// The last login, or when the member was first seen if she has not logged in since:
     /// "no login for 30 days" can only be judged from what this processor has seen.
-    pub login_ref: EventTime,
-    /// Event time of the first event seen for her: the engine only warns about what it
-    /// has observed happening (an activation deadline that passed before this instant is
-    /// not news).
-    pub first_seen: EventTime,
+    login_ref: Instant48,
     /// The instant the state was last evaluated at; never decreases.
     pub clock: EventTime,
     /// The pending timer; `NEVER` when none.
     wake: EventTime,
     pub lifetime_amount: Fen,
-    /// Orders within the retention horizon, ascending by time.
-    orders: Box<[OrderRec]>,
-    extras: Option<Box<Extras>>,
+    /// Orders within the retention horizon, ascending by time, in the engine's pool.
+    orders: OrderList,
     /// When her last non-critical notified warnings were (contact cap).
     pub cap_log: CapLog,
     /// Interned group, `NO_GROUP` until the first `member` event.
@@ -141,6 +203,8 @@ pub struct MemberState {
     pub lifetime_orders: u32,
     pub tier: u8,
     pub left: bool,
+    /// Whether the ticket table holds tickets of hers.
+    has_tickets: bool,
     pub segment: Segment,
     pub stage: Stage,
     /// Recall attempts already sent for the current decline.
@@ -150,26 +214,25 @@ pub struct MemberState {
 }
 
 impl MemberState {
-    pub fn new(id: MemberId, first_seen: EventTime) -> MemberState {
+    pub fn new(id: IdSlot, first_seen: EventTime) -> MemberState {
         MemberState {
             id,
-            joined_at: NEVER,
-            profile_ts: NEVER,
-            first_order: NEVER,
-            last_order: NEVER,
-            login_ref: first_seen,
-            first_seen,
+            joined_at: Instant48::new(NEVER),
+            profile_ts: Instant48::new(NEVER),
+            first: Instant48::new(first_seen),
+            last_order: Instant48::new(NEVER),
+            login_ref: Instant48::new(first_seen),
             clock: first_seen,
             wake: NEVER,
             lifetime_amount: Fen::ZERO,
-            orders: Box::default(),
-            extras: None,
+            orders: OrderList::default(),
             cap_log: CapLog::default(),
             group: NO_GROUP,
             tutor: 0,
             lifetime_orders: 0,
             tier: 0,
             left: false,
+            has_tickets: false,
             segment: Segment::New,
             stage: Stage::Acquisition,
             recall_fired: 0,
@@ -178,11 +241,46 @@ impl MemberState {
     }
 
     pub fn first_order_at(&self) -> Option<EventTime> {
-        (self.first_order != NEVER).then_some(self.first_order)
+        self.last_order_at().map(|_| self.first.get())
+    }
+
+    /// When she was first seen, while she has no order (after that, `None`).
+    pub fn first_seen_unordered(&self) -> Option<EventTime> {
+        self.last_order_at().is_none().then(|| self.first.get())
+    }
+
+    /// `joined_at` of her profile (meaningless without one: see [`Self::has_profile`]).
+    pub fn joined_at(&self) -> EventTime {
+        self.joined_at.get()
+    }
+
+    pub fn profile_ts(&self) -> EventTime {
+        self.profile_ts.get()
+    }
+
+    pub fn login_ref(&self) -> EventTime {
+        self.login_ref.get()
+    }
+
+    /// Records a profile's `joined_at` and event time; both were checked to fit.
+    pub fn set_profile_times(&mut self, joined_at: Option<EventTime>, ts: EventTime) {
+        if let Some(joined_at) = joined_at {
+            self.joined_at = Instant48::new(joined_at);
+        }
+        self.profile_ts = Instant48::new(ts);
+    }
+
+    pub fn set_login_ref(&mut self, at: EventTime) {
+        self.login_ref = Instant48::new(at);
+    }
+
+    pub fn id_slot(&self) -> &IdSlot {
+        &self.id
     }
 
     pub fn last_order_at(&self) -> Option<EventTime> {
-        (self.last_order != NEVER).then_some(self.last_order)
+        let last = self.last_order.get();
+        (last != NEVER).then_some(last)
     }
 
     /// The pending wake-up, if any.
@@ -194,60 +292,48 @@ impl MemberState {
         self.wake = wake.unwrap_or(NEVER);
     }
 
-    pub fn orders(&self) -> &[OrderRec] {
-        &self.orders
+    pub fn order_list(&self) -> OrderList {
+        self.orders
     }
 
-    /// Heap bytes this member owns outside her slot (an estimate: allocator rounding and
-    /// headers included as 16 bytes per allocation).
-    pub fn heap_bytes(&self) -> usize {
-        const HEADER: usize = 16;
-        let orders = if self.orders.is_empty() {
-            0
-        } else {
-            self.orders.len() * size_of::<OrderRec>() + HEADER
-        };
-        let extras = self.extras.as_ref().map_or(0, |e| {
-            size_of::<Extras>() + HEADER + e.tickets.capacity() * size_of::<Ticket>() + HEADER
-        });
-        orders + extras
+    pub fn has_tickets(&self) -> bool {
+        self.has_tickets
     }
 
-    pub fn tickets(&self) -> &[Ticket] {
-        self.extras.as_ref().map_or(&[], |e| &e.tickets)
-    }
-
-    fn extras_mut(&mut self) -> &mut Extras {
-        self.extras.get_or_insert_with(Box::default)
-    }
-
-    pub fn tickets_mut(&mut self) -> &mut Vec<Ticket> {
-        &mut self.extras_mut().tickets
+    /// Her tickets in `table`, created empty if she had none.
+    pub fn tickets_mut<'t>(&mut self, idx: u32, table: &'t mut TicketTable) -> &'t mut Vec<Ticket> {
+        self.has_tickets = true;
+        table.entry(idx).or_default()
     }
 
     /// Records an order unless its id is already held. Returns whether it was new.
     pub fn record_order(
         &mut self,
+        pool: &mut OrderPool,
         at: EventTime,
         order_key: u64,
         category: Category,
         amount: Fen,
     ) -> bool {
         let key = OrderRec::key_of(order_key);
-        if self.orders.iter().any(|o| o.key() == key) {
+        let orders = pool.get(self.orders);
+        if orders.iter().any(|o| o.key() == key) {
             return false;
         }
-        let pos = self.orders.partition_point(|o| o.at() <= at);
-        let mut orders = std::mem::take(&mut self.orders).into_vec();
-        orders.insert(pos, OrderRec::new(at, order_key, category, amount));
-        self.orders = orders.into_boxed_slice();
+        let pos = orders.partition_point(|o| o.at() <= at);
+        pool.insert(
+            &mut self.orders,
+            pos,
+            OrderRec::new(at, order_key, category, amount),
+        );
         self.lifetime_orders += 1;
         self.lifetime_amount += amount;
-        if self.first_order == NEVER || at < self.first_order {
-            self.first_order = at;
+        let last = self.last_order.get();
+        if last == NEVER || at < self.first.get() {
+            self.first = Instant48::new(at);
         }
-        if at > self.last_order {
-            self.last_order = at;
+        if at > last {
+            self.last_order = Instant48::new(at);
             // A new last order ends any recall schedule in progress.
             self.recall_fired = 0;
         }
@@ -256,17 +342,25 @@ impl MemberState {
 
     /// Forgets what is older than the retention horizon: orders at or before
     /// `horizon_start`, resolved tickets opened by then, and cap entries outside any window.
-    pub fn prune(&mut self, horizon_start: EventTime, cap_window_start: EventTime) {
-        let keep_from = self.orders.partition_point(|o| o.at() <= horizon_start);
-        if keep_from > 0 {
-            self.orders = self.orders[keep_from..].into();
-        }
-        if let Some(extras) = self.extras.as_mut() {
-            extras
-                .tickets
-                .retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
-            if extras.tickets.is_empty() {
-                self.extras = None;
+    pub fn prune(
+        &mut self,
+        idx: u32,
+        pool: &mut OrderPool,
+        tickets: &mut TicketTable,
+        horizon_start: EventTime,
+        cap_window_start: EventTime,
+    ) {
+        let keep_from = pool
+            .get(self.orders)
+            .partition_point(|o| o.at() <= horizon_start);
+        pool.remove_front(&mut self.orders, keep_from);
+        if self.has_tickets {
+            if let Some(list) = tickets.get_mut(&idx) {
+                list.retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
+                if list.is_empty() {
+                    tickets.remove(&idx);
+                    self.has_tickets = false;
+                }
             }
         }
         self.cap_log.forget_until(cap_window_start);
@@ -279,6 +373,63 @@ impl MemberState {
     /// In a group's counts: has a profile and has not left.
     pub fn in_group(&self) -> bool {
         self.has_profile() && !self.left
+    }
+
+    /// When her next login-lapse level is due, if one is left to send.
+    pub fn next_lapse_due(&self, rules: &Rules) -> Option<EventTime> {
+        let lapses = &rules.config.lifecycle.login_lapse;
+        lapses
+            .get(usize::from(self.lapse_fired))
+            .map(|lapse| self.login_ref() + *lapse)
+    }
+
+    pub fn stage_at(&self, now: EventTime) -> Stage {
+        Stage::at(now, self.last_order_at(), self.lifetime_orders)
+    }
+}
+
+/// A member's record together with what the engine holds for her elsewhere (id, orders,
+/// tickets): everything derived from her state at an instant.
+#[derive(Clone, Copy)]
+pub struct Member<'a> {
+    state: &'a MemberState,
+    ids: &'a IdArena,
+    orders: &'a [OrderRec],
+    tickets: &'a [Ticket],
+}
+
+impl<'a> Member<'a> {
+    pub fn new(
+        idx: u32,
+        state: &'a MemberState,
+        ids: &'a IdArena,
+        pool: &'a OrderPool,
+        tickets: &'a TicketTable,
+    ) -> Member<'a> {
+        let tickets = if state.has_tickets {
+            tickets.get(&idx).map_or(&[][..], Vec::as_slice)
+        } else {
+            &[]
+        };
+        Member {
+            state,
+            ids,
+            orders: pool.get(state.orders),
+            tickets,
+        }
+    }
+
+    pub fn id(&self) -> &'a str {
+        self.ids.resolve(&self.state.id)
+    }
+
+    pub fn tickets(&self) -> &'a [Ticket] {
+        self.tickets
+    }
+
+    /// Orders within the retention horizon, ascending by time.
+    pub fn orders(&self) -> &'a [OrderRec] {
+        self.orders
     }
 
     /// RFM figures at `now`, from the orders at or before `now`.
@@ -306,9 +457,9 @@ impl MemberState {
     /// The segment the rules give at `now`. A member who never ordered stays `new` until
     /// the activation deadline has passed, then is `general_retain`.
     pub fn target_segment(&self, now: EventTime, rules: &Rules) -> Segment {
-        if self.last_order == NEVER {
+        if self.last_order_at().is_none() {
             let deadline_passed = self.has_profile()
-                && now - self.joined_at > rules.config.lifecycle.activation_deadline;
+                && now - self.joined_at() > rules.config.lifecycle.activation_deadline;
             return if deadline_passed || self.segment != Segment::New {
                 Segment::GeneralRetain
             } else {
@@ -316,18 +467,6 @@ impl MemberState {
             };
         }
         rules.segments.classify(&self.rfm(now))
-    }
-
-    /// When her next login-lapse level is due, if one is left to send.
-    pub fn next_lapse_due(&self, rules: &Rules) -> Option<EventTime> {
-        let lapses = &rules.config.lifecycle.login_lapse;
-        lapses
-            .get(usize::from(self.lapse_fired))
-            .map(|lapse| self.login_ref + *lapse)
-    }
-
-    pub fn stage_at(&self, now: EventTime) -> Stage {
-        Stage::at(now, self.last_order_at(), self.lifetime_orders)
     }
 
     /// What the member adds to its group's figures at `now`, or `None` outside any group.
@@ -339,11 +478,11 @@ impl MemberState {
             tracked: true,
             ..Contribution::default()
         };
-        c.counted = now - self.joined_at >= TENURE_MONTH;
+        c.counted = now - self.joined_at() >= TENURE_MONTH;
         if c.counted {
             c.expected_pct = rules
                 .benchmark
-                .expected_pct(self.tier, tenure_month(self.joined_at, now));
+                .expected_pct(self.tier, tenure_month(self.joined_at(), now));
             for order in self
                 .orders
                 .iter()
@@ -390,7 +529,7 @@ impl MemberState {
                 }
             }
         } else if self.has_profile() && self.segment == Segment::New {
-            consider(self.joined_at + config.lifecycle.activation_deadline + Span::MILLI);
+            consider(self.joined_at() + config.lifecycle.activation_deadline + Span::MILLI);
         }
         // The 30-day window also feeds the group's active count and revenue.
         let windows = [
@@ -407,7 +546,7 @@ impl MemberState {
             }
         }
         if self.in_group() {
-            if let Some(boundary) = next_tenure_boundary(self.joined_at, now) {
+            if let Some(boundary) = next_tenure_boundary(self.joined_at(), now) {
                 consider(boundary);
             }
         }
@@ -423,9 +562,53 @@ impl MemberState {
     }
 }
 
+impl std::ops::Deref for Member<'_> {
+    type Target = MemberState;
+    fn deref(&self) -> &MemberState {
+        self.state
+    }
+}
+
+impl std::fmt::Debug for Member<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("id", &self.id())
+            .field("state", self.state)
+            .field("orders", &self.orders)
+            .field("tickets", &self.tickets)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// 10 M members in 2 GB (SPEC §9) leaves about 120 bytes for the record itself; this
+    /// catches a field that widens it by accident.
+    #[test]
+    fn the_member_record_holds_its_size() {
+        assert_eq!(std::mem::size_of::<Instant48>(), 6);
+        assert_eq!(std::mem::size_of::<MemberState>(), 120);
+    }
+
+    #[test]
+    fn a_packed_instant_is_exact_over_its_range_and_keeps_never() {
+        for ms in [
+            INSTANT_MIN.as_millis(),
+            -1,
+            0,
+            1,
+            1_767_225_600_123,
+            INSTANT_MAX.as_millis(),
+        ] {
+            assert_eq!(Instant48::new(EventTime(ms)).get(), EventTime(ms));
+        }
+        assert_eq!(Instant48::new(NEVER).get(), NEVER);
+        assert!(!Instant48::fits(EventTime(INSTANT_MAX.as_millis() + 1)));
+        assert!(!Instant48::fits(EventTime(INSTANT_MIN.as_millis() - 1)));
+        assert!(!Instant48::fits(NEVER));
+    }
 
     #[test]
     fn an_order_record_keeps_every_part_exactly_in_16_bytes() {

@@ -12,12 +12,14 @@
 //! | `watermark` | per-partition watermark, idleness, live vs replay |
 //! | `warning` | the warning type and its deterministic id |
 
+mod arena;
 pub mod benchmark;
 pub mod cap;
 mod core;
 pub mod group;
 pub mod lifecycle;
 pub mod member;
+pub mod orders;
 pub mod rules;
 pub mod segment;
 mod slab;
@@ -29,7 +31,7 @@ pub mod watermark;
 pub use self::core::{Engine, MemoryEstimate};
 pub use group::{Grade, GroupState};
 pub use lifecycle::Stage;
-pub use member::MemberState;
+pub use member::{Member, MemberState};
 pub use rules::Rules;
 pub use segment::{Rfm, Segment, SegmentTable, Severity};
 pub use stats::EngineStats;

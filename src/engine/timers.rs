@@ -1,9 +1,10 @@
 //! Event-time timers: a calendar queue of `(instant, member)` with lazy deletion.
 //!
-//! Entries live in one-minute buckets. Only the bucket being drained is kept as a small
-//! binary heap (`near`), so popping touches a few cache lines instead of sifting through a
-//! heap of every member's wake-up; later buckets are plain vectors in an ordered map
-//! (`far`). Invariant: every entry in `far` lies in a bucket after `near_bucket`, and every
+//! Entries live in buckets of 2^16 ms (about a minute). Only the bucket being drained is
+//! kept as a small binary heap (`near`), so popping touches a few cache lines instead of
+//! sifting through a heap of every member's wake-up; later buckets are plain vectors in an
+//! ordered map (`far`). A far entry is 8 bytes, the instant's offset in its bucket and the
+//! slot, because there is about one per member (10 M members). Invariant: every entry in `far` lies in a bucket after `near_bucket`, and every
 //! entry at or before it is in `near`, so `near`'s minimum is the global minimum.
 //!
 //! Rescheduling only pushes; a superseded entry stays until it surfaces and is then
@@ -16,17 +17,29 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use crate::model::EventTime;
 
-const BUCKET_MS: i64 = 60_000;
+const BUCKET_BITS: u32 = 16;
 
 fn bucket_of(at: EventTime) -> i64 {
-    at.as_millis().div_euclid(BUCKET_MS)
+    // An arithmetic shift rounds towards negative infinity, like `div_euclid`.
+    at.as_millis() >> BUCKET_BITS
+}
+
+/// A far entry: offset in the bucket above the slot, so that within one bucket the
+/// packed values order exactly as `(instant, slot)`.
+fn pack(at: EventTime, slot: u32) -> u64 {
+    ((at.as_millis() & ((1 << BUCKET_BITS) - 1)) as u64) << 32 | u64::from(slot)
+}
+
+fn unpack(bucket: i64, entry: u64) -> (EventTime, u32) {
+    let at = bucket << BUCKET_BITS | (entry >> 32) as i64;
+    (EventTime::from_millis(at), entry as u32)
 }
 
 #[derive(Debug, Clone)]
 pub struct Timers {
     near: BinaryHeap<Reverse<(EventTime, u32)>>,
     near_bucket: i64,
-    far: BTreeMap<i64, Vec<(EventTime, u32)>>,
+    far: BTreeMap<i64, Vec<u64>>,
     len: usize,
 }
 
@@ -49,7 +62,7 @@ impl Timers {
         if bucket <= self.near_bucket {
             self.near.push(Reverse((at, slot)));
         } else {
-            self.far.entry(bucket).or_default().push((at, slot));
+            self.far.entry(bucket).or_default().push(pack(at, slot));
         }
         self.len += 1;
     }
@@ -62,7 +75,10 @@ impl Timers {
                 return None;
             }
             let entries = self.far.remove(&bucket).unwrap_or_default();
-            self.near = entries.into_iter().map(Reverse).collect();
+            self.near = entries
+                .into_iter()
+                .map(|e| Reverse(unpack(bucket, e)))
+                .collect();
             self.near_bucket = bucket;
         }
         self.near
@@ -94,8 +110,11 @@ impl Timers {
             .filter(|Reverse((at, slot))| keep(*slot, *at))
             .collect();
         self.near = BinaryHeap::from(near);
-        self.far.retain(|_, entries| {
-            entries.retain(|(at, slot)| keep(*slot, *at));
+        self.far.retain(|&bucket, entries| {
+            entries.retain(|&e| {
+                let (at, slot) = unpack(bucket, e);
+                keep(slot, at)
+            });
             entries.shrink_to_fit();
             !entries.is_empty()
         });
@@ -104,13 +123,12 @@ impl Timers {
 
     /// Bytes held (an estimate: capacity of every buffer plus map nodes).
     pub fn heap_bytes(&self) -> usize {
-        let entry = size_of::<(EventTime, u32)>();
         let far: usize = self
             .far
             .values()
-            .map(|v| v.capacity() * entry + 16 + 48)
+            .map(|v| v.capacity() * size_of::<u64>() + 16 + 48)
             .sum();
-        self.near.capacity() * entry + far
+        self.near.capacity() * size_of::<(EventTime, u32)>() + far
     }
 
     /// Entries held, stale ones included.
@@ -126,6 +144,8 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const BUCKET_MS: i64 = 1 << BUCKET_BITS;
 
     fn at(ms: i64) -> EventTime {
         EventTime::from_millis(ms)
@@ -188,6 +208,25 @@ mod tests {
         assert_eq!(times, sorted);
         assert_eq!(rest.len(), 5);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn packed_entries_keep_every_instant_exactly() {
+        for ms in [
+            i64::MIN + 1,
+            -BUCKET_MS - 1,
+            -1,
+            0,
+            BUCKET_MS - 1,
+            1_767_225_600_123,
+            i64::MAX,
+        ] {
+            let at = at(ms);
+            assert_eq!(
+                unpack(bucket_of(at), pack(at, u32::MAX - 1)),
+                (at, u32::MAX - 1)
+            );
+        }
     }
 
     #[test]
