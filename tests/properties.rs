@@ -179,6 +179,7 @@ proptest! {
         let mut orders: BTreeMap<String, Vec<(EventTime, Fen)>> = BTreeMap::new();
         let mut seen: HashSet<(String, u64)> = HashSet::new();
         let mut joined: BTreeMap<String, EventTime> = BTreeMap::new();
+        let mut profile_ts: BTreeMap<String, (EventTime, bool)> = BTreeMap::new();
         let check = |engine: &Engine, orders: &BTreeMap<String, Vec<(EventTime, Fen)>>, joined: &BTreeMap<String, EventTime>| -> Result<(), TestCaseError> {
             for m in engine.members() {
                 let now = engine.watermark().max(m.clock);
@@ -206,8 +207,21 @@ proptest! {
                     EventBody::Order(o) if seen.insert((event.member_id.to_string(), o.order_key)) => {
                         orders.entry(event.member_id.to_string()).or_default().push((event.ts, o.amount));
                     }
+                    // Profiles and leaves are last-writer-wins by event time: one older
+                    // than the latest of them changes nothing, not even joined_at; a
+                    // second leave changes nothing either.
                     EventBody::Member(p) => {
-                        joined.insert(event.member_id.to_string(), p.joined_at);
+                        let (latest, _) = profile_ts.get(event.member_id.as_str()).copied().unwrap_or((EventTime::MIN, false));
+                        if event.ts >= latest {
+                            joined.insert(event.member_id.to_string(), p.joined_at);
+                            profile_ts.insert(event.member_id.to_string(), (event.ts, false));
+                        }
+                    }
+                    EventBody::MemberLeft => {
+                        let (latest, left) = profile_ts.get(event.member_id.as_str()).copied().unwrap_or((EventTime::MIN, false));
+                        if event.ts >= latest && !left {
+                            profile_ts.insert(event.member_id.to_string(), (event.ts, true));
+                        }
                     }
                     _ => {}
                 }
