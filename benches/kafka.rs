@@ -249,6 +249,11 @@ fn latency(rate: u64, length: Duration) {
         format!("kafka.warnings_topic={warnings}"),
         format!("kafka.dead_letter_topic={}", unique("bench-latency-dlq")),
     ];
+    // Extra `--set` assignments for experiments: LATENCY_SETS="a=1 b=2".
+    let mut sets = sets;
+    if let Ok(extra) = std::env::var("LATENCY_SETS") {
+        sets.extend(extra.split_whitespace().map(str::to_owned));
+    }
     let cw = Churnwatch::start(&sets, None, &group);
     // Let it join the group and read the profiles before the clock starts.
     std::thread::sleep(Duration::from_secs(8));
@@ -283,8 +288,12 @@ fn latency(rate: u64, length: Duration) {
     let mut order = 0u64;
     for i in 0..total {
         let due = started + interval * i as u32;
+        // Sleep only when 2 ms ahead: a sleep of 100 µs overshoots, and the rate would
+        // fall short of the target.
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
+            if wait >= Duration::from_millis(2) {
+                std::thread::sleep(wait);
+            }
         }
         let ts = churnwatch::cli::wall_clock().as_millis();
         let (key, line) = if i % 10 == 0 && order < orders {
@@ -352,10 +361,11 @@ fn latency(rate: u64, length: Duration) {
     let pct = |v: &[i64], q: f64| v[((v.len() - 1) as f64 * q) as usize];
     println!(
         "latency at {:.0} events/s, {} orders each warned (append of the order → append of \
-         its warning): p50 {} ms, p99 {} ms, max {} ms; load generator's own delay p50 {} ms",
+         its warning): p50 {} ms, p90 {} ms, p99 {} ms, max {} ms; load generator's own delay p50 {} ms",
         total as f64 / sent_secs,
         latencies.len(),
         pct(&latencies, 0.5),
+        pct(&latencies, 0.9),
         pct(&latencies, 0.99),
         latencies[latencies.len() - 1],
         pct(&generator_lag, 0.5),

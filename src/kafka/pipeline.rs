@@ -233,6 +233,18 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
             deliveries: Mutex::new(Vec::new()),
         })
         .context("creating the Kafka producer")?;
+    // Learn the output topics' leaders now: otherwise the first warning after a start
+    // waits about a second for the metadata round trip. A topic that cannot be described
+    // (not created yet, no permission) is reported here, early, not fatal: the producer
+    // retries on its own.
+    for topic in [&k.warnings_topic, &k.dead_letter_topic] {
+        if let Err(e) = producer
+            .client()
+            .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        {
+            warn!(topic = %topic, error = %e, "cannot describe an output topic yet");
+        }
+    }
     let topics: Vec<&str> = k.inputs.iter().map(|i| i.topic.as_str()).collect();
     consumer
         .subscribe(&topics)
