@@ -6,7 +6,8 @@
 //! `scripts/kafka-local.sh start` (or `TEST_KAFKA_BROKERS`). The input topic is filled
 //! once per workload size from the seeded generator (210 000 members ≈ 5 M events) and
 //! kept for later runs. Each round times the console consumer, then `churnwatch run`,
-//! over the whole topic; medians are printed.
+//! over the whole topic; medians are printed. `-- MEMBERS 0` only fills the topic;
+//! `LATENCY_ONLY=RATE` runs only the latency part.
 
 #[path = "../tests/kafka_support/mod.rs"]
 mod kafka_support;
@@ -40,6 +41,9 @@ fn main() {
     let topic = format!("bench-events-{members}");
     let total = ensure_filled(&topic, members);
     println!("topic {topic}: {total} events in {PARTITIONS} partitions");
+    if rounds == 0 {
+        return; // `-- MEMBERS 0`: fill the topic only (for profiling against it)
+    }
 
     let mut console = Vec::new();
     let mut churnwatch = Vec::new();
