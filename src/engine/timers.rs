@@ -2,8 +2,10 @@
 //!
 //! Entries live in buckets of 2^16 ms (about a minute). Only the bucket being drained is
 //! kept as a small binary heap (`near`), so popping touches a few cache lines instead of
-//! sifting through a heap of every member's wake-up; later buckets are plain vectors in an
-//! ordered map (`far`). A far entry is 8 bytes, the instant's offset in its bucket and the
+//! sifting through a heap of every member's wake-up; later buckets are plain vectors in a
+//! hash map (`far`), with their keys in a min-heap (`far_order`) for draining in order:
+//! a push, once per event or more, is then one hash probe instead of a walk down an
+//! ordered map of some hundred thousand buckets. A far entry is 8 bytes, the instant's offset in its bucket and the
 //! slot, because there is about one per member (10 M members). Invariant: every entry in `far` lies in a bucket after `near_bucket`, and every
 //! entry at or before it is in `near`, so `near`'s minimum is the global minimum.
 //!
@@ -13,7 +15,9 @@
 //! fixed order and replay stays deterministic.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
+
+use hashbrown::HashMap;
 
 use crate::model::EventTime;
 
@@ -39,7 +43,9 @@ fn unpack(bucket: i64, entry: u64) -> (EventTime, u32) {
 pub struct Timers {
     near: BinaryHeap<Reverse<(EventTime, u32)>>,
     near_bucket: i64,
-    far: BTreeMap<i64, Vec<u64>>,
+    far: HashMap<i64, Vec<u64>, foldhash::fast::FixedState>,
+    /// Every key of `far`, once.
+    far_order: BinaryHeap<Reverse<i64>>,
     len: usize,
 }
 
@@ -48,7 +54,8 @@ impl Default for Timers {
         Timers {
             near: BinaryHeap::new(),
             near_bucket: i64::MIN,
-            far: BTreeMap::new(),
+            far: HashMap::default(),
+            far_order: BinaryHeap::new(),
             len: 0,
         }
     }
@@ -62,7 +69,14 @@ impl Timers {
         if bucket <= self.near_bucket {
             self.near.push(Reverse((at, slot)));
         } else {
-            self.far.entry(bucket).or_default().push(pack(at, slot));
+            let order = &mut self.far_order;
+            self.far
+                .entry(bucket)
+                .or_insert_with(|| {
+                    order.push(Reverse(bucket));
+                    Vec::new()
+                })
+                .push(pack(at, slot));
         }
         self.len += 1;
     }
@@ -70,10 +84,11 @@ impl Timers {
     /// The earliest entry's instant (possibly stale), if it is at or before `limit`.
     pub fn next_due(&mut self, limit: EventTime) -> Option<EventTime> {
         if self.near.is_empty() {
-            let (&bucket, _) = self.far.first_key_value()?;
+            let &Reverse(bucket) = self.far_order.peek()?;
             if bucket > bucket_of(limit) {
                 return None;
             }
+            self.far_order.pop();
             let entries = self.far.remove(&bucket).unwrap_or_default();
             self.near = entries
                 .into_iter()
@@ -118,6 +133,8 @@ impl Timers {
             entries.shrink_to_fit();
             !entries.is_empty()
         });
+        self.far.shrink_to_fit();
+        self.far_order = self.far.keys().map(|&b| Reverse(b)).collect();
         self.len = self.near.len() + self.far.values().map(Vec::len).sum::<usize>();
     }
 
@@ -126,8 +143,11 @@ impl Timers {
         let far: usize = self
             .far
             .values()
-            .map(|v| v.capacity() * size_of::<u64>() + 16 + 48)
-            .sum();
+            .map(|v| v.capacity() * size_of::<u64>())
+            .sum::<usize>()
+            // The map's slots (key, vector, control byte) and the key heap.
+            + self.far.capacity() * (size_of::<(i64, Vec<u64>)>() + 1)
+            + self.far_order.capacity() * size_of::<i64>();
         self.near.capacity() * size_of::<(EventTime, u32)>() + far
     }
 
