@@ -33,10 +33,10 @@ pub struct CommitTracker {
     units: VecDeque<Unit>,
     /// Units before `first` whose ids may still be acknowledged: the generation boundary.
     forgotten_below: UnitId,
-    /// Offsets that are safe to commit and not yet handed out by [`Self::take_commit`].
-    ready: BTreeMap<u32, i64>,
-    /// Every safe offset so far (for status and shutdown).
+    /// The highest safe offset of each partition.
     safe: BTreeMap<u32, i64>,
+    /// `safe` moved since [`Self::take_commit`] last handed it out.
+    changed: bool,
 }
 
 impl CommitTracker {
@@ -85,9 +85,19 @@ impl CommitTracker {
         self.units.iter().map(|u| u64::from(u.pending)).sum()
     }
 
-    /// Offsets newly safe to commit since the last call.
+    /// The safe offsets if any moved since the last call (or since a failed commit was
+    /// reported with [`Self::commit_failed`]); empty otherwise.
     pub fn take_commit(&mut self) -> BTreeMap<u32, i64> {
-        std::mem::take(&mut self.ready)
+        if std::mem::take(&mut self.changed) {
+            self.safe.clone()
+        } else {
+            BTreeMap::new()
+        }
+    }
+
+    /// The offsets last handed out were not committed: hand them out again.
+    pub fn commit_failed(&mut self) {
+        self.changed = !self.safe.is_empty();
     }
 
     /// The highest safe offset of each partition.
@@ -101,8 +111,8 @@ impl CommitTracker {
         self.first += self.units.len() as UnitId;
         self.forgotten_below = self.first;
         self.units.clear();
-        self.ready.clear();
         self.safe.clear();
+        self.changed = false;
     }
 
     fn unit_mut(&mut self, id: UnitId) -> Option<&mut Unit> {
@@ -126,7 +136,7 @@ impl CommitTracker {
             if let Some((partition, next)) = unit.advance {
                 let safe = self.safe.entry(partition).or_insert(next);
                 *safe = (*safe).max(next);
-                self.ready.insert(partition, *safe);
+                self.changed = true;
             }
         }
     }
@@ -149,6 +159,12 @@ mod tests {
         t.acked(u);
         assert_eq!(t.take_commit(), BTreeMap::from([(0, 10)]));
         assert!(t.take_commit().is_empty(), "handed out once");
+        t.commit_failed();
+        assert_eq!(
+            t.take_commit(),
+            BTreeMap::from([(0, 10)]),
+            "handed out again after a failed commit"
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@ use super::assignment::{Assignment, AssignmentChange};
 use super::clients::{consumer_config, producer_config};
 use super::commits::{CommitTracker, UnitId};
 use super::records::{dead_letter_headers, WarningEncoder};
+use crate::cli::wall_clock;
 use crate::config::{Config, Encoding, KafkaTimeMode};
 use crate::decode::{JsonDecoder, ProtobufDecoder};
 use crate::engine::{Engine, TimeMode, Warning};
@@ -209,7 +210,6 @@ struct Processor<'c> {
     protobuf: ProtobufDecoder,
     out: Vec<Warning>,
     stats: RunStats,
-    commit_pending: bool,
 }
 
 /// The producer side: records in flight, their units, and the ones to send again.
@@ -269,7 +269,6 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
         protobuf: ProtobufDecoder::new(config.input.max_message_bytes),
         out: Vec::new(),
         stats: RunStats::default(),
-        commit_pending: false,
     };
     info!(brokers = %k.brokers, group = %k.group_id, inputs = ?topics, "consuming");
 
@@ -307,7 +306,7 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
         }
         if last_commit.elapsed() >= commit_every {
             last_commit = Instant::now();
-            p.commit(&consumer, CommitMode::Async);
+            p.commit_progress(&consumer);
         }
     }
 
@@ -316,7 +315,10 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
         "stopping: draining the producer"
     );
     p.sender.drain()?;
-    p.commit(&consumer, CommitMode::Sync);
+    let safe = p.sender.tracker.safe_offsets().clone();
+    if !safe.is_empty() {
+        p.commit(&consumer, &safe, CommitMode::Sync);
+    }
     consumer.unsubscribe();
     info!(stats = ?p.stats, "stopped");
     Ok(p.stats)
@@ -324,10 +326,6 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
 
 fn to_duration(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
-}
-
-fn wall_clock() -> EventTime {
-    crate::cli::wall_clock()
 }
 
 impl Processor<'_> {
@@ -498,15 +496,25 @@ impl Processor<'_> {
         Ok(())
     }
 
-    fn commit(&mut self, consumer: &BaseConsumer<ConsumerCtx>, mode: CommitMode) {
-        if !self.sender.tracker.take_commit().is_empty() {
-            self.commit_pending = true;
+    /// Commits the safe offsets if they moved since the last commit.
+    fn commit_progress(&mut self, consumer: &BaseConsumer<ConsumerCtx>) {
+        let offsets = self.sender.tracker.take_commit();
+        if !offsets.is_empty() && !self.commit(consumer, &offsets, CommitMode::Async) {
+            self.sender.tracker.commit_failed();
         }
-        if !self.commit_pending {
-            return;
-        }
+    }
+
+    /// Commits `offsets` (partition index → next offset); false if the request failed.
+    /// An asynchronous commit that fails later is only logged: the next one carries the
+    /// same offsets or higher ones, and shutdown commits every safe offset synchronously.
+    fn commit(
+        &mut self,
+        consumer: &BaseConsumer<ConsumerCtx>,
+        offsets: &BTreeMap<u32, i64>,
+        mode: CommitMode,
+    ) -> bool {
         let mut tpl = TopicPartitionList::new();
-        for (&index, &next) in self.sender.tracker.safe_offsets() {
+        for (&index, &next) in offsets {
             let p = self.assignment.get(index);
             if let Err(e) = tpl.add_partition_offset(&p.topic, p.partition, Offset::Offset(next)) {
                 error!(error = %e, "building the commit");
@@ -514,10 +522,13 @@ impl Processor<'_> {
         }
         match consumer.commit(&tpl, mode) {
             Ok(()) => {
-                self.commit_pending = false;
                 self.stats.commits += 1;
+                true
             }
-            Err(e) => warn!(error = %e, "offset commit failed; will retry"),
+            Err(e) => {
+                warn!(error = %e, "offset commit failed; will retry");
+                false
+            }
         }
     }
 }

@@ -2,7 +2,7 @@
 //! JSON) and dead letters.
 
 use prost::Message as _;
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{BorrowedHeaders, Header, OwnedHeaders};
 
 use crate::config::Encoding;
 use crate::engine::Warning;
@@ -105,21 +105,13 @@ impl WarningEncoder {
 
 /// The original message's headers, followed by the dead-letter headers.
 pub fn dead_letter_headers(
-    original: Option<&impl Headers>,
+    original: Option<&BorrowedHeaders>,
     rejection: &Rejection,
     topic: &str,
     partition: i32,
     offset: i64,
 ) -> OwnedHeaders {
-    let mut headers = OwnedHeaders::new();
-    if let Some(original) = original {
-        for h in original.iter() {
-            headers = headers.insert(Header {
-                key: h.key,
-                value: h.value,
-            });
-        }
-    }
+    let headers = original.map_or_else(OwnedHeaders::new, BorrowedHeaders::detach);
     let partition = partition.to_string();
     let offset = offset.to_string();
     headers
