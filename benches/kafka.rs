@@ -113,18 +113,10 @@ fn ensure_filled(topic: &str, members: u32) -> i64 {
     let mut n = 0i64;
     while workload.next_into(&mut line).is_some() {
         let key = member_id(&line).to_vec();
-        let mut record = BaseRecord::<[u8], [u8]>::to(topic)
+        let record = BaseRecord::<[u8], [u8]>::to(topic)
             .key(&key[..])
             .payload(&line[..]);
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
+        send_waiting(&producer, record);
         n += 1;
     }
     producer.flush(Duration::from_secs(300)).expect("flush");
@@ -174,14 +166,8 @@ fn time_churnwatch(topic: &str, total: i64) -> f64 {
     let group = unique("bench-cw");
     let warnings = unique("bench-warnings");
     create_topic(&warnings, PARTITIONS);
-    let sets = vec![
-        format!("kafka.brokers={}", brokers()),
-        format!("kafka.group_id={group}"),
-        format!("kafka.inputs=[{{topic=\"{topic}\",encoding=\"json\"}}]"),
-        format!("kafka.warnings_topic={warnings}"),
-        format!("kafka.dead_letter_topic={}", unique("bench-dlq")),
-        "kafka.commit_interval=100ms".to_owned(),
-    ];
+    let mut sets = connection_settings(&group, topic, "json", &warnings, &unique("bench-dlq"));
+    sets.push("kafka.commit_interval=100ms".to_owned());
     let started = Instant::now();
     let cw = Churnwatch::start(&sets, None, &group);
     let watcher: BaseConsumer = ClientConfig::new()
@@ -246,15 +232,14 @@ fn latency(rate: u64, length: Duration) {
         })
         .collect();
     produce(&input, &profiles);
-    let sets = vec![
-        format!("kafka.brokers={}", brokers()),
-        format!("kafka.group_id={group}"),
-        format!("kafka.inputs=[{{topic=\"{input}\",encoding=\"json\"}}]"),
-        format!("kafka.warnings_topic={warnings}"),
-        format!("kafka.dead_letter_topic={}", unique("bench-latency-dlq")),
-    ];
+    let mut sets = connection_settings(
+        &group,
+        &input,
+        "json",
+        &warnings,
+        &unique("bench-latency-dlq"),
+    );
     // Extra `--set` assignments for experiments: LATENCY_SETS="a=1 b=2".
-    let mut sets = sets;
     if let Ok(extra) = std::env::var("LATENCY_SETS") {
         sets.extend(extra.split_whitespace().map(str::to_owned));
     }
@@ -316,10 +301,10 @@ fn latency(rate: u64, length: Duration) {
                 format!(r#"{{"event_id":"l{i}","member_id":"lm{m}","ts":{ts},"type":"login"}}"#),
             )
         };
-        let record = BaseRecord::<str, str>::to(&input).key(&key).payload(&line);
-        if producer.send(record).is_err() {
-            producer.flush(Duration::from_secs(10)).ok();
-        }
+        send_waiting(
+            &producer,
+            BaseRecord::<str, str>::to(&input).key(&key).payload(&line),
+        );
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
     let sent_secs = started.elapsed().as_secs_f64();

@@ -347,9 +347,8 @@ fn in_live_mode_an_idle_input_lets_the_wall_clock_fire_timers() {
         &t.input,
         &[Record::new("m1", profile), Record::new("m1", order)],
     );
-    let mut sets = settings(&t.group, &t.input, "json", &t.warnings, &t.dlq);
-    sets.retain(|s| !s.starts_with("kafka.time_mode"));
-    sets.push("kafka.time_mode=live".to_owned());
+    // Live mode, the default, rather than the other tests' event time.
+    let mut sets = connection_settings(&t.group, &t.input, "json", &t.warnings, &t.dlq);
     sets.push("time.idle_timeout=2s".to_owned());
     let cw = Churnwatch::start(&sets, None, &t.group);
     // By event time alone the watermark stops 5 minutes short of the order; R passes 7 d

@@ -95,6 +95,26 @@ impl Record {
     }
 }
 
+/// Hands `record` to `producer`, waiting while its queue is full: a test or bench load
+/// never drops a record.
+pub fn send_waiting<K, P>(
+    producer: &ThreadedProducer<DefaultProducerContext>,
+    mut record: BaseRecord<'_, K, P>,
+) where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                record = back;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
 /// Produces `records` in order and waits until the broker has them all.
 pub fn produce(topic: &str, records: &[Record]) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
@@ -115,15 +135,7 @@ pub fn produce(topic: &str, records: &[Record]) {
             .payload(&r.payload[..])
             .headers(headers);
         record.key = r.key.as_deref();
-        loop {
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
-        }
+        send_waiting(&producer, record);
     }
     producer
         .flush(Duration::from_secs(60))
@@ -191,8 +203,8 @@ pub struct Churnwatch {
     pub log: PathBuf,
 }
 
-/// Settings of one churnwatch instance, as `--set` assignments.
-pub fn settings(
+/// Where one churnwatch instance reads and writes, as `--set` assignments.
+pub fn connection_settings(
     group: &str,
     input: &str,
     encoding: &str,
@@ -205,13 +217,28 @@ pub fn settings(
         format!("kafka.inputs=[{{topic=\"{input}\",encoding=\"{encoding}\"}}]"),
         format!("kafka.warnings_topic={warnings}"),
         format!("kafka.dead_letter_topic={dlq}"),
+    ]
+}
+
+/// The tests' instance: [`connection_settings`] in event-time mode, committing often,
+/// and quick to give up the partitions of a killed predecessor.
+pub fn settings(
+    group: &str,
+    input: &str,
+    encoding: &str,
+    warnings: &str,
+    dlq: &str,
+) -> Vec<String> {
+    let mut sets = connection_settings(group, input, encoding, warnings, dlq);
+    sets.extend([
         // Replay-style time, so the output is the replay command's, warning for warning.
         "kafka.time_mode=event_time".to_owned(),
         "kafka.commit_interval=200ms".to_owned(),
         // A killed instance's partitions move on after 6 s (the broker's minimum), not
         // the default 45 s.
         "kafka.consumer_properties.session.timeout.ms=6000".to_owned(),
-    ]
+    ]);
+    sets
 }
 
 impl Churnwatch {
