@@ -25,6 +25,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub actions: Actions,
     pub kafka: KafkaConfig,
+    pub http: HttpConfig,
 }
 
 /// SPEC §3.
@@ -323,6 +324,41 @@ pub enum KafkaTimeMode {
     EventTime,
 }
 
+/// The HTTP server of `run` and `demo` (SPEC §8): metrics, probes, queries, tutor pages.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Serve HTTP at all.
+    pub enabled: bool,
+    /// Listen address. Loopback by default; anything wider requires `token`.
+    pub bind: String,
+    /// Bearer token required on `/v1/…` and `/tutors/…` (`/metrics`, `/healthz` and
+    /// `/readyz` stay open for Prometheus and probes). Required when `bind` is not a
+    /// loopback address. Absent by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// How often the engine's census (members by segment, groups by grade, memory,
+    /// timers, watermark lag) is copied into the metrics.
+    pub metrics_interval: Span,
+    /// How long a query may wait for the engine before the answer is 503.
+    pub query_timeout: Span,
+    /// At-risk members listed per tutor unless the request asks for another `limit`.
+    pub at_risk_limit: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            enabled: true,
+            bind: "127.0.0.1:9180".to_owned(),
+            token: None,
+            metrics_interval: Span::seconds(5),
+            query_timeout: Span::seconds(5),
+            at_risk_limit: 50,
+        }
+    }
+}
+
 /// Environment variables that override configuration keys start with this. The rest of
 /// the name is the key path with `__` between levels: `CHURNWATCH_KAFKA__BROKERS`,
 /// `CHURNWATCH_TIME__ALLOWED_LATENESS`. Under the librdkafka property tables a single `_`
@@ -446,6 +482,9 @@ impl Config {
                 }
             }
         }
+        if let Some(token) = shown.http.token.as_mut() {
+            *token = "<redacted>".to_owned();
+        }
         toml::to_string(&shown).unwrap_or_else(|e| format!("<config not printable: {e}>"))
     }
 
@@ -555,6 +594,28 @@ impl Config {
         }
         if k.commit_interval <= Span::ZERO || k.tick_interval <= Span::ZERO {
             bail!("kafka.commit_interval and kafka.tick_interval must be positive");
+        }
+        let h = &self.http;
+        if h.enabled {
+            let addr: std::net::SocketAddr = h.bind.parse().with_context(|| {
+                format!(
+                    "http.bind `{}` is not an address like 127.0.0.1:9180",
+                    h.bind
+                )
+            })?;
+            if !addr.ip().is_loopback() && h.token.as_deref().is_none_or(str::is_empty) {
+                bail!(
+                    "http.bind `{}` reaches beyond this machine: set http.token (a bearer \
+                     token for /v1 and /tutors), or bind 127.0.0.1",
+                    h.bind
+                );
+            }
+        }
+        if h.metrics_interval <= Span::ZERO || h.query_timeout <= Span::ZERO {
+            bail!("http.metrics_interval and http.query_timeout must be positive");
+        }
+        if h.at_risk_limit == 0 {
+            bail!("http.at_risk_limit must be at least 1");
         }
         if g.output_target <= Fen::ZERO {
             bail!("groups.output_target must be positive");

@@ -2,13 +2,20 @@
 //! summary live here; the pipeline itself is `crate::kafka`.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::thread;
 
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::Config;
-use crate::kafka::{self, RunStats, Shutdown};
+use crate::http::{self, Health};
+use crate::kafka::{self, Observers, RunStats, Shutdown};
+use crate::metrics::Metrics;
+use crate::query;
+
+/// Queries waiting for the engine at most; more are refused with 503.
+const QUERY_BACKLOG: usize = 256;
 
 /// Log output: human-readable lines, or one JSON object per line for log shippers.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -37,38 +44,73 @@ pub fn init_logging(format: LogFormat) {
 pub fn run(config: &Config) -> anyhow::Result<RunStats> {
     info!(config = %config.redacted_toml(), "starting churnwatch run");
     let shutdown = Shutdown::default();
-    spawn_signal_watcher(shutdown.clone())?;
-    kafka::run(config, shutdown)
+    let (server, observers) = observers(config, Health::default())?;
+    spawn_edge(shutdown.clone(), server)?;
+    kafka::run(config, shutdown, observers)
 }
 
-/// Counts SIGINT and SIGTERM into `shutdown` from a small runtime of its own, so the
-/// pipeline thread never blocks on signal handling.
-fn spawn_signal_watcher(shutdown: Shutdown) -> anyhow::Result<()> {
+/// The metrics, the health flag and, when HTTP is on, the bound server with the query
+/// inbox that the engine's owner serves.
+pub fn observers(
+    config: &Config,
+    health: Health,
+) -> anyhow::Result<(Option<http::Server>, Observers)> {
+    let metrics = Arc::new(Metrics::new());
+    if !config.http.enabled {
+        let observers = Observers {
+            metrics,
+            health,
+            queries: None,
+        };
+        return Ok((None, observers));
+    }
+    let (client, inbox) = query::channel(QUERY_BACKLOG);
+    let server = http::bind(&config.http, metrics.clone(), health.clone(), client)?;
+    info!(
+        address = %server.local_addr()?,
+        "http: serving /metrics, /healthz, /readyz, /v1 and /tutors"
+    );
+    let observers = Observers {
+        metrics,
+        health,
+        queries: Some(inbox),
+    };
+    Ok((Some(server), observers))
+}
+
+/// A small runtime of its own for the edges that wait on the outside world: it counts
+/// SIGINT and SIGTERM into `shutdown` and serves HTTP, so the pipeline thread never
+/// blocks on either.
+pub fn spawn_edge(shutdown: Shutdown, server: Option<http::Server>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                let mut term =
-                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    {
-                        Ok(s) => s,
-                        Err(e) => {
-                            error!(error = %e, "cannot watch SIGTERM");
-                            return;
-                        }
-                    };
-                loop {
-                    tokio::select! {
-                        r = tokio::signal::ctrl_c() => if r.is_err() { return },
-                        _ = term.recv() => {}
+    thread::Builder::new().name("edge".into()).spawn(move || {
+        runtime.block_on(async move {
+            if let Some(server) = server {
+                tokio::spawn(async move {
+                    if let Err(e) = server.serve().await {
+                        error!(error = %e, "the HTTP server stopped");
                     }
-                    info!("signal received: stopping (a second signal stops at once)");
-                    shutdown.request();
+                });
+            }
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        error!(error = %e, "cannot watch SIGTERM");
+                        return;
+                    }
+                };
+            loop {
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                    _ = term.recv() => {}
                 }
-            });
-        })?;
+                info!("signal received: stopping (a second signal stops at once)");
+                shutdown.request();
+            }
+        });
+    })?;
     Ok(())
 }

@@ -21,6 +21,7 @@ use super::member::{
     INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
 use super::orders::OrderPool;
+use super::roster::Roster;
 use super::rules::Rules;
 use super::segment::{change_severity, Segment, Severity};
 use super::slab::Slab;
@@ -46,11 +47,19 @@ pub struct MemoryEstimate {
     pub index: usize,
     pub timers: usize,
     pub groups: usize,
+    /// Tutor rosters and recent falls, for queries and metrics.
+    pub roster: usize,
 }
 
 impl MemoryEstimate {
     pub fn total(&self) -> usize {
-        self.member_slots + self.member_heap + self.ids + self.index + self.timers + self.groups
+        self.member_slots
+            + self.member_heap
+            + self.ids
+            + self.index
+            + self.timers
+            + self.groups
+            + self.roster
     }
 }
 
@@ -93,6 +102,7 @@ pub struct Engine {
     scratch_group_events: Vec<GroupEvent>,
     scratch_pending: Vec<Pending>,
     stats: EngineStats,
+    roster: Roster,
 }
 
 impl Engine {
@@ -124,6 +134,7 @@ impl Engine {
             scratch_group_events: Vec::new(),
             scratch_pending: Vec::new(),
             stats: EngineStats::default(),
+            roster: Roster::default(),
         }
     }
 
@@ -160,6 +171,7 @@ impl Engine {
                 + self.group_index.capacity() * (size_of::<GroupId>() + 8)
                 + self.tutors.capacity() * size_of::<TutorId>()
                 + self.tutor_index.capacity() * (size_of::<TutorId>() + 8),
+            roster: self.roster.heap_bytes(),
         }
     }
 
@@ -378,6 +390,7 @@ impl Engine {
             .unwrap_or_else(|| panic!("more than 2^32 - 1 members in one engine"));
         let id_slot = self.ids.store(id.as_str());
         self.members.push(MemberState::new(id_slot, first_seen));
+        self.roster.joined();
         let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
         self.index.insert_unique(hash, idx, |&i| {
             hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
@@ -589,6 +602,8 @@ impl Engine {
                     .unwrap_or(0);
                 self.groups[group as usize].tutor = Some(tutor);
                 let m = &mut self.members[idx as usize];
+                let tutor_before = m.has_profile().then_some(m.tutor);
+                self.roster.retutor(idx, tutor_before, tutor);
                 let unchanged = m.group == group
                     && m.tutor == tutor
                     && m.tier == tier
@@ -789,6 +804,8 @@ impl Engine {
             horizon_start,
             earliest - config.alerts.cap_window,
         );
+        self.roster
+            .moved(idx, (m.segment, target), (m.stage, stage), at);
         m.segment = target;
         m.stage = stage;
         m.recall_fired = recall_fired;
@@ -1005,5 +1022,24 @@ impl Engine {
 
     pub fn tutor_id(&self, tutor: u32) -> Option<&TutorId> {
         self.tutors.get(tutor as usize)
+    }
+
+    /// The interned index of a tutor some profile has named.
+    pub fn tutor_index(&self, id: &TutorId) -> Option<u32> {
+        self.tutor_index.get(id).copied()
+    }
+
+    /// The engine's index of a member, for [`Engine::member_at`] and the roster.
+    pub fn member_index(&self, id: &MemberId) -> Option<u32> {
+        self.find(id)
+    }
+
+    /// The member at `idx`, an index [`Roster::of_tutor`] handed out.
+    pub fn member_at(&self, idx: u32) -> Option<Member<'_>> {
+        ((idx as usize) < self.members.len()).then(|| self.view(idx))
+    }
+
+    pub fn roster(&self) -> &Roster {
+        &self.roster
     }
 }

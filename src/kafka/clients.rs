@@ -32,7 +32,9 @@ pub fn consumer_config(k: &KafkaConfig) -> anyhow::Result<ClientConfig> {
         // the history (profiles, 90 days of orders) before its warnings mean anything.
         .set("auto.offset.reset", "earliest")
         .set("client.id", "churnwatch")
-        .set("socket.nagle.disable", "true");
+        .set("socket.nagle.disable", "true")
+        // Feeds churnwatch_consumer_lag_messages.
+        .set("statistics.interval.ms", "5000");
     layer(&mut c, k, &k.consumer_properties, &CONSUMER_FIXED)?;
     Ok(c)
 }

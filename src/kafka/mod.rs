@@ -9,4 +9,4 @@ mod pipeline;
 pub mod records;
 
 pub use commits::{CommitTracker, UnitId};
-pub use pipeline::{run, RunStats, Shutdown};
+pub use pipeline::{run, Observers, RunStats, Shutdown};

@@ -18,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
@@ -30,7 +31,10 @@ use crate::cli::wall_clock;
 use crate::config::{Config, Encoding, KafkaTimeMode};
 use crate::decode::{JsonDecoder, ProtobufDecoder};
 use crate::engine::{Engine, TimeMode, Warning};
+use crate::http::Health;
+use crate::metrics::{Metrics, TopicCounters};
 use crate::model::EventTime;
+use crate::query::QueryInbox;
 use crate::reject::{RejectReason, Rejection};
 
 /// Messages handled per poll round before the loop looks at the clock and the producer.
@@ -60,6 +64,27 @@ impl Shutdown {
     }
 }
 
+/// Queries answered per poll round at most, so a flood of them cannot starve the input.
+const QUERIES_PER_ROUND: usize = 64;
+
+/// What the pipeline reports to, and answers, besides Kafka.
+pub struct Observers {
+    pub metrics: Arc<Metrics>,
+    pub health: Health,
+    /// Queries from the HTTP server; `None` when it is off.
+    pub queries: Option<QueryInbox>,
+}
+
+impl Default for Observers {
+    fn default() -> Self {
+        Observers {
+            metrics: Arc::new(Metrics::new()),
+            health: Health::default(),
+            queries: None,
+        }
+    }
+}
+
 /// Totals of one run, for the exit summary.
 #[derive(Debug, Default, Clone)]
 pub struct RunStats {
@@ -76,9 +101,24 @@ pub struct RunStats {
 
 struct ConsumerCtx {
     changes: Mutex<Vec<AssignmentChange>>,
+    metrics: Arc<Metrics>,
 }
 
-impl ClientContext for ConsumerCtx {}
+impl ClientContext for ConsumerCtx {
+    /// librdkafka's statistics (every `statistics.interval.ms`): the consumer lag per
+    /// assigned partition, measured from the committed offset, which this pipeline moves
+    /// only once output is acknowledged.
+    fn stats(&self, statistics: Statistics) {
+        for (name, topic) in &statistics.topics {
+            for (partition, p) in &topic.partitions {
+                // -1: not assigned here, or not known yet.
+                if *partition >= 0 && p.consumer_lag >= 0 {
+                    self.metrics.consumer_lag(name, *partition, p.consumer_lag);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for ConsumerCtx {
     /// Eager rebalancing with a twist: assigned partitions are read from their beginning,
@@ -142,6 +182,7 @@ impl ConsumerContext for ConsumerCtx {
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         if let Err(e) = result {
+            self.metrics.commit_failed();
             // A later commit carries the same offsets or higher ones.
             warn!(error = %e, "offset commit failed");
         }
@@ -210,6 +251,12 @@ struct Processor<'c> {
     protobuf: ProtobufDecoder,
     out: Vec<Warning>,
     stats: RunStats,
+    metrics: Arc<Metrics>,
+    /// Per owned partition (engine index), its topic's counters.
+    counters: Vec<TopicCounters>,
+    health: Health,
+    /// An assignment (possibly empty) has been received since the last revocation.
+    assigned: bool,
 }
 
 /// The producer side: records in flight, their units, and the ones to send again.
@@ -218,14 +265,21 @@ struct Sender {
     tracker: CommitTracker,
     refused: VecDeque<Refused>,
     shutdown: Shutdown,
+    metrics: Arc<Metrics>,
 }
 
 /// Runs until `shutdown` is requested; returns the run's totals.
-pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
+pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow::Result<RunStats> {
     let k = &config.kafka;
+    let Observers {
+        metrics,
+        health,
+        queries,
+    } = observers;
     let consumer: BaseConsumer<ConsumerCtx> = consumer_config(k)?
         .create_with_context(ConsumerCtx {
             changes: Mutex::new(Vec::new()),
+            metrics: metrics.clone(),
         })
         .context("creating the Kafka consumer")?;
     let producer: BaseProducer<ProducerCtx> = producer_config(k)?
@@ -263,19 +317,26 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
             tracker: CommitTracker::new(),
             refused: VecDeque::new(),
             shutdown: shutdown.clone(),
+            metrics: metrics.clone(),
         },
         encoder: WarningEncoder::new(k.warnings_encoding),
         json: JsonDecoder::new(config.input.max_message_bytes),
         protobuf: ProtobufDecoder::new(config.input.max_message_bytes),
         out: Vec::new(),
         stats: RunStats::default(),
+        metrics,
+        counters: Vec::new(),
+        health,
+        assigned: false,
     };
     info!(brokers = %k.brokers, group = %k.group_id, inputs = ?topics, "consuming");
 
     let commit_every = to_duration(k.commit_interval.as_millis());
     let tick_every = to_duration(k.tick_interval.as_millis());
+    let observe_every = to_duration(config.http.metrics_interval.as_millis());
     let mut last_commit = Instant::now();
     let mut last_tick = Instant::now();
+    let mut last_observed: Option<Instant> = None;
     while !shutdown.requested() {
         let mut wait = POLL_WAIT;
         // One clock reading per round of up to ROUND messages (a few milliseconds): the
@@ -308,7 +369,18 @@ pub fn run(config: &Config, shutdown: Shutdown) -> anyhow::Result<RunStats> {
             last_commit = Instant::now();
             p.commit_progress(&consumer);
         }
+        let ready = p.assigned && p.assignment.restored();
+        p.health.set_ready(ready);
+        p.metrics.assignment(p.assignment.partitions().len(), ready);
+        if last_observed.is_none_or(|t| t.elapsed() >= observe_every) {
+            last_observed = Some(Instant::now());
+            p.metrics.observe_engine(&p.engine, wall_clock());
+        }
+        if let Some(inbox) = &queries {
+            inbox.serve(&p.engine, QUERIES_PER_ROUND);
+        }
     }
+    p.health.set_ready(false);
 
     info!(
         in_flight = p.sender.tracker.in_flight(),
@@ -337,6 +409,7 @@ impl Processor<'_> {
             // commit, and the state is rebuilt from the new assignment.
             self.sender.tracker.reset();
             self.engine = Engine::new(self.config, self.mode);
+            self.metrics.reset_consumer_lag();
             match change {
                 AssignmentChange::Assigned(list) => {
                     let inputs = &self.config.kafka.inputs;
@@ -346,6 +419,11 @@ impl Processor<'_> {
                             .find(|i| i.topic == topic)
                             .map_or(Encoding::Json, |i| i.encoding)
                     });
+                    self.counters = list
+                        .iter()
+                        .map(|(topic, _, _)| self.metrics.topic(topic))
+                        .collect();
+                    self.assigned = true;
                     let wall = wall_clock();
                     for i in 0..list.len() as u32 {
                         self.engine.own_partition(i, wall);
@@ -359,6 +437,8 @@ impl Processor<'_> {
                 }
                 AssignmentChange::Revoked => {
                     self.assignment = Assignment::default();
+                    self.counters.clear();
+                    self.assigned = false;
                     info!("partitions revoked");
                 }
             }
@@ -416,7 +496,11 @@ impl Processor<'_> {
             Encoding::Protobuf => self.protobuf.decode(payload),
         };
         let mut out = std::mem::take(&mut self.out);
-        let result = decoded.and_then(|event| self.engine.process(index, &event, wall, &mut out));
+        let result = decoded.and_then(|event| {
+            self.engine
+                .process(index, &event, wall, &mut out)
+                .map(|()| event.body.type_index())
+        });
         if restoring {
             // Its output was acknowledged before the restart; only the state was needed.
             self.stats.restored += 1;
@@ -426,10 +510,15 @@ impl Processor<'_> {
         }
         self.stats.consumed += 1;
         let unit = self.sender.tracker.open(Some((index, m.offset() + 1)));
-        if let Err(rejection) = result {
-            self.dead_letter(unit, m, &rejection)?;
+        let counters = &self.counters[index as usize];
+        match result {
+            Ok(type_index) => counters.consumed(type_index),
+            Err(rejection) => {
+                counters.rejected(rejection.reason);
+                self.dead_letter(unit, m, &rejection)?;
+            }
         }
-        let sent = self.send_warnings(unit, &mut out, wall);
+        let sent = self.send_warnings(unit, &mut out, wall, m.timestamp().to_millis());
         self.out = out;
         self.sender.tracker.close(unit);
         sent
@@ -463,7 +552,7 @@ impl Processor<'_> {
             Ok(())
         } else {
             let unit = self.sender.tracker.open(None);
-            let sent = self.send_warnings(unit, &mut out, wall);
+            let sent = self.send_warnings(unit, &mut out, wall, None);
             self.sender.tracker.close(unit);
             sent
         };
@@ -471,17 +560,26 @@ impl Processor<'_> {
         result
     }
 
+    /// Sends the warnings `out` holds; `source_ms` is the Kafka timestamp of the record
+    /// that caused them (none for time-driven ones), for the latency histogram.
     fn send_warnings(
         &mut self,
         unit: UnitId,
         out: &mut Vec<Warning>,
         wall: EventTime,
+        source_ms: Option<i64>,
     ) -> anyhow::Result<()> {
         let config = self.config;
         let topic = &config.kafka.warnings_topic;
+        // The round's clock reading may predate the record; the histogram gets its own.
+        let now = (source_ms.is_some() && !out.is_empty()).then(wall_clock);
         for mut w in out.drain(..) {
             if self.mode == TimeMode::Live {
                 w.emitted_at = wall;
+            }
+            self.metrics.warning(&w);
+            if let (Some(source), Some(now)) = (source_ms, now) {
+                self.metrics.latency(source, now.as_millis());
             }
             let record = self.encoder.encode(&w);
             self.stats.warnings += 1;
@@ -526,6 +624,7 @@ impl Processor<'_> {
                 true
             }
             Err(e) => {
+                self.metrics.commit_failed();
                 warn!(error = %e, "offset commit failed; will retry");
                 false
             }
@@ -576,6 +675,7 @@ impl Sender {
             match d {
                 Delivery::Acked(unit) => self.tracker.acked(unit),
                 Delivery::Refused(r, e) => {
+                    self.metrics.produce_failed();
                     error!(error = %e, topic = %r.topic, "the broker refused a record; retrying");
                     self.refused.push_back(r);
                 }

@@ -1,0 +1,180 @@
+//! Who is where, kept up to date as the engine changes state, so that neither a metric
+//! nor a tutor's at-risk list has to scan every member: counts by segment and lifecycle
+//! stage, each tutor's members, and when a member last fell to a lower segment.
+
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
+
+use super::lifecycle::Stage;
+use super::segment::Segment;
+use crate::model::EventTime;
+
+#[derive(Debug, Default)]
+pub struct Roster {
+    by_segment: [u64; Segment::ALL.len()],
+    by_stage: [u64; Stage::ALL.len()],
+    /// Tutor index → the members whose profile names her, in no particular order. A
+    /// tutor runs 5–8 groups (1 000–2 000 members), so removal by scan is cheap and
+    /// rare (a member changing tutor).
+    tutor_members: Vec<Vec<u32>>,
+    /// Member index → the instant of her last fall, for members whose latest segment
+    /// change was a fall. A rise (an order) takes her off the list.
+    fell: HashMap<u32, EventTime, FixedState>,
+}
+
+impl Roster {
+    /// A new member: `new`, `acquisition`, no tutor yet.
+    pub fn joined(&mut self) {
+        self.by_segment[Segment::New as usize] += 1;
+        self.by_stage[Stage::Acquisition as usize] += 1;
+    }
+
+    /// The member's segment or stage changed at `at`.
+    pub fn moved(
+        &mut self,
+        idx: u32,
+        (from, to): (Segment, Segment),
+        (was, is): (Stage, Stage),
+        at: EventTime,
+    ) {
+        if from != to {
+            self.by_segment[from as usize] -= 1;
+            self.by_segment[to as usize] += 1;
+            match (from.rank(), to.rank()) {
+                (Some(f), Some(t)) if t < f => {
+                    self.fell.insert(idx, at);
+                }
+                // `new` → `general_retain` is the missed activation deadline.
+                (None, Some(_)) if to == Segment::GeneralRetain => {
+                    self.fell.insert(idx, at);
+                }
+                _ => {
+                    self.fell.remove(&idx);
+                }
+            }
+        }
+        if was != is {
+            self.by_stage[was as usize] -= 1;
+            self.by_stage[is as usize] += 1;
+        }
+    }
+
+    /// The member's profile names tutor `to` (`from` before, if she had a profile).
+    pub fn retutor(&mut self, idx: u32, from: Option<u32>, to: u32) {
+        if from == Some(to) {
+            return;
+        }
+        if let Some(list) = from.and_then(|t| self.tutor_members.get_mut(t as usize)) {
+            if let Some(pos) = list.iter().position(|&m| m == idx) {
+                list.swap_remove(pos);
+            }
+        }
+        let to = to as usize;
+        if self.tutor_members.len() <= to {
+            self.tutor_members.resize_with(to + 1, Vec::new);
+        }
+        self.tutor_members[to].push(idx);
+    }
+
+    pub fn members_by_segment(&self) -> impl Iterator<Item = (Segment, u64)> + '_ {
+        Segment::ALL.into_iter().zip(self.by_segment)
+    }
+
+    pub fn members_by_stage(&self) -> impl Iterator<Item = (Stage, u64)> + '_ {
+        Stage::ALL.into_iter().zip(self.by_stage)
+    }
+
+    /// The members whose profile names tutor `tutor`.
+    pub fn of_tutor(&self, tutor: u32) -> &[u32] {
+        self.tutor_members
+            .get(tutor as usize)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// When the member last fell, if her latest segment change was a fall.
+    pub fn fell_at(&self, idx: u32) -> Option<EventTime> {
+        self.fell.get(&idx).copied()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.tutor_members
+            .iter()
+            .map(|l| l.capacity() * size_of::<u32>())
+            .sum::<usize>()
+            + self.tutor_members.capacity() * size_of::<Vec<u32>>()
+            + self.fell.capacity() * (size_of::<(u32, EventTime)>() + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ms: i64) -> EventTime {
+        EventTime::from_millis(ms)
+    }
+
+    #[test]
+    fn counts_follow_moves_and_a_rise_clears_the_fall() {
+        let mut r = Roster::default();
+        r.joined();
+        r.joined();
+        let stay = (Stage::Growth, Stage::Growth);
+        r.moved(
+            0,
+            (Segment::New, Segment::ImportantValue),
+            (Stage::Acquisition, Stage::Growth),
+            t(1),
+        );
+        assert_eq!(r.fell_at(0), None, "a first order is no fall");
+        r.moved(
+            0,
+            (Segment::ImportantValue, Segment::ImportantMaintain),
+            stay,
+            t(5),
+        );
+        assert_eq!(r.fell_at(0), Some(t(5)));
+        r.moved(
+            0,
+            (Segment::ImportantMaintain, Segment::GeneralValue),
+            stay,
+            t(9),
+        );
+        assert_eq!(r.fell_at(0), Some(t(9)), "the latest fall counts");
+        r.moved(
+            0,
+            (Segment::GeneralValue, Segment::ImportantValue),
+            stay,
+            t(12),
+        );
+        assert_eq!(r.fell_at(0), None);
+        r.moved(
+            1,
+            (Segment::New, Segment::GeneralRetain),
+            (Stage::Acquisition, Stage::Acquisition),
+            t(14),
+        );
+        assert_eq!(r.fell_at(1), Some(t(14)), "a missed activation is a fall");
+        let seg: Vec<_> = r.members_by_segment().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(
+            seg,
+            vec![(Segment::GeneralRetain, 1), (Segment::ImportantValue, 1)]
+        );
+        let stages: Vec<_> = r.members_by_stage().filter(|(_, n)| *n > 0).collect();
+        assert_eq!(stages, vec![(Stage::Acquisition, 1), (Stage::Growth, 1)]);
+    }
+
+    #[test]
+    fn a_member_moves_between_tutors() {
+        let mut r = Roster::default();
+        r.retutor(7, None, 2);
+        r.retutor(8, None, 2);
+        assert_eq!(r.of_tutor(2), &[7, 8]);
+        r.retutor(7, Some(2), 0);
+        assert_eq!(r.of_tutor(2), &[8]);
+        assert_eq!(r.of_tutor(0), &[7]);
+        r.retutor(7, Some(0), 0);
+        assert_eq!(r.of_tutor(0), &[7], "the same tutor again changes nothing");
+        assert!(r.of_tutor(9).is_empty());
+    }
+}

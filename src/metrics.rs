@@ -1,0 +1,475 @@
+//! Prometheus metrics (`/metrics`), named by Prometheus conventions: base units,
+//! `_total` counters, `_seconds` durations. No label carries an id: topics, partitions,
+//! event types, reasons, kinds, severities, segments, stages and grades are all bounded.
+//!
+//! The engine keeps no metrics of its own (it stays pure); the thread that owns it
+//! counts what passes through and, every `http.metrics_interval`, copies the engine's
+//! census into the gauges with [`Metrics::observe_engine`]. Per-event counters are
+//! resolved to their label values once, at start, so counting is an atomic add.
+
+use prometheus::core::Collector;
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+use crate::engine::{Engine, Grade, Severity, Warning, WarningKind};
+use crate::model::event::TYPE_NAMES;
+use crate::model::EventTime;
+use crate::reject::RejectReason;
+
+const SEVERITIES: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Notice];
+
+/// Every metric churnwatch exports, registered in one registry.
+pub struct Metrics {
+    registry: Registry,
+    events_consumed: IntCounterVec,
+    events_rejected: IntCounterVec,
+    warnings_capped: IntCounter,
+    commit_errors: IntCounter,
+    produce_errors: IntCounter,
+    event_to_warning: Histogram,
+    watermark_lag: Gauge,
+    watermark_timestamp: Gauge,
+    consumer_lag: IntGaugeVec,
+    members_by_segment: IntGaugeVec,
+    members_by_stage: IntGaugeVec,
+    groups_by_activity_grade: IntGaugeVec,
+    groups_by_output_grade: IntGaugeVec,
+    members_tracked: IntGauge,
+    groups_tracked: IntGauge,
+    state_memory: IntGauge,
+    timers_pending: IntGauge,
+    partitions_assigned: IntGauge,
+    ready: IntGauge,
+    /// `warnings` resolved: `[kind][severity]`.
+    warning_counters: Vec<[IntCounter; 3]>,
+}
+
+/// Counters of one input topic, resolved once: `[type]` and `[reason]`.
+pub struct TopicCounters {
+    consumed: Vec<IntCounter>,
+    rejected: Vec<IntCounter>,
+}
+
+impl TopicCounters {
+    pub fn consumed(&self, type_index: usize) {
+        if let Some(c) = self.consumed.get(type_index) {
+            c.inc();
+        }
+    }
+
+    pub fn rejected(&self, reason: RejectReason) {
+        if let Some(i) = RejectReason::ALL.iter().position(|r| *r == reason) {
+            self.rejected[i].inc();
+        }
+    }
+}
+
+fn register<C: Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+    // Names are fixed in this file and distinct; a clash is a programming error that
+    // the unit tests below catch on every build.
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric names are distinct");
+    c
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        r,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric options"),
+    )
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(
+        r,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric options"),
+    )
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    register(
+        r,
+        IntCounter::new(name, help).expect("valid metric options"),
+    )
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    register(r, IntGauge::new(name, help).expect("valid metric options"))
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> Gauge {
+    register(r, Gauge::new(name, help).expect("valid metric options"))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            // process_resident_memory_bytes, process_cpu_seconds_total, …
+            let _ = r.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
+        }
+        let warnings = counter_vec(
+            &r,
+            "churnwatch_warnings_total",
+            "Warnings emitted, by kind and severity.",
+            &["kind", "severity"],
+        );
+        let warning_counters = WarningKind::ALL
+            .iter()
+            .map(|kind| SEVERITIES.map(|s| warnings.with_label_values(&[kind.name(), s.name()])))
+            .collect();
+        Metrics {
+            events_consumed: counter_vec(
+                &r,
+                "churnwatch_events_consumed_total",
+                "Input events applied to the state, by topic and event type.",
+                &["topic", "type"],
+            ),
+            events_rejected: counter_vec(
+                &r,
+                "churnwatch_events_rejected_total",
+                "Input messages refused and dead-lettered, by topic and reason.",
+                &["topic", "reason"],
+            ),
+            warning_counters,
+            warnings_capped: counter(
+                &r,
+                "churnwatch_warnings_capped_total",
+                "Non-critical member warnings sent with notify=false because of the contact cap.",
+            ),
+            commit_errors: counter(
+                &r,
+                "churnwatch_commit_errors_total",
+                "Offset commits that failed (retried with the next commit).",
+            ),
+            produce_errors: counter(
+                &r,
+                "churnwatch_produce_errors_total",
+                "Records the broker refused (sent again after a pause).",
+            ),
+            event_to_warning: register(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "churnwatch_event_to_warning_seconds",
+                        "From an input record's Kafka timestamp to its warning handed to the producer.",
+                    )
+                    .buckets(vec![
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
+                    ]),
+                )
+                .expect("valid metric options"),
+            ),
+            watermark_lag: gauge(
+                &r,
+                "churnwatch_watermark_lag_seconds",
+                "Wall clock minus the event-time watermark.",
+            ),
+            watermark_timestamp: gauge(
+                &r,
+                "churnwatch_watermark_timestamp_seconds",
+                "The event-time watermark, as a Unix time.",
+            ),
+            consumer_lag: gauge_vec(
+                &r,
+                "churnwatch_consumer_lag_messages",
+                "Messages between the consumer's position and the end of each assigned partition.",
+                &["topic", "partition"],
+            ),
+            members_by_segment: gauge_vec(
+                &r,
+                "churnwatch_members_by_segment",
+                "Tracked members by RFM segment.",
+                &["segment"],
+            ),
+            members_by_stage: gauge_vec(
+                &r,
+                "churnwatch_members_by_stage",
+                "Tracked members by lifecycle stage.",
+                &["stage"],
+            ),
+            groups_by_activity_grade: gauge_vec(
+                &r,
+                "churnwatch_groups_by_activity_grade",
+                "Groups by activity grade against the tenure benchmark.",
+                &["grade"],
+            ),
+            groups_by_output_grade: gauge_vec(
+                &r,
+                "churnwatch_groups_by_output_grade",
+                "Groups by output-per-active-member grade against the target.",
+                &["grade"],
+            ),
+            members_tracked: int_gauge(&r, "churnwatch_members_tracked", "Members in memory."),
+            groups_tracked: int_gauge(&r, "churnwatch_groups_tracked", "Groups in memory."),
+            state_memory: int_gauge(
+                &r,
+                "churnwatch_state_memory_bytes",
+                "Estimated bytes held by the engine's state.",
+            ),
+            timers_pending: int_gauge(
+                &r,
+                "churnwatch_timers_pending",
+                "Members with a pending time-driven re-evaluation.",
+            ),
+            partitions_assigned: int_gauge(
+                &r,
+                "churnwatch_partitions_assigned",
+                "Input partitions this instance owns.",
+            ),
+            ready: int_gauge(
+                &r,
+                "churnwatch_ready",
+                "1 when the assigned partitions are restored and caught up (/readyz is 200).",
+            ),
+            registry: r,
+        }
+    }
+
+    /// The counters of input topic `topic`, for the per-message path.
+    pub fn topic(&self, topic: &str) -> TopicCounters {
+        TopicCounters {
+            consumed: TYPE_NAMES
+                .iter()
+                .map(|t| self.events_consumed.with_label_values(&[topic, t]))
+                .collect(),
+            rejected: RejectReason::ALL
+                .iter()
+                .map(|r| self.events_rejected.with_label_values(&[topic, r.code()]))
+                .collect(),
+        }
+    }
+
+    /// Counts a warning on its way out.
+    pub fn warning(&self, w: &Warning) {
+        let s = SEVERITIES
+            .iter()
+            .position(|s| *s == w.severity)
+            .unwrap_or(2);
+        self.warning_counters[w.kind as usize][s].inc();
+        if !w.notify {
+            self.warnings_capped.inc();
+        }
+    }
+
+    /// A warning caused by a record the broker stamped `record_ms` went out at `wall_ms`.
+    pub fn latency(&self, record_ms: i64, wall_ms: i64) {
+        self.event_to_warning
+            .observe((wall_ms - record_ms).max(0) as f64 / 1000.0);
+    }
+
+    pub fn commit_failed(&self) {
+        self.commit_errors.inc();
+    }
+
+    pub fn produce_failed(&self) {
+        self.produce_errors.inc();
+    }
+
+    pub fn consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
+        self.consumer_lag
+            .with_label_values(&[topic, &partition.to_string()])
+            .set(lag);
+    }
+
+    /// Forgets every partition's lag: the assignment changed.
+    pub fn reset_consumer_lag(&self) {
+        self.consumer_lag.reset();
+    }
+
+    pub fn assignment(&self, partitions: usize, ready: bool) {
+        self.partitions_assigned.set(partitions as i64);
+        self.ready.set(i64::from(ready));
+    }
+
+    /// Copies the engine's census into the gauges. O(groups), not O(members).
+    pub fn observe_engine(&self, engine: &Engine, wall: EventTime) {
+        let mut tracked = 0;
+        for (segment, n) in engine.roster().members_by_segment() {
+            self.members_by_segment
+                .with_label_values(&[segment.name()])
+                .set(n as i64);
+            tracked += n;
+        }
+        for (stage, n) in engine.roster().members_by_stage() {
+            self.members_by_stage
+                .with_label_values(&[stage.name()])
+                .set(n as i64);
+        }
+        self.members_tracked.set(tracked as i64);
+        let mut activity = [0i64; Grade::ALL.len() + 1];
+        let mut output = [0i64; Grade::ALL.len() + 1];
+        let mut groups = 0;
+        for g in engine.groups() {
+            activity[g.activity_grade.map_or(Grade::ALL.len(), |g| g as usize)] += 1;
+            output[g.output_grade.map_or(Grade::ALL.len(), |g| g as usize)] += 1;
+            groups += 1;
+        }
+        for (i, name) in Grade::ALL
+            .iter()
+            .map(|g| g.name())
+            .chain(["ungraded"])
+            .enumerate()
+        {
+            self.groups_by_activity_grade
+                .with_label_values(&[name])
+                .set(activity[i]);
+            self.groups_by_output_grade
+                .with_label_values(&[name])
+                .set(output[i]);
+        }
+        self.groups_tracked.set(groups);
+        self.timers_pending.set(engine.pending_timers() as i64);
+        self.state_memory
+            .set(engine.memory_estimate().total() as i64);
+        let watermark = engine.watermark();
+        if watermark > EventTime::MIN {
+            self.watermark_timestamp
+                .set(watermark.as_millis() as f64 / 1000.0);
+            self.watermark_lag
+                .set((wall.as_millis() - watermark.as_millis()) as f64 / 1000.0);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for I/O; a malformed family would be our bug
+        // and is logged rather than failing the scrape.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "encoding metrics");
+        }
+        buf
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::engine::TimeMode;
+    use crate::model::{Event, EventBody, MemberId};
+
+    fn text(m: &Metrics) -> String {
+        String::from_utf8(m.render()).unwrap_or_default()
+    }
+
+    /// The value of the series whose line starts with `series ` (name and labels).
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn counters_carry_topic_type_reason_kind_and_severity() {
+        let m = Metrics::new();
+        let t = m.topic("retention.events");
+        t.consumed(EventBody::Login.type_index());
+        t.consumed(EventBody::Login.type_index());
+        t.rejected(RejectReason::UnknownType);
+        m.commit_failed();
+        m.produce_failed();
+        m.latency(1_000, 1_030);
+        let s = text(&m);
+        assert_eq!(
+            value(
+                &s,
+                r#"churnwatch_events_consumed_total{topic="retention.events",type="login"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(
+                &s,
+                r#"churnwatch_events_rejected_total{reason="unknown_type",topic="retention.events"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(value(&s, "churnwatch_commit_errors_total"), Some(1.0));
+        assert_eq!(value(&s, "churnwatch_produce_errors_total"), Some(1.0));
+        assert_eq!(
+            value(
+                &s,
+                r#"churnwatch_event_to_warning_seconds_bucket{le="0.05"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &s,
+                r#"churnwatch_event_to_warning_seconds_bucket{le="0.025"}"#
+            ),
+            Some(0.0)
+        );
+    }
+
+    #[test]
+    fn the_census_reaches_the_gauges() {
+        let m = Metrics::new();
+        let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let mut out = Vec::new();
+        let t0 = EventTime::from_millis(1_700_000_000_000);
+        for id in ["a", "b", "c"] {
+            let event = Event {
+                event_id: format!("login-{id}").into(),
+                member_id: MemberId::new(id),
+                ts: t0,
+                body: EventBody::Login,
+            };
+            let _ = engine.process(0, &event, t0, &mut out);
+        }
+        m.observe_engine(&engine, t0 + crate::model::Span::seconds(90));
+        let s = text(&m);
+        assert_eq!(
+            value(&s, r#"churnwatch_members_by_segment{segment="new"}"#),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&s, r#"churnwatch_members_by_stage{stage="acquisition"}"#),
+            Some(3.0)
+        );
+        assert_eq!(value(&s, "churnwatch_members_tracked"), Some(3.0));
+        assert!(value(&s, "churnwatch_state_memory_bytes").is_some_and(|b| b > 0.0));
+        // Replay watermark: the latest event time minus the allowed lateness (5 min).
+        assert_eq!(value(&s, "churnwatch_watermark_lag_seconds"), Some(390.0));
+    }
+
+    #[test]
+    fn every_name_follows_the_conventions() {
+        let m = Metrics::new();
+        let t = m.topic("x");
+        t.consumed(0);
+        m.consumer_lag("x", 0, 5);
+        for family in m.registry.gather() {
+            let name = family.name();
+            assert!(
+                name.starts_with("churnwatch_") || name.starts_with("process_"),
+                "{name}"
+            );
+            if family.get_field_type() == prometheus::proto::MetricType::COUNTER {
+                assert!(name.ends_with("_total"), "{name}");
+            }
+            for metric in family.get_metric() {
+                for label in metric.get_label() {
+                    assert!(
+                        !["member_id", "group_id", "tutor_id", "id"].contains(&label.name()),
+                        "{name} has an unbounded label"
+                    );
+                }
+            }
+        }
+    }
+}
