@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: what README names and what CI runs.
 #
-# Starts the local Apache Kafka broker the integration tests talk to
+# Installs the Debian packages the HTTP tests need (scripts/test-deps.sh: Chromium,
+# Prometheus), starts the local Apache Kafka broker the integration tests talk to
 # (scripts/kafka-local.sh: fetched with Maven into ~/.cache/churnwatch on first use), then
-# runs every test target: unit, rule, property, golden, command-line and Kafka tests.
+# runs every test target: unit, rule, property, golden, command-line, Kafka, HTTP,
+# Prometheus and browser tests.
 # A broker this script started is stopped at the end; one that was already running is
 # left alone. There are no doc tests, so that target is left out (it would close the run
 # on an empty "0 passed").
@@ -21,6 +23,8 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+
+scripts/test-deps.sh
 
 if [ -z "${TEST_KAFKA_BROKERS:-}" ]; then
     if ! scripts/kafka-local.sh status >/dev/null 2>&1; then

@@ -826,6 +826,36 @@ mod tests {
     }
 
     #[test]
+    fn a_bind_beyond_loopback_needs_a_token() {
+        let with = |bind: &str, token: Option<&str>| {
+            let mut c = Config::default();
+            c.http.bind = bind.to_owned();
+            c.http.token = token.map(str::to_owned);
+            c.validate()
+        };
+        assert!(with("127.0.0.1:9180", None).is_ok());
+        assert!(with("[::1]:9180", None).is_ok());
+        let open = with("0.0.0.0:9180", None).unwrap_err().to_string();
+        assert!(open.contains("http.token"), "{open}");
+        assert!(
+            with("0.0.0.0:9180", Some("")).is_err(),
+            "an empty token is none"
+        );
+        assert!(with("0.0.0.0:9180", Some("t0ken")).is_ok());
+        let bad = with("localhost", None).unwrap_err().to_string();
+        assert!(bad.contains("http.bind"), "{bad}");
+    }
+
+    #[test]
+    fn the_http_token_is_redacted_from_the_printed_configuration() {
+        let mut c = Config::default();
+        c.http.token = Some("t0ken-value".into());
+        let shown = c.redacted_toml();
+        assert!(!shown.contains("t0ken-value"), "{shown}");
+        assert!(shown.contains("token = \"<redacted>\""), "{shown}");
+    }
+
+    #[test]
     fn secrets_are_redacted_from_the_printed_configuration() {
         let mut c = Config::default();
         c.kafka

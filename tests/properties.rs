@@ -3,7 +3,9 @@
 //! - the output does not depend on how the input is split into batches;
 //! - a member's segment equals the one recomputed from scratch from her order history,
 //!   and her pending timer the earliest change recomputed from scratch;
-//! - group figures equal a brute-force recount over the members.
+//! - group figures equal a brute-force recount over the members;
+//! - the roster (counts by segment and stage, each tutor's members, the instant of a
+//!   member's last fall) equals a recount over the members and the warnings.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use churnwatch::config::Config;
 use churnwatch::engine::benchmark::tenure_month;
-use churnwatch::engine::{Engine, Rfm, Segment, SegmentTable, TimeMode, Warning};
+use churnwatch::engine::{Engine, Rfm, Segment, SegmentTable, TimeMode, Warning, WarningKind};
 use churnwatch::model::*;
 use common::{day, T0, WALL};
 use proptest::prelude::*;
@@ -19,6 +21,7 @@ use proptest::prelude::*;
 const MEMBERS: usize = 6;
 const GROUPS: [&str; 2] = ["g0", "g1"];
 const TIERS: [&str; 2] = ["199", "399"];
+const TUTORS: [&str; 2] = ["t0", "t1"];
 
 /// A random input: members with fixed join dates, events in rough time order with some
 /// disorder and some late arrivals, a few redeliveries.
@@ -57,7 +60,8 @@ fn stream() -> impl Strategy<Value = Vec<Event>> {
             let body = match kind {
                 0 => EventBody::Member(Profile {
                     group_id: GroupId::new(GROUPS[group]),
-                    tutor_id: TutorId::new("t1"),
+                    // Decorrelated from the group, so members change tutor on their own.
+                    tutor_id: TutorId::new(TUTORS[tier]),
                     fee_tier: FeeTier::new(TIERS[tier]),
                     joined_at: day(joined[member]),
                 }),
@@ -274,6 +278,59 @@ proptest! {
                 }
                 None => prop_assert_eq!(tracked, 0),
             }
+        }
+    }
+
+    #[test]
+    fn the_roster_equals_a_recount(events in stream(), extra in 0i64..150) {
+        let (engine, warnings, _) = run(&events, end_of(&events, extra));
+        let roster = engine.roster();
+        for (segment, n) in roster.members_by_segment() {
+            let recount = engine.members().filter(|m| m.segment == segment).count() as u64;
+            prop_assert_eq!(n, recount, "segment {:?}", segment);
+        }
+        for (stage, n) in roster.members_by_stage() {
+            let recount = engine.members().filter(|m| m.stage == stage).count() as u64;
+            prop_assert_eq!(n, recount, "stage {:?}", stage);
+        }
+        for tutor in TUTORS {
+            let Some(t) = engine.tutor_index(&TutorId::new(tutor)) else { continue };
+            let mut listed: Vec<String> = roster
+                .of_tutor(t)
+                .iter()
+                .filter_map(|&i| engine.member_at(i))
+                .map(|m| m.id().to_owned())
+                .collect();
+            listed.sort();
+            let mut expected: Vec<String> = engine
+                .members()
+                .filter(|m| m.has_profile() && m.tutor == t)
+                .map(|m| m.id().to_owned())
+                .collect();
+            expected.sort();
+            prop_assert_eq!(listed, expected, "tutor {}", tutor);
+        }
+        // A member who never left fell at her last segment warning, unless it was a rise.
+        let left: HashSet<&str> = events
+            .iter()
+            .filter(|e| matches!(e.body, EventBody::MemberLeft))
+            .map(|e| e.member_id.as_str())
+            .collect();
+        for m in engine.members().filter(|m| !left.contains(m.id())) {
+            let last = warnings.iter().rev().find(|w| {
+                w.member_id.as_ref().is_some_and(|id| id.as_str() == m.id())
+                    && matches!(
+                        w.kind,
+                        WarningKind::SegmentDowngrade
+                            | WarningKind::SegmentUpgrade
+                            | WarningKind::ActivationOverdue
+                    )
+            });
+            let expected = last
+                .filter(|w| w.kind != WarningKind::SegmentUpgrade)
+                .map(|w| w.event_time);
+            let idx = engine.member_index(&MemberId::new(m.id()));
+            prop_assert_eq!(idx.and_then(|i| roster.fell_at(i)), expected, "member {}", m.id());
         }
     }
 }

@@ -1,14 +1,19 @@
 //! `churnwatch demo`: the generator streamed through the engine at a watchable pace, with
-//! each warning printed as a readable, coloured line. No broker, no setup.
+//! each warning printed as a readable, coloured line, and the HTTP server of `run`
+//! (metrics, queries, tutor pages) over the live state. No broker, no setup.
 
 use std::io::{self, IsTerminal, Write};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::cli::run::{observers, spawn_edge};
+use crate::cli::wall_clock;
 use crate::config::Config;
 use crate::decode::JsonDecoder;
 use crate::engine::{Engine, Figures, Severity, TimeMode, Warning};
 use crate::generate::{GenerateOptions, Workload};
+use crate::http::Health;
+use crate::kafka::Shutdown;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -31,7 +36,13 @@ pub struct DemoArgs {
     /// Colour: auto (when stdout is a terminal), always or never.
     #[arg(long, default_value = "auto")]
     pub color: String,
+    /// Keep serving HTTP over the final state after the stream ends, until Ctrl-C.
+    #[arg(long)]
+    pub linger: bool,
 }
+
+/// Events between two looks at the clock, the query inbox and the metrics.
+const CHECK_EVERY: u64 = 1_000;
 
 struct Palette {
     on: bool,
@@ -120,6 +131,18 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
     };
     let decoder = JsonDecoder::new(config.input.max_message_bytes);
     let mut engine = Engine::new(config, TimeMode::Replay);
+    let health = Health::default();
+    // Nothing to restore: the state is whatever the stream has built so far.
+    health.set_ready(true);
+    let shutdown = Shutdown::default();
+    let (server, edges) = observers(config, health)?;
+    let address = server.as_ref().map(|s| s.local_addr()).transpose()?;
+    spawn_edge(shutdown.clone(), server)?;
+    let counters = edges.metrics.topic("demo");
+    let observe_every = Duration::from_millis(
+        u64::try_from(config.http.metrics_interval.as_millis()).unwrap_or(5_000),
+    );
+    let mut last_observed = Instant::now();
     let mut out = Vec::new();
     let mut shown = 0u64;
     let started = Instant::now();
@@ -137,15 +160,31 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
             args.rate.to_string()
         }
     )?;
+    if let Some(address) = address {
+        // The generator names tutors t001, t002, …
+        let tutor = "t001";
+        writeln!(
+            lock,
+            "HTTP on http://{address}: /metrics, /v1/members/{{id}}, /v1/groups/{{id}}, \
+             /v1/tutors/{{id}}/at-risk; a tutor's page: http://{address}/tutors/{tutor}\n"
+        )?;
+    }
     let mut last_event_time = None;
     for (_, line) in Workload::new(&options) {
         events += 1;
         // The generator's clock is the demo's wall clock: it runs through simulated days.
-        if let Ok(event) = decoder.decode(line.as_bytes()) {
-            last_event_time = Some(event.ts);
-            let _ = engine.process(0, &event, event.ts, &mut out);
+        match decoder.decode(line.as_bytes()) {
+            Ok(event) => {
+                last_event_time = Some(event.ts);
+                match engine.process(0, &event, event.ts, &mut out) {
+                    Ok(()) => counters.consumed(event.body.type_index()),
+                    Err(r) => counters.rejected(r.reason),
+                }
+            }
+            Err(r) => counters.rejected(r.reason),
         }
         for w in out.drain(..) {
+            edges.metrics.warning(&w);
             let tutor_alert = w.notify && w.severity >= Severity::Warning;
             if !(args.all || tutor_alert) {
                 continue;
@@ -153,10 +192,19 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
             shown += 1;
             writeln!(lock, "{}", render(&w, &palette))?;
         }
-        if args.max_warnings > 0 && shown >= args.max_warnings {
+        if args.max_warnings > 0 && shown >= args.max_warnings || shutdown.requested() {
             break;
         }
-        if args.rate > 0 && events % 1_000 == 0 {
+        if events % CHECK_EVERY == 0 {
+            if let Some(inbox) = &edges.queries {
+                inbox.serve(&engine, 64);
+            }
+            if last_observed.elapsed() >= observe_every {
+                last_observed = Instant::now();
+                edges.metrics.observe_engine(&engine, wall_clock());
+            }
+        }
+        if args.rate > 0 && events % CHECK_EVERY == 0 {
             let due = Duration::from_secs_f64(events as f64 / args.rate as f64);
             if let Some(wait) = due.checked_sub(started.elapsed()) {
                 lock.flush()?;
@@ -174,5 +222,16 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         stats.capped,
         last_event_time.map_or("-".to_owned(), |t| t.to_rfc3339())
     )?;
+    edges.metrics.observe_engine(&engine, wall_clock());
+    if args.linger && address.is_some() && !shutdown.requested() {
+        writeln!(lock, "serving the final state over HTTP; Ctrl-C to stop")?;
+        lock.flush()?;
+        while !shutdown.requested() {
+            if let Some(inbox) = &edges.queries {
+                inbox.serve(&engine, 64);
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
     Ok(())
 }

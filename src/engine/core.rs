@@ -699,6 +699,13 @@ impl Engine {
                 (f, t) if t.rank() < f.rank() => Some(WarningKind::SegmentDowngrade),
                 _ => Some(WarningKind::SegmentUpgrade),
             };
+            // The tutor's at-risk list: who fell, and when.
+            match kind {
+                Some(WarningKind::SegmentDowngrade | WarningKind::ActivationOverdue) => {
+                    self.roster.fell(idx, at);
+                }
+                _ => self.roster.rose(idx),
+            }
             if let Some(kind) = kind {
                 let severity = match kind {
                     WarningKind::ActivationOverdue => Severity::Notice,
@@ -804,8 +811,7 @@ impl Engine {
             horizon_start,
             earliest - config.alerts.cap_window,
         );
-        self.roster
-            .moved(idx, (m.segment, target), (m.stage, stage), at);
+        self.roster.moved((m.segment, target), (m.stage, stage));
         m.segment = target;
         m.stage = stage;
         m.recall_fired = recall_fired;

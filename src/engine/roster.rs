@@ -29,34 +29,27 @@ impl Roster {
         self.by_stage[Stage::Acquisition as usize] += 1;
     }
 
-    /// The member's segment or stage changed at `at`.
-    pub fn moved(
-        &mut self,
-        idx: u32,
-        (from, to): (Segment, Segment),
-        (was, is): (Stage, Stage),
-        at: EventTime,
-    ) {
+    /// The member's segment or stage changed.
+    pub fn moved(&mut self, (from, to): (Segment, Segment), (was, is): (Stage, Stage)) {
         if from != to {
             self.by_segment[from as usize] -= 1;
             self.by_segment[to as usize] += 1;
-            match (from.rank(), to.rank()) {
-                (Some(f), Some(t)) if t < f => {
-                    self.fell.insert(idx, at);
-                }
-                // `new` → `general_retain` is the missed activation deadline.
-                (None, Some(_)) if to == Segment::GeneralRetain => {
-                    self.fell.insert(idx, at);
-                }
-                _ => {
-                    self.fell.remove(&idx);
-                }
-            }
         }
         if was != is {
             self.by_stage[was as usize] -= 1;
             self.by_stage[is as usize] += 1;
         }
+    }
+
+    /// She fell at `at`: a downgrade, or a missed activation deadline, that was warned
+    /// about.
+    pub fn fell(&mut self, idx: u32, at: EventTime) {
+        self.fell.insert(idx, at);
+    }
+
+    /// Her segment changed for the better (or silently): she is no longer falling.
+    pub fn rose(&mut self, idx: u32) {
+        self.fell.remove(&idx);
     }
 
     /// The member's profile names tutor `to` (`from` before, if she had a profile).
@@ -119,46 +112,28 @@ mod tests {
         let mut r = Roster::default();
         r.joined();
         r.joined();
-        let stay = (Stage::Growth, Stage::Growth);
         r.moved(
-            0,
             (Segment::New, Segment::ImportantValue),
             (Stage::Acquisition, Stage::Growth),
-            t(1),
         );
-        assert_eq!(r.fell_at(0), None, "a first order is no fall");
         r.moved(
-            0,
             (Segment::ImportantValue, Segment::ImportantMaintain),
-            stay,
-            t(5),
+            (Stage::Growth, Stage::Growth),
         );
+        r.fell(0, t(5));
         assert_eq!(r.fell_at(0), Some(t(5)));
-        r.moved(
-            0,
-            (Segment::ImportantMaintain, Segment::GeneralValue),
-            stay,
-            t(9),
-        );
+        r.fell(0, t(9));
         assert_eq!(r.fell_at(0), Some(t(9)), "the latest fall counts");
-        r.moved(
-            0,
-            (Segment::GeneralValue, Segment::ImportantValue),
-            stay,
-            t(12),
-        );
+        r.rose(0);
         assert_eq!(r.fell_at(0), None);
         r.moved(
-            1,
             (Segment::New, Segment::GeneralRetain),
             (Stage::Acquisition, Stage::Acquisition),
-            t(14),
         );
-        assert_eq!(r.fell_at(1), Some(t(14)), "a missed activation is a fall");
         let seg: Vec<_> = r.members_by_segment().filter(|(_, n)| *n > 0).collect();
         assert_eq!(
             seg,
-            vec![(Segment::GeneralRetain, 1), (Segment::ImportantValue, 1)]
+            vec![(Segment::GeneralRetain, 1), (Segment::ImportantMaintain, 1)]
         );
         let stages: Vec<_> = r.members_by_stage().filter(|(_, n)| *n > 0).collect();
         assert_eq!(stages, vec![(Stage::Acquisition, 1), (Stage::Growth, 1)]);

@@ -52,6 +52,14 @@ fn colour(grade: &str) -> &'static str {
         .map_or("#9e9e9e", |(_, c)| c)
 }
 
+/// `2026-04-30T18:42:10.675Z` → `2026-04-30 18:42 UTC`.
+fn short_instant(rfc3339: &str) -> String {
+    match rfc3339.get(..16) {
+        Some(head) if rfc3339.ends_with('Z') => format!("{} UTC", head.replacen('T', " ", 1)),
+        _ => rfc3339.to_owned(),
+    }
+}
+
 fn percent(n: &serde_json::Number) -> f64 {
     n.as_f64().unwrap_or(0.0)
 }
@@ -72,7 +80,7 @@ th { font-weight: 600; color: #3e4c59; }
 .pct { display: block; font-size: 13px; color: #52606d; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 9px; font-size: 13px;
          border: 1px solid #cbd2d9; background: #fff; }
-.sev-important { font-weight: 600; }
+.sev-important td:first-child { box-shadow: inset 4px 0 0 #8e24aa; font-weight: 600; }
 .empty { color: #52606d; }
 "#;
 
@@ -106,8 +114,8 @@ fn group_row(out: &mut String, g: &GroupView) {
 </tr>
 "#,
         id = escape(&g.group_id),
-        a = g.activity,
-        b = g.benchmark,
+        a = format!("{activity:.2}"),
+        b = format!("{benchmark:.2}"),
         grade = g.activity_grade,
         fill = bar_px(activity),
         fill_colour = colour(g.activity_grade),
@@ -173,7 +181,7 @@ pub fn render(board: &TutorBoard) -> String {
                 out,
                 r#"<tr class="member{cls}" data-member="{id}">
 <td class="member-id">{id}</td><td>{group}</td><td class="segment">{segment}</td>
-<td><time>{fell}</time></td><td class="recency">{recency}</td><td>¥{m30}</td>
+<td><time datetime="{fell}">{fell_short}</time></td><td class="recency">{recency}</td><td>¥{m30}</td>
 <td class="tickets">{tickets}</td><td class="action">{action}</td>
 </tr>
 "#,
@@ -182,6 +190,7 @@ pub fn render(board: &TutorBoard) -> String {
                 group = escape(m.group_id.as_deref().unwrap_or("—")),
                 segment = m.segment,
                 fell = escape(&m.fell_at),
+                fell_short = escape(&short_instant(&m.fell_at)),
                 recency = m.recency_days.map_or("—".to_owned(), |d| d.to_string()),
                 m30 = m.m30,
                 tickets = m.open_tickets,

@@ -217,6 +217,8 @@ pub fn connection_settings(
         format!("kafka.inputs=[{{topic=\"{input}\",encoding=\"{encoding}\"}}]"),
         format!("kafka.warnings_topic={warnings}"),
         format!("kafka.dead_letter_topic={dlq}"),
+        // Any free port: instances run side by side. `Churnwatch::http_address` tells it.
+        "http.bind=127.0.0.1:0".to_owned(),
     ]
 }
 
@@ -316,6 +318,21 @@ impl Churnwatch {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+impl Churnwatch {
+    /// The address the HTTP server bound (from its start-up log line).
+    pub fn http_address(&mut self) -> String {
+        self.wait_for_log("http: serving", Duration::from_secs(30));
+        let log = self.log_text();
+        log.lines()
+            .filter(|l| l.contains("http: serving"))
+            .find_map(|l| {
+                let rest = &l[l.find("address=")? + "address=".len()..];
+                Some(rest.split_whitespace().next()?.to_owned())
+            })
+            .unwrap_or_else(|| panic!("no address in the http line of the log:\n{log}"))
     }
 }
 
