@@ -14,6 +14,7 @@ use crate::engine::{Engine, Figures, Severity, TimeMode, Warning};
 use crate::generate::{GenerateOptions, Workload};
 use crate::http::Health;
 use crate::kafka::Shutdown;
+use crate::model::GroupId;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -161,12 +162,10 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         }
     )?;
     if let Some(address) = address {
-        // The generator names tutors t001, t002, …
-        let tutor = "t001";
         writeln!(
             lock,
             "HTTP on http://{address}: /metrics, /v1/members/{{id}}, /v1/groups/{{id}}, \
-             /v1/tutors/{{id}}/at-risk; a tutor's page: http://{address}/tutors/{tutor}\n"
+             /v1/tutors/{{id}}/at-risk, tutor pages /tutors/{{id}} (tutors t001, t002, …)\n"
         )?;
     }
     let mut last_event_time = None;
@@ -223,8 +222,18 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         last_event_time.map_or("-".to_owned(), |t| t.to_rfc3339())
     )?;
     edges.metrics.observe_engine(&engine, wall_clock());
-    if args.linger && address.is_some() && !shutdown.requested() {
-        writeln!(lock, "serving the final state over HTTP; Ctrl-C to stop")?;
+    if let (true, Some(address), false) = (args.linger, address, shutdown.requested()) {
+        // The generator's first group always exists; its tutor may be a successor.
+        let tutor = engine
+            .group(&GroupId::new("g0001"))
+            .and_then(|g| g.tutor)
+            .and_then(|t| engine.tutor_id(t))
+            .map_or("t001".to_owned(), |t| t.to_string());
+        writeln!(
+            lock,
+            "serving the final state over HTTP, e.g. http://{address}/tutors/{tutor}; \
+             Ctrl-C to stop"
+        )?;
         lock.flush()?;
         while !shutdown.requested() {
             if let Some(inbox) = &edges.queries {
