@@ -157,6 +157,9 @@ fn prometheus_scrapes_metrics_that_move_with_the_input() {
         1.0,
     );
     wait_for_value(&prom, "churnwatch_ready", 1.0);
+    // librdkafka's statistics (every 5 s): one assigned partition, all of it committed.
+    wait_for_value(&prom, "count(churnwatch_consumer_lag_messages)", 1.0);
+    wait_for_value(&prom, "sum(churnwatch_consumer_lag_messages)", 0.0);
     let upgrades_before = query(
         &prom,
         "sum(churnwatch_warnings_total{kind=\"SEGMENT_UPGRADE\"})",
