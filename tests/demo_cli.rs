@@ -4,27 +4,39 @@
 mod http_support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use http_support::*;
 
+/// Kills the demo if the test fails half-way: `--linger` would keep it running.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn the_demo_prints_alerts_and_serves_its_state_over_http() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_churnwatch"))
-        .args([
-            "--set",
-            "http.bind=127.0.0.1:0",
-            "--set",
-            "http.metrics_interval=100ms",
-        ])
-        .args(["demo", "--rate", "0", "--members", "400", "--days", "60"])
-        .args(["--color", "never", "--linger"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting churnwatch demo");
-    let stdout = child.stdout.take().expect("piped stdout");
+    let mut demo = Demo(
+        Command::new(env!("CARGO_BIN_EXE_churnwatch"))
+            .args([
+                "--set",
+                "http.bind=127.0.0.1:0",
+                "--set",
+                "http.metrics_interval=100ms",
+            ])
+            .args(["demo", "--rate", "0", "--members", "400", "--days", "60"])
+            .args(["--color", "never", "--linger"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting churnwatch demo"),
+    );
+    let stdout = demo.0.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
     let http_line = lines
         .by_ref()
@@ -79,9 +91,9 @@ fn the_demo_prints_alerts_and_serves_its_state_over_http() {
     assert!(!board.json()["groups"].as_array().is_none_or(Vec::is_empty));
     assert_eq!(get(&format!("{base}/readyz"), None).status, 200);
 
-    let pid = child.id().to_string();
+    let pid = demo.0.id().to_string();
     let sent = Command::new("kill").args(["-INT", &pid]).status();
     assert!(sent.is_ok_and(|s| s.success()));
-    let status = child.wait().expect("waiting for the demo");
+    let status = demo.0.wait().expect("waiting for the demo");
     assert!(status.success(), "Ctrl-C ends the demo cleanly: {status}");
 }

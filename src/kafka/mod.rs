@@ -5,6 +5,7 @@
 mod assignment;
 mod clients;
 mod commits;
+mod emitter;
 mod pipeline;
 pub mod records;
 

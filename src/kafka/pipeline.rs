@@ -8,16 +8,16 @@
 //! is dropped. Offsets are committed from [`CommitTracker`], which releases an offset only
 //! when every record caused by it, and by everything before it, has been acknowledged.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::error::KafkaResult;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::statistics::Statistics;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -25,8 +25,8 @@ use tracing::{debug, error, info, warn};
 
 use super::assignment::{Assignment, AssignmentChange};
 use super::clients::{consumer_config, producer_config};
-use super::commits::{CommitTracker, UnitId};
-use super::records::{dead_letter_headers, WarningEncoder};
+use super::emitter::{DeadLetter, Emitter, ProducerCtx, Round};
+use super::records::dead_letter_headers;
 use crate::cli::wall_clock;
 use crate::config::{Config, Encoding, KafkaTimeMode};
 use crate::decode::{JsonDecoder, ProtobufDecoder};
@@ -41,8 +41,6 @@ use crate::reject::{RejectReason, Rejection};
 const ROUND: usize = 1024;
 /// How long a poll waits when the input is quiet.
 const POLL_WAIT: Duration = Duration::from_millis(50);
-/// Pause before a record the broker refused is sent again.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Timeout of the blocking metadata calls made on assignment and at shutdown.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -189,50 +187,6 @@ impl ConsumerContext for ConsumerCtx {
     }
 }
 
-/// A record the broker refused, kept to be sent again: nothing is dropped.
-struct Refused {
-    unit: UnitId,
-    topic: String,
-    key: Option<Vec<u8>>,
-    payload: Option<Vec<u8>>,
-    headers: Option<OwnedHeaders>,
-    retry_at: Instant,
-}
-
-enum Delivery {
-    Acked(UnitId),
-    Refused(Refused, KafkaError),
-}
-
-struct ProducerCtx {
-    deliveries: Mutex<Vec<Delivery>>,
-}
-
-impl ClientContext for ProducerCtx {}
-
-impl ProducerContext for ProducerCtx {
-    type DeliveryOpaque = usize;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, unit: usize) {
-        let unit = unit as UnitId;
-        let delivery = match result {
-            Ok(_) => Delivery::Acked(unit),
-            Err((e, m)) => Delivery::Refused(
-                Refused {
-                    unit,
-                    topic: m.topic().to_owned(),
-                    key: m.key().map(<[u8]>::to_vec),
-                    payload: m.payload().map(<[u8]>::to_vec),
-                    headers: m.headers().map(|h| h.detach()),
-                    retry_at: Instant::now() + RETRY_AFTER,
-                },
-                e.clone(),
-            ),
-        };
-        lock(&self.deliveries).push(delivery);
-    }
-}
-
 /// A poisoned lock only means another thread panicked while pushing to a `Vec`; the data
 /// is still a valid `Vec`.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -245,8 +199,9 @@ struct Processor<'c> {
     mode: TimeMode,
     engine: Engine,
     assignment: Assignment,
-    sender: Sender,
-    encoder: WarningEncoder,
+    emitter: Emitter,
+    /// This poll round's output, handed to the emitter at the end of the round.
+    round: Round,
     json: JsonDecoder,
     protobuf: ProtobufDecoder,
     out: Vec<Warning>,
@@ -257,15 +212,6 @@ struct Processor<'c> {
     health: Health,
     /// An assignment (possibly empty) has been received since the last revocation.
     assigned: bool,
-}
-
-/// The producer side: records in flight, their units, and the ones to send again.
-struct Sender {
-    producer: BaseProducer<ProducerCtx>,
-    tracker: CommitTracker,
-    refused: VecDeque<Refused>,
-    shutdown: Shutdown,
-    metrics: Arc<Metrics>,
 }
 
 /// Runs until `shutdown` is requested; returns the run's totals.
@@ -283,9 +229,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         })
         .context("creating the Kafka consumer")?;
     let producer: BaseProducer<ProducerCtx> = producer_config(k)?
-        .create_with_context(ProducerCtx {
-            deliveries: Mutex::new(Vec::new()),
-        })
+        .create_with_context(ProducerCtx::new())
         .context("creating the Kafka producer")?;
     // Learn the output topics' leaders now: otherwise the first warning after a start
     // waits about a second for the metadata round trip. A topic that cannot be described
@@ -312,14 +256,8 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         mode,
         engine: Engine::new(config, mode),
         assignment: Assignment::default(),
-        sender: Sender {
-            producer,
-            tracker: CommitTracker::new(),
-            refused: VecDeque::new(),
-            shutdown: shutdown.clone(),
-            metrics: metrics.clone(),
-        },
-        encoder: WarningEncoder::new(k.warnings_encoding),
+        emitter: Emitter::start(k, producer, metrics.clone(), shutdown.clone())?,
+        round: Round::default(),
         json: JsonDecoder::new(config.input.max_message_bytes),
         protobuf: ProtobufDecoder::new(config.input.max_message_bytes),
         out: Vec::new(),
@@ -346,7 +284,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         for _ in 0..ROUND {
             let polled = consumer.poll(wait);
             wait = Duration::ZERO;
-            p.apply_changes(&consumer);
+            p.apply_changes(&consumer)?;
             match polled {
                 None => break,
                 Some(Ok(m)) => p.handle(&m, *wall.get_or_insert_with(wall_clock))?,
@@ -357,7 +295,8 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
                 }
             }
         }
-        p.sender.service(Duration::ZERO)?;
+        p.flush_round()?;
+        p.emitter.check()?;
         if !p.assignment.restored() {
             p.check_positions(&consumer);
         }
@@ -382,12 +321,12 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     }
     p.health.set_ready(false);
 
+    p.flush_round()?;
     info!(
-        in_flight = p.sender.tracker.in_flight(),
+        in_flight = p.emitter.in_flight(),
         "stopping: draining the producer"
     );
-    p.sender.drain()?;
-    let safe = p.sender.tracker.safe_offsets().clone();
+    let safe = p.emitter.drain()?;
     if !safe.is_empty() {
         p.commit(&consumer, &safe, CommitMode::Sync);
     }
@@ -401,13 +340,25 @@ fn to_duration(ms: i64) -> Duration {
 }
 
 impl Processor<'_> {
-    fn apply_changes(&mut self, consumer: &BaseConsumer<ConsumerCtx>) {
+    /// Hands this round's output to the emitter.
+    fn flush_round(&mut self) -> anyhow::Result<()> {
+        if self.round.is_empty() {
+            return Ok(());
+        }
+        self.emitter.submit(std::mem::take(&mut self.round))
+    }
+
+    fn apply_changes(&mut self, consumer: &BaseConsumer<ConsumerCtx>) -> anyhow::Result<()> {
         let changes = std::mem::take(&mut *lock(&consumer.context().changes));
+        if !changes.is_empty() {
+            // What was handled before the change belongs to the old generation.
+            self.flush_round()?;
+        }
         for change in changes {
             self.stats.rebalances += 1;
             // Whatever the change, the old generation's progress is no longer ours to
             // commit, and the state is rebuilt from the new assignment.
-            self.sender.tracker.reset();
+            self.emitter.reset()?;
             self.engine = Engine::new(self.config, self.mode);
             self.metrics.reset_consumer_lag();
             match change {
@@ -443,6 +394,7 @@ impl Processor<'_> {
                 }
             }
         }
+        Ok(())
     }
 
     /// A restore target at or below a partition's first retained offset has nothing left
@@ -509,96 +461,69 @@ impl Processor<'_> {
             return Ok(());
         }
         self.stats.consumed += 1;
-        let unit = self.sender.tracker.open(Some((index, m.offset() + 1)));
         let counters = &self.counters[index as usize];
-        match result {
-            Ok(type_index) => counters.consumed(type_index),
+        let dead_letter = match result {
+            Ok(type_index) => {
+                counters.consumed(type_index);
+                None
+            }
             Err(rejection) => {
                 counters.rejected(rejection.reason);
-                self.dead_letter(unit, m, &rejection)?;
+                Some(self.dead_letter(m, &rejection))
+            }
+        };
+        if self.mode == TimeMode::Live {
+            for w in &mut out {
+                w.emitted_at = wall;
             }
         }
-        let sent = self.send_warnings(unit, &mut out, wall, m.timestamp().to_millis());
+        self.stats.warnings += out.len() as u64;
+        self.round.message(
+            (index, m.offset() + 1),
+            m.timestamp().to_millis(),
+            &mut out,
+            dead_letter,
+        );
         self.out = out;
-        self.sender.tracker.close(unit);
-        sent
+        Ok(())
     }
 
-    fn dead_letter(
-        &mut self,
-        unit: UnitId,
-        m: &BorrowedMessage<'_>,
-        rejection: &Rejection,
-    ) -> anyhow::Result<()> {
+    fn dead_letter(&mut self, m: &BorrowedMessage<'_>, rejection: &Rejection) -> DeadLetter {
         *self.stats.rejections.entry(rejection.reason).or_default() += 1;
         self.stats.dead_letters += 1;
-        let headers =
-            dead_letter_headers(m.headers(), rejection, m.topic(), m.partition(), m.offset());
-        let config = self.config;
-        self.sender.send(
-            unit,
-            &config.kafka.dead_letter_topic,
-            m.key(),
-            m.payload(),
-            headers,
-        )
+        DeadLetter {
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers: dead_letter_headers(
+                m.headers(),
+                rejection,
+                m.topic(),
+                m.partition(),
+                m.offset(),
+            ),
+        }
     }
 
     fn tick(&mut self) -> anyhow::Result<()> {
         let wall = wall_clock();
         let mut out = std::mem::take(&mut self.out);
         self.engine.tick(wall, &mut out);
-        let result = if out.is_empty() {
-            Ok(())
-        } else {
-            let unit = self.sender.tracker.open(None);
-            let sent = self.send_warnings(unit, &mut out, wall, None);
-            self.sender.tracker.close(unit);
-            sent
-        };
-        self.out = out;
-        result
-    }
-
-    /// Sends the warnings `out` holds; `source_ms` is the Kafka timestamp of the record
-    /// that caused them (none for time-driven ones), for the latency histogram.
-    fn send_warnings(
-        &mut self,
-        unit: UnitId,
-        out: &mut Vec<Warning>,
-        wall: EventTime,
-        source_ms: Option<i64>,
-    ) -> anyhow::Result<()> {
-        let config = self.config;
-        let topic = &config.kafka.warnings_topic;
-        // The round's clock reading may predate the record; the histogram gets its own.
-        let now = (source_ms.is_some() && !out.is_empty()).then(wall_clock);
-        for mut w in out.drain(..) {
-            if self.mode == TimeMode::Live {
+        if self.mode == TimeMode::Live {
+            for w in &mut out {
                 w.emitted_at = wall;
             }
-            self.metrics.warning(&w);
-            if let (Some(source), Some(now)) = (source_ms, now) {
-                self.metrics.latency(source, now.as_millis());
-            }
-            let record = self.encoder.encode(&w);
-            self.stats.warnings += 1;
-            self.sender.send(
-                unit,
-                topic,
-                Some(record.key.as_bytes()),
-                Some(record.payload),
-                record.headers,
-            )?;
         }
-        Ok(())
+        self.stats.warnings += out.len() as u64;
+        self.round.tick(&mut out);
+        self.out = out;
+        self.flush_round()
     }
 
     /// Commits the safe offsets if they moved since the last commit.
     fn commit_progress(&mut self, consumer: &BaseConsumer<ConsumerCtx>) {
-        let offsets = self.sender.tracker.take_commit();
+        let offsets = self.emitter.take_commit();
         if !offsets.is_empty() && !self.commit(consumer, &offsets, CommitMode::Async) {
-            self.sender.tracker.commit_failed();
+            self.emitter.commit_failed();
         }
     }
 
@@ -629,95 +554,5 @@ impl Processor<'_> {
                 false
             }
         }
-    }
-}
-
-impl Sender {
-    /// Hands a record to the producer, waiting for queue space as long as it takes: a
-    /// full queue is back-pressure, not a reason to drop.
-    fn send(
-        &mut self,
-        unit: UnitId,
-        topic: &str,
-        key: Option<&[u8]>,
-        payload: Option<&[u8]>,
-        headers: OwnedHeaders,
-    ) -> anyhow::Result<()> {
-        let mut record =
-            BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, unit as usize).headers(headers);
-        record.key = key;
-        record.payload = payload;
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => {
-                    self.tracker.sent(unit);
-                    return Ok(());
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    self.service(Duration::from_millis(100))?;
-                    if self.shutdown.forced() {
-                        anyhow::bail!("stopped while waiting for the broker to take records");
-                    }
-                }
-                Err((e, _)) => {
-                    return Err(e).with_context(|| format!("producing to {topic}"));
-                }
-            }
-        }
-    }
-
-    /// Serves delivery reports and re-sends refused records whose pause is over.
-    fn service(&mut self, wait: Duration) -> anyhow::Result<()> {
-        self.producer.poll(wait);
-        let deliveries = std::mem::take(&mut *lock(&self.producer.context().deliveries));
-        for d in deliveries {
-            match d {
-                Delivery::Acked(unit) => self.tracker.acked(unit),
-                Delivery::Refused(r, e) => {
-                    self.metrics.produce_failed();
-                    error!(error = %e, topic = %r.topic, "the broker refused a record; retrying");
-                    self.refused.push_back(r);
-                }
-            }
-        }
-        while self
-            .refused
-            .front()
-            .is_some_and(|r| r.retry_at <= Instant::now())
-        {
-            let Some(r) = self.refused.pop_front() else {
-                break;
-            };
-            let mut record =
-                BaseRecord::<[u8], [u8], usize>::with_opaque_to(&r.topic, r.unit as usize);
-            record.key = r.key.as_deref();
-            record.payload = r.payload.as_deref();
-            record.headers = r.headers.clone();
-            if let Err((e, _)) = self.producer.send(record) {
-                warn!(error = %e, "re-sending a refused record failed; will retry");
-                self.refused.push_front(Refused {
-                    retry_at: Instant::now() + RETRY_AFTER,
-                    ..r
-                });
-                break;
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits until every record sent so far is acknowledged (or a second signal).
-    fn drain(&mut self) -> anyhow::Result<()> {
-        while self.tracker.in_flight() > 0 || !self.refused.is_empty() {
-            self.service(Duration::from_millis(100))?;
-            if self.shutdown.forced() {
-                warn!(
-                    in_flight = self.tracker.in_flight(),
-                    "second signal: exiting without waiting; unacknowledged input is not committed"
-                );
-                break;
-            }
-        }
-        Ok(())
     }
 }

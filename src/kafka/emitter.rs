@@ -1,0 +1,560 @@
+//! The producing half of `churnwatch run`, on a thread of its own: encoding warnings,
+//! handing records to librdkafka, serving delivery reports, re-sending refused records and
+//! the at-least-once bookkeeping ([`CommitTracker`]) all happen here, so the thread that
+//! owns the consumer and the engine spends its time on the input.
+//!
+//! The pipeline hands over one [`Round`] per poll round (the output of up to a thousand
+//! messages, in input order) through a bounded channel: a slow or absent broker fills
+//! librdkafka's queue, then this thread, then the channel, and the pipeline stops
+//! consuming until acknowledgements make room. Nothing is dropped. The safe offsets come
+//! back through shared state tagged with the consumer-group generation they belong to, so
+//! offsets of partitions lost in a rebalance are never committed.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::ClientContext;
+use tracing::{error, warn};
+
+use super::commits::{CommitTracker, UnitId};
+use super::pipeline::Shutdown;
+use super::records::WarningEncoder;
+use crate::cli::wall_clock;
+use crate::config::KafkaConfig;
+use crate::engine::Warning;
+use crate::metrics::Metrics;
+
+/// Pause before a record the broker refused is sent again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Rounds waiting for this thread at most: beyond that the pipeline waits (back-pressure).
+const ROUNDS_QUEUED: usize = 4;
+/// How long the thread waits for a round before it serves delivery reports anyway.
+const IDLE_WAIT: Duration = Duration::from_millis(5);
+
+/// A refused record's dead letter: the original message, unchanged, with headers.
+pub struct DeadLetter {
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: OwnedHeaders,
+}
+
+/// One unit of output: what one input message (or one wall-clock tick) caused.
+#[derive(Debug, Clone, Copy)]
+struct UnitOut {
+    /// Partition index and the next offset to read once this unit is done.
+    advance: Option<(u32, i64)>,
+    /// The unit's warnings are the next `warnings` of [`Round::warnings`].
+    warnings: u32,
+    /// The unit's dead letter is the next of [`Round::dead_letters`].
+    dead_letter: bool,
+    /// Kafka timestamp of the input record (for the latency histogram).
+    source_ms: Option<i64>,
+}
+
+/// The output of one poll round, in input order.
+#[derive(Default)]
+pub struct Round {
+    units: Vec<UnitOut>,
+    warnings: Vec<Warning>,
+    dead_letters: Vec<DeadLetter>,
+}
+
+impl Round {
+    pub fn is_empty(&self) -> bool {
+        self.units.is_empty()
+    }
+
+    /// The output of a consumed message: its warnings (drained from `warnings`) and its
+    /// dead letter, if refused.
+    pub fn message(
+        &mut self,
+        advance: (u32, i64),
+        source_ms: Option<i64>,
+        warnings: &mut Vec<Warning>,
+        dead_letter: Option<DeadLetter>,
+    ) {
+        let quiet = warnings.is_empty() && dead_letter.is_none();
+        // Most messages cause nothing: a run of them from one partition is one unit, so
+        // the bookkeeping is per output, not per input.
+        if let Some(last) = self.units.last_mut() {
+            let same_partition = last.advance.is_some_and(|(p, _)| p == advance.0);
+            if quiet && same_partition && last.warnings == 0 && !last.dead_letter {
+                last.advance = Some(advance);
+                return;
+            }
+        }
+        self.units.push(UnitOut {
+            advance: Some(advance),
+            warnings: warnings.len() as u32,
+            dead_letter: dead_letter.is_some(),
+            source_ms,
+        });
+        self.warnings.append(warnings);
+        self.dead_letters.extend(dead_letter);
+    }
+
+    /// Warnings fired by the wall clock alone.
+    pub fn tick(&mut self, warnings: &mut Vec<Warning>) {
+        if warnings.is_empty() {
+            return;
+        }
+        self.units.push(UnitOut {
+            advance: None,
+            warnings: warnings.len() as u32,
+            dead_letter: false,
+            source_ms: None,
+        });
+        self.warnings.append(warnings);
+    }
+}
+
+enum Order {
+    Round(Round),
+    /// A rebalance: units of earlier generations are forgotten.
+    Reset(u64),
+    /// Send everything, wait for every acknowledgement (or a forced stop), then end.
+    Drain,
+}
+
+/// What the thread reports back.
+#[derive(Debug, Default)]
+struct Reported {
+    generation: u64,
+    safe: BTreeMap<u32, i64>,
+    changed: bool,
+    in_flight: u64,
+    failure: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means the other thread panicked between two plain writes.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The pipeline's handle on the producing thread.
+pub struct Emitter {
+    orders: SyncSender<Order>,
+    reported: Arc<Mutex<Reported>>,
+    thread: Option<JoinHandle<()>>,
+    generation: u64,
+    shutdown: Shutdown,
+}
+
+impl Emitter {
+    pub fn start(
+        config: &KafkaConfig,
+        producer: BaseProducer<ProducerCtx>,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<Emitter> {
+        let (orders, inbox) = mpsc::sync_channel(ROUNDS_QUEUED);
+        let reported = Arc::new(Mutex::new(Reported::default()));
+        let worker = Worker {
+            sender: Sender {
+                producer,
+                tracker: CommitTracker::new(),
+                refused: VecDeque::new(),
+                shutdown: shutdown.clone(),
+                metrics: metrics.clone(),
+            },
+            encoder: WarningEncoder::new(config.warnings_encoding),
+            warnings_topic: config.warnings_topic.clone(),
+            dead_letter_topic: config.dead_letter_topic.clone(),
+            metrics,
+            reported: reported.clone(),
+            generation: 0,
+        };
+        let thread = thread::Builder::new()
+            .name("emitter".into())
+            .spawn(move || worker.run(inbox))
+            .context("starting the producing thread")?;
+        Ok(Emitter {
+            orders,
+            reported,
+            thread: Some(thread),
+            generation: 0,
+            shutdown,
+        })
+    }
+
+    /// Fails if the producing thread failed (a record that can never be produced).
+    pub fn check(&self) -> anyhow::Result<()> {
+        match &lock(&self.reported).failure {
+            Some(failure) => anyhow::bail!("producing failed: {failure}"),
+            None => Ok(()),
+        }
+    }
+
+    fn order(&mut self, mut order: Order) -> anyhow::Result<()> {
+        loop {
+            match self.orders.try_send(order) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Full(back)) => {
+                    order = back;
+                    self.check()?;
+                    if self.shutdown.forced() {
+                        anyhow::bail!("stopped while waiting for the broker to take records");
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
+                Err(TrySendError::Disconnected(_)) => {
+                    self.check()?;
+                    anyhow::bail!("the producing thread ended");
+                }
+            }
+        }
+    }
+
+    /// Hands a round's output over, waiting while the producing side is behind.
+    pub fn submit(&mut self, round: Round) -> anyhow::Result<()> {
+        if round.is_empty() {
+            return Ok(());
+        }
+        self.order(Order::Round(round))
+    }
+
+    /// A rebalance: the old generation's offsets are never committed.
+    pub fn reset(&mut self) -> anyhow::Result<()> {
+        self.generation += 1;
+        self.order(Order::Reset(self.generation))
+    }
+
+    /// The current generation's safe offsets, if they moved since they were last taken.
+    pub fn take_commit(&self) -> BTreeMap<u32, i64> {
+        let mut r = lock(&self.reported);
+        if r.generation == self.generation && std::mem::take(&mut r.changed) {
+            r.safe.clone()
+        } else {
+            BTreeMap::new()
+        }
+    }
+
+    /// The offsets last taken were not committed: hand them out again.
+    pub fn commit_failed(&self) {
+        let mut r = lock(&self.reported);
+        r.changed = !r.safe.is_empty();
+    }
+
+    pub fn in_flight(&self) -> u64 {
+        lock(&self.reported).in_flight
+    }
+
+    /// Sends everything, waits for every acknowledgement (a second signal cuts it
+    /// short) and returns the current generation's safe offsets.
+    pub fn drain(&mut self) -> anyhow::Result<BTreeMap<u32, i64>> {
+        // A thread that already ended (failure) is reported by `check` below.
+        let _ = self.order(Order::Drain);
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                anyhow::bail!("the producing thread panicked");
+            }
+        }
+        self.check()?;
+        let r = lock(&self.reported);
+        Ok(if r.generation == self.generation {
+            r.safe.clone()
+        } else {
+            BTreeMap::new()
+        })
+    }
+}
+
+struct Worker {
+    sender: Sender,
+    encoder: WarningEncoder,
+    warnings_topic: String,
+    dead_letter_topic: String,
+    metrics: Arc<Metrics>,
+    reported: Arc<Mutex<Reported>>,
+    generation: u64,
+}
+
+impl Worker {
+    fn run(mut self, inbox: Receiver<Order>) {
+        if let Err(e) = self.serve(&inbox) {
+            error!(error = %format!("{e:#}"), "producing failed");
+            lock(&self.reported).failure = Some(format!("{e:#}"));
+        }
+    }
+
+    fn serve(&mut self, inbox: &Receiver<Order>) -> anyhow::Result<()> {
+        loop {
+            match inbox.recv_timeout(IDLE_WAIT) {
+                Ok(Order::Round(round)) => self.emit(round)?,
+                Ok(Order::Reset(generation)) => {
+                    self.sender.tracker.reset();
+                    self.generation = generation;
+                }
+                Ok(Order::Drain) | Err(RecvTimeoutError::Disconnected) => {
+                    self.sender.drain()?;
+                    self.publish();
+                    return Ok(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.sender.service(Duration::ZERO)?;
+            self.publish();
+        }
+    }
+
+    fn publish(&mut self) {
+        let safe = self.sender.tracker.take_commit();
+        let mut r = lock(&self.reported);
+        r.in_flight = self.sender.tracker.in_flight();
+        if r.generation != self.generation {
+            *r = Reported {
+                generation: self.generation,
+                in_flight: r.in_flight,
+                ..Reported::default()
+            };
+        }
+        if !safe.is_empty() {
+            r.safe = safe;
+            r.changed = true;
+        }
+    }
+
+    fn emit(&mut self, round: Round) -> anyhow::Result<()> {
+        let now = wall_clock().as_millis();
+        let mut warnings = round.warnings.into_iter();
+        let mut dead_letters = round.dead_letters.into_iter();
+        for unit in round.units {
+            let id = self.sender.tracker.open(unit.advance);
+            if unit.dead_letter {
+                if let Some(d) = dead_letters.next() {
+                    let topic = &self.dead_letter_topic;
+                    self.sender.send(
+                        id,
+                        topic,
+                        d.key.as_deref(),
+                        d.payload.as_deref(),
+                        d.headers,
+                    )?;
+                }
+            }
+            for w in warnings.by_ref().take(unit.warnings as usize) {
+                self.metrics.warning(&w);
+                if let Some(source) = unit.source_ms {
+                    self.metrics.latency(source, now);
+                }
+                let record = self.encoder.encode(&w);
+                self.sender.send(
+                    id,
+                    &self.warnings_topic,
+                    Some(record.key.as_bytes()),
+                    Some(record.payload),
+                    record.headers,
+                )?;
+            }
+            self.sender.tracker.close(id);
+        }
+        Ok(())
+    }
+}
+
+/// A record the broker refused, kept to be sent again: nothing is dropped.
+struct Refused {
+    unit: UnitId,
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Option<Vec<u8>>,
+    headers: Option<OwnedHeaders>,
+    retry_at: Instant,
+}
+
+enum Delivery {
+    Acked(UnitId),
+    Refused(Refused, KafkaError),
+}
+
+pub struct ProducerCtx {
+    deliveries: Mutex<Vec<Delivery>>,
+}
+
+impl ProducerCtx {
+    pub fn new() -> ProducerCtx {
+        ProducerCtx {
+            deliveries: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl ClientContext for ProducerCtx {}
+
+impl ProducerContext for ProducerCtx {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, unit: usize) {
+        let unit = unit as UnitId;
+        let delivery = match result {
+            Ok(_) => Delivery::Acked(unit),
+            Err((e, m)) => Delivery::Refused(
+                Refused {
+                    unit,
+                    topic: m.topic().to_owned(),
+                    key: m.key().map(<[u8]>::to_vec),
+                    payload: m.payload().map(<[u8]>::to_vec),
+                    headers: m.headers().map(|h| h.detach()),
+                    retry_at: Instant::now() + RETRY_AFTER,
+                },
+                e.clone(),
+            ),
+        };
+        lock(&self.deliveries).push(delivery);
+    }
+}
+
+/// The producer, records in flight, their units, and the ones to send again.
+struct Sender {
+    producer: BaseProducer<ProducerCtx>,
+    tracker: CommitTracker,
+    refused: VecDeque<Refused>,
+    shutdown: Shutdown,
+    metrics: Arc<Metrics>,
+}
+
+impl Sender {
+    /// Hands a record to the producer, waiting for queue space as long as it takes: a
+    /// full queue is back-pressure, not a reason to drop.
+    fn send(
+        &mut self,
+        unit: UnitId,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+        headers: OwnedHeaders,
+    ) -> anyhow::Result<()> {
+        let mut record =
+            BaseRecord::<[u8], [u8], usize>::with_opaque_to(topic, unit as usize).headers(headers);
+        record.key = key;
+        record.payload = payload;
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => {
+                    self.tracker.sent(unit);
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    self.service(Duration::from_millis(100))?;
+                    if self.shutdown.forced() {
+                        anyhow::bail!("stopped while waiting for the broker to take records");
+                    }
+                }
+                Err((e, _)) => {
+                    return Err(e).with_context(|| format!("producing to {topic}"));
+                }
+            }
+        }
+    }
+
+    /// Serves delivery reports and re-sends refused records whose pause is over.
+    fn service(&mut self, wait: Duration) -> anyhow::Result<()> {
+        self.producer.poll(wait);
+        let deliveries = std::mem::take(&mut *lock(&self.producer.context().deliveries));
+        for d in deliveries {
+            match d {
+                Delivery::Acked(unit) => self.tracker.acked(unit),
+                Delivery::Refused(r, e) => {
+                    self.metrics.produce_failed();
+                    error!(error = %e, topic = %r.topic, "the broker refused a record; retrying");
+                    self.refused.push_back(r);
+                }
+            }
+        }
+        while self
+            .refused
+            .front()
+            .is_some_and(|r| r.retry_at <= Instant::now())
+        {
+            let Some(r) = self.refused.pop_front() else {
+                break;
+            };
+            let mut record =
+                BaseRecord::<[u8], [u8], usize>::with_opaque_to(&r.topic, r.unit as usize);
+            record.key = r.key.as_deref();
+            record.payload = r.payload.as_deref();
+            record.headers = r.headers.clone();
+            if let Err((e, _)) = self.producer.send(record) {
+                warn!(error = %e, "re-sending a refused record failed; will retry");
+                self.refused.push_front(Refused {
+                    retry_at: Instant::now() + RETRY_AFTER,
+                    ..r
+                });
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every record sent so far is acknowledged (or a second signal).
+    fn drain(&mut self) -> anyhow::Result<()> {
+        while self.tracker.in_flight() > 0 || !self.refused.is_empty() {
+            self.service(Duration::from_millis(100))?;
+            if self.shutdown.forced() {
+                warn!(
+                    in_flight = self.tracker.in_flight(),
+                    "second signal: exiting without waiting; unacknowledged input is not committed"
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quiet_messages_of_one_partition_are_one_unit() {
+        let mut round = Round::default();
+        let mut none = Vec::new();
+        round.message((0, 1), None, &mut none, None);
+        round.message((0, 2), None, &mut none, None);
+        round.message((1, 7), None, &mut none, None);
+        round.message((1, 8), None, &mut none, None);
+        round.message((0, 3), None, &mut none, None);
+        let advances: Vec<_> = round.units.iter().map(|u| u.advance).collect();
+        assert_eq!(advances, vec![Some((0, 2)), Some((1, 8)), Some((0, 3))]);
+    }
+
+    #[test]
+    fn a_message_with_output_starts_a_unit_of_its_own() {
+        let mut round = Round::default();
+        let mut none = Vec::new();
+        round.message((0, 1), None, &mut none, None);
+        let dead = DeadLetter {
+            key: None,
+            payload: Some(b"x".to_vec()),
+            headers: OwnedHeaders::new(),
+        };
+        round.message((0, 2), Some(5), &mut none, Some(dead));
+        round.message((0, 3), None, &mut none, None);
+        let units: Vec<_> = round
+            .units
+            .iter()
+            .map(|u| (u.advance, u.dead_letter))
+            .collect();
+        assert_eq!(
+            units,
+            vec![
+                (Some((0, 1)), false),
+                (Some((0, 2)), true),
+                // Not merged into the dead letter's unit: that unit waits for an ack.
+                (Some((0, 3)), false),
+            ]
+        );
+        let mut none = Vec::new();
+        round.tick(&mut none);
+        assert_eq!(round.units.len(), 3, "a tick with no warning is nothing");
+    }
+}
