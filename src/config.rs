@@ -265,7 +265,18 @@ pub struct KafkaConfig {
     /// `live`: idle partitions release the watermark and an all-idle input lets the wall
     /// clock drive it. `event_time`: event time alone, as in replay (backfills).
     pub time_mode: KafkaTimeMode,
-    /// How often acknowledged progress is committed.
+    /// `auto` (default): exactly once when the broker supports transactions, at least
+    /// once otherwise. `exactly_once`: warnings, dead letters and input offsets commit
+    /// together in Kafka transactions (downstream readers use
+    /// `isolation.level=read_committed`); refuses to start without broker support.
+    /// `at_least_once`: offsets committed once the output is acknowledged (repeats
+    /// possible across a crash, never a loss).
+    pub delivery: DeliveryGuarantee,
+    /// The producer's `transactional.id` in exactly-once mode; empty means
+    /// `<group_id>-<host name>`. Must be unique per running instance.
+    pub transactional_id: String,
+    /// How often progress is committed (exactly once: how long a transaction stays
+    /// open).
     pub commit_interval: Span,
     /// How often the wall clock is consulted for idle partitions (live mode).
     pub tick_interval: Span,
@@ -294,6 +305,8 @@ impl Default for KafkaConfig {
             warnings_encoding: Encoding::Protobuf,
             dead_letter_topic: "retention.dead-letter".to_owned(),
             time_mode: KafkaTimeMode::Live,
+            delivery: DeliveryGuarantee::Auto,
+            transactional_id: String::new(),
             commit_interval: Span::seconds(1),
             tick_interval: Span::millis(200),
             properties: BTreeMap::new(),
@@ -315,6 +328,14 @@ pub struct InputTopic {
 pub enum Encoding {
     Json,
     Protobuf,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryGuarantee {
+    Auto,
+    ExactlyOnce,
+    AtLeastOnce,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -186,7 +186,7 @@ impl Metrics {
             consumer_lag: gauge_vec(
                 &r,
                 "churnwatch_consumer_lag_messages",
-                "Messages between the consumer's position and the end of each assigned partition.",
+                "Messages between the consumer's position and the end (last stable offset) of each assigned partition.",
                 &["topic", "partition"],
             ),
             members_by_segment: gauge_vec(

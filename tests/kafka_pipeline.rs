@@ -283,13 +283,24 @@ fn wait_for_all(topic: &str, expected: &BTreeSet<String>) -> BTreeSet<String> {
 
 #[test]
 fn restarts_graceful_and_kill_9_lose_no_warning() {
-    let t = topics("restart");
+    restarts_lose_no_warning("auto");
+}
+
+/// The same with offsets committed after acknowledgement (brokers without transactions).
+#[test]
+fn at_least_once_restarts_graceful_and_kill_9_lose_no_warning() {
+    restarts_lose_no_warning("at_least_once");
+}
+
+fn restarts_lose_no_warning(delivery: &str) {
+    let t = topics(&format!("restart-{delivery}"));
     let lines = workload(1500, 90, 23);
     let expected: BTreeSet<String> = replay(&lines, None)
         .iter()
         .map(|l| json_warning_id(l))
         .collect();
-    let sets = settings(&t.group, &t.input, "json", &t.warnings, &t.dlq);
+    let mut sets = settings(&t.group, &t.input, "json", &t.warnings, &t.dlq);
+    sets.push(format!("kafka.delivery={delivery}"));
     let (first, rest) = lines.split_at(lines.len() / 3);
     let (second, third) = rest.split_at(rest.len() / 2);
 

@@ -39,7 +39,16 @@ pub fn consumer_config(k: &KafkaConfig) -> anyhow::Result<ClientConfig> {
     Ok(c)
 }
 
-pub fn producer_config(k: &KafkaConfig) -> anyhow::Result<ClientConfig> {
+/// Settings of the exactly-once producer: idempotent, acknowledged by every in-sync
+/// replica. Records that time out fail their transaction, which is aborted and redone, so
+/// the message timeout is librdkafka's (at most `transaction.timeout.ms`), not infinite.
+const TRANSACTIONAL_FIXED: [(&str, &str); 2] = [("enable.idempotence", "true"), ("acks", "all")];
+
+/// The producer for at-least-once delivery, or with `transactional_id` for exactly once.
+pub fn producer_config(
+    k: &KafkaConfig,
+    transactional_id: Option<&str>,
+) -> anyhow::Result<ClientConfig> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.brokers)
         .set("client.id", "churnwatch")
@@ -47,7 +56,16 @@ pub fn producer_config(k: &KafkaConfig) -> anyhow::Result<ClientConfig> {
         .set("compression.type", "lz4")
         // Warnings are small and latency matters (p99 ≤ 50 ms): no Nagle delay.
         .set("socket.nagle.disable", "true");
-    layer(&mut c, k, &k.producer_properties, &PRODUCER_FIXED)?;
+    match transactional_id {
+        None => layer(&mut c, k, &k.producer_properties, &PRODUCER_FIXED)?,
+        Some(id) => {
+            // A crashed instance's open transaction holds back read_committed readers
+            // until the broker aborts it: 10 s, not librdkafka's 60 s.
+            c.set("transactional.id", id)
+                .set("transaction.timeout.ms", "10000");
+            layer(&mut c, k, &k.producer_properties, &TRANSACTIONAL_FIXED)?;
+        }
+    }
     Ok(c)
 }
 
@@ -85,7 +103,7 @@ mod tests {
             .insert("security.protocol".into(), "SASL_SSL".into());
         k.producer_properties
             .insert("linger.ms".into(), "20".into());
-        let p = producer_config(&k).unwrap();
+        let p = producer_config(&k, None).unwrap();
         assert_eq!(p.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(p.get("linger.ms"), Some("20"));
         let c = consumer_config(&k).unwrap();
@@ -93,6 +111,15 @@ mod tests {
         assert_eq!(c.get("linger.ms"), None, "producer-only");
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
         assert_eq!(p.get("message.timeout.ms"), Some("0"));
+        assert_eq!(p.get("transactional.id"), None);
+        let t = producer_config(&k, Some("cw-1")).unwrap();
+        assert_eq!(t.get("transactional.id"), Some("cw-1"));
+        assert_eq!(t.get("enable.idempotence"), Some("true"));
+        assert_eq!(
+            t.get("message.timeout.ms"),
+            None,
+            "bounded by the transaction timeout"
+        );
     }
 
     #[test]

@@ -6,9 +6,15 @@
 //! The pipeline hands over one [`Round`] per poll round (the output of up to a thousand
 //! messages, in input order) through a bounded channel: a slow or absent broker fills
 //! librdkafka's queue, then this thread, then the channel, and the pipeline stops
-//! consuming until acknowledgements make room. Nothing is dropped. The safe offsets come
-//! back through shared state tagged with the consumer-group generation they belong to, so
-//! offsets of partitions lost in a rebalance are never committed.
+//! consuming until acknowledgements make room. Nothing is dropped.
+//!
+//! At least once, the safe offsets come back through shared state tagged with the
+//! consumer-group generation they belong to, so offsets of partitions lost in a rebalance
+//! are never committed. Exactly once, the records and the input offsets of every
+//! `commit_interval` go into one Kafka transaction; a transaction that fails is aborted
+//! (its records never become visible to `read_committed` readers) and the pipeline is
+//! asked to rebuild its state from the last committed offsets, so the aborted output is
+//! produced again, once.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -17,11 +23,13 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
-use rdkafka::ClientContext;
-use tracing::{error, warn};
+use rdkafka::util::Timeout;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tracing::{error, info, warn};
 
 use super::commits::{CommitTracker, UnitId};
 use super::pipeline::Shutdown;
@@ -115,10 +123,29 @@ impl Round {
     }
 }
 
+/// How the output is committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Guarantee {
+    AtLeastOnce,
+    /// One transaction per `commit_every`.
+    ExactlyOnce {
+        commit_every: Duration,
+    },
+}
+
+/// A new generation: after a rebalance, or a rebuild after an aborted transaction.
+pub struct Generation {
+    /// The owned partitions by engine index.
+    pub partitions: Vec<(String, i32)>,
+    /// The consumer's group metadata (exactly once: it fences zombie instances).
+    pub metadata: Option<ConsumerGroupMetadata>,
+}
+
 enum Order {
-    Round(Round),
-    /// A rebalance: units of earlier generations are forgotten.
-    Reset(u64),
+    Round(u64, Round),
+    /// Units and transactions of earlier generations are forgotten (an open transaction
+    /// is aborted).
+    Reset(u64, Generation),
     /// Send everything, wait for every acknowledgement (or a forced stop), then end.
     Drain,
 }
@@ -131,6 +158,11 @@ struct Reported {
     changed: bool,
     in_flight: u64,
     failure: Option<String>,
+    /// The last generation whose reset the thread has carried out.
+    settled: u64,
+    /// Exactly once: a transaction of this generation was aborted; its state must be
+    /// rebuilt from the committed offsets.
+    rebuild: Option<u64>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -151,6 +183,7 @@ impl Emitter {
     pub fn start(
         config: &KafkaConfig,
         producer: BaseProducer<ProducerCtx>,
+        guarantee: Guarantee,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
     ) -> anyhow::Result<Emitter> {
@@ -163,6 +196,7 @@ impl Emitter {
                 refused: VecDeque::new(),
                 shutdown: shutdown.clone(),
                 metrics: metrics.clone(),
+                retry_refused: guarantee == Guarantee::AtLeastOnce,
             },
             encoder: WarningEncoder::new(config.warnings_encoding),
             warnings_topic: config.warnings_topic.clone(),
@@ -170,6 +204,13 @@ impl Emitter {
             metrics,
             reported: reported.clone(),
             generation: 0,
+            guarantee,
+            txn: None,
+            poisoned: false,
+            current: Generation {
+                partitions: Vec::new(),
+                metadata: None,
+            },
         };
         let thread = thread::Builder::new()
             .name("emitter".into())
@@ -217,13 +258,31 @@ impl Emitter {
         if round.is_empty() {
             return Ok(());
         }
-        self.order(Order::Round(round))
+        self.order(Order::Round(self.generation, round))
     }
 
-    /// A rebalance: the old generation's offsets are never committed.
-    pub fn reset(&mut self) -> anyhow::Result<()> {
+    /// A rebalance or a rebuild: the old generation's offsets are never committed, and
+    /// (exactly once) its open transaction is aborted. Returns once the thread has done
+    /// so, so that committed offsets read afterwards are final.
+    pub fn reset(&mut self, next: Generation) -> anyhow::Result<()> {
         self.generation += 1;
-        self.order(Order::Reset(self.generation))
+        self.order(Order::Reset(self.generation, next))?;
+        loop {
+            if lock(&self.reported).settled >= self.generation {
+                return Ok(());
+            }
+            self.check()?;
+            if self.shutdown.forced() {
+                anyhow::bail!("stopped while the producing side was resetting");
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Exactly once: a transaction of the current generation was aborted; the state must
+    /// be rebuilt from the committed offsets.
+    pub fn rebuild_requested(&self) -> bool {
+        lock(&self.reported).rebuild == Some(self.generation)
     }
 
     /// The current generation's safe offsets, if they moved since they were last taken.
@@ -274,6 +333,19 @@ struct Worker {
     metrics: Arc<Metrics>,
     reported: Arc<Mutex<Reported>>,
     generation: u64,
+    guarantee: Guarantee,
+    /// Exactly once: the open transaction.
+    txn: Option<Txn>,
+    /// Exactly once: this generation's transaction was aborted; its rounds are dropped
+    /// until the pipeline starts a new generation.
+    poisoned: bool,
+    current: Generation,
+}
+
+/// An open transaction: when it began and the input offsets it will commit.
+struct Txn {
+    began: Instant,
+    offsets: BTreeMap<u32, i64>,
 }
 
 impl Worker {
@@ -287,33 +359,58 @@ impl Worker {
     fn serve(&mut self, inbox: &Receiver<Order>) -> anyhow::Result<()> {
         loop {
             match inbox.recv_timeout(IDLE_WAIT) {
-                Ok(Order::Round(round)) => self.emit(round)?,
-                Ok(Order::Reset(generation)) => {
+                Ok(Order::Round(generation, round)) => {
+                    if generation == self.generation && !self.poisoned {
+                        self.emit(round)?;
+                    }
+                }
+                Ok(Order::Reset(generation, next)) => {
+                    self.abort_open()?;
                     self.sender.tracker.reset();
                     self.generation = generation;
+                    self.current = next;
+                    self.poisoned = false;
+                    self.publish();
+                    lock(&self.reported).settled = generation;
                 }
                 Ok(Order::Drain) | Err(RecvTimeoutError::Disconnected) => {
-                    self.sender.drain()?;
+                    match self.guarantee {
+                        Guarantee::AtLeastOnce => self.sender.drain()?,
+                        Guarantee::ExactlyOnce { .. } => {
+                            if !self.poisoned {
+                                self.commit_open()?;
+                            }
+                        }
+                    }
                     self.publish();
                     return Ok(());
                 }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.sender.service(Duration::ZERO)?;
+            if let (Guarantee::ExactlyOnce { commit_every }, Some(txn)) =
+                (self.guarantee, &self.txn)
+            {
+                if txn.began.elapsed() >= commit_every {
+                    self.commit_open()?;
+                }
+            }
             self.publish();
         }
     }
 
     fn publish(&mut self) {
-        let safe = self.sender.tracker.take_commit();
+        let safe = match self.guarantee {
+            Guarantee::AtLeastOnce => self.sender.tracker.take_commit(),
+            // Offsets go into the transactions; the pipeline commits nothing itself.
+            Guarantee::ExactlyOnce { .. } => BTreeMap::new(),
+        };
         let mut r = lock(&self.reported);
         r.in_flight = self.sender.tracker.in_flight();
         if r.generation != self.generation {
-            *r = Reported {
-                generation: self.generation,
-                in_flight: r.in_flight,
-                ..Reported::default()
-            };
+            r.generation = self.generation;
+            r.safe.clear();
+            r.changed = false;
         }
         if !safe.is_empty() {
             r.safe = safe;
@@ -321,7 +418,89 @@ impl Worker {
         }
     }
 
+    /// Exactly once: commits the open transaction with its input offsets. A failure that
+    /// the transaction survives is retried; one that dooms it aborts it and asks the
+    /// pipeline for a rebuild; a fatal one (this producer was fenced) ends the thread.
+    fn commit_open(&mut self) -> anyhow::Result<()> {
+        let Some(txn) = self.txn.take() else {
+            return Ok(());
+        };
+        let mut tpl = TopicPartitionList::new();
+        for (&index, &next) in &txn.offsets {
+            if let Some((topic, partition)) = self.current.partitions.get(index as usize) {
+                tpl.add_partition_offset(topic, *partition, Offset::Offset(next))?;
+            }
+        }
+        let producer = &self.sender.producer;
+        let mut attempts = 0;
+        let result = loop {
+            let attempt = match (&self.current.metadata, tpl.count()) {
+                (_, 0) => Ok(()),
+                (Some(metadata), _) => {
+                    producer.send_offsets_to_transaction(&tpl, metadata, Timeout::Never)
+                }
+                // Offsets without a group generation to fence with: never expected after
+                // an assignment; the transaction is aborted and redone.
+                (None, _) => Err(KafkaError::Canceled),
+            }
+            .and_then(|()| producer.commit_transaction(Timeout::Never));
+            match attempt {
+                Err(KafkaError::Transaction(e)) if e.is_retriable() && attempts < 5 => {
+                    attempts += 1;
+                    warn!(error = %e, "committing the transaction: retrying");
+                    thread::sleep(Duration::from_millis(100 << attempts));
+                }
+                other => break other,
+            }
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(KafkaError::Transaction(e)) if e.is_fatal() => {
+                Err(anyhow::anyhow!("the transaction cannot commit: {e}"))
+            }
+            Err(e) => {
+                warn!(error = %e, "the transaction failed; aborting it and rebuilding the state");
+                if let Err(abort) = producer.abort_transaction(Timeout::Never) {
+                    if matches!(&abort, KafkaError::Transaction(a) if a.is_fatal()) {
+                        return Err(anyhow::anyhow!("aborting the transaction: {abort}"));
+                    }
+                    warn!(error = %abort, "aborting the failed transaction");
+                }
+                self.poisoned = true;
+                self.sender.refused.clear();
+                lock(&self.reported).rebuild = Some(self.generation);
+                Ok(())
+            }
+        }
+    }
+
+    /// Exactly once: aborts the open transaction (a rebalance took the partitions, or
+    /// the state is being rebuilt).
+    fn abort_open(&mut self) -> anyhow::Result<()> {
+        if self.txn.take().is_none() {
+            return Ok(());
+        }
+        info!("aborting the open transaction: the assignment changed");
+        match self.sender.producer.abort_transaction(Timeout::Never) {
+            Err(KafkaError::Transaction(e)) if e.is_fatal() => {
+                Err(anyhow::anyhow!("aborting the transaction: {e}"))
+            }
+            Err(e) => {
+                warn!(error = %e, "aborting the transaction");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
     fn emit(&mut self, round: Round) -> anyhow::Result<()> {
+        if matches!(self.guarantee, Guarantee::ExactlyOnce { .. }) && self.txn.is_none() {
+            self.sender.producer.begin_transaction()?;
+            self.txn = Some(Txn {
+                began: Instant::now(),
+                offsets: BTreeMap::new(),
+            });
+        }
         let now = wall_clock().as_millis();
         let mut warnings = round.warnings.into_iter();
         let mut dead_letters = round.dead_letters.into_iter();
@@ -354,6 +533,10 @@ impl Worker {
                 )?;
             }
             self.sender.tracker.close(id);
+            if let (Some(txn), Some((partition, next))) = (self.txn.as_mut(), unit.advance) {
+                let offset = txn.offsets.entry(partition).or_insert(next);
+                *offset = (*offset).max(next);
+            }
         }
         Ok(())
     }
@@ -418,6 +601,9 @@ struct Sender {
     refused: VecDeque<Refused>,
     shutdown: Shutdown,
     metrics: Arc<Metrics>,
+    /// At least once, a refused record is sent again; exactly once, it fails its
+    /// transaction, which is aborted and redone.
+    retry_refused: bool,
 }
 
 impl Sender {
@@ -464,8 +650,12 @@ impl Sender {
                 Delivery::Acked(unit) => self.tracker.acked(unit),
                 Delivery::Refused(r, e) => {
                     self.metrics.produce_failed();
-                    error!(error = %e, topic = %r.topic, "the broker refused a record; retrying");
-                    self.refused.push_back(r);
+                    if self.retry_refused {
+                        error!(error = %e, topic = %r.topic, "the broker refused a record; retrying");
+                        self.refused.push_back(r);
+                    } else {
+                        error!(error = %e, topic = %r.topic, "the broker refused a record; its transaction will abort");
+                    }
                 }
             }
         }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
-use rdkafka::error::KafkaResult;
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::statistics::Statistics;
@@ -25,10 +25,10 @@ use tracing::{debug, error, info, warn};
 
 use super::assignment::{Assignment, AssignmentChange};
 use super::clients::{consumer_config, producer_config};
-use super::emitter::{DeadLetter, Emitter, ProducerCtx, Round};
+use super::emitter::{DeadLetter, Emitter, Generation, Guarantee, ProducerCtx, Round};
 use super::records::dead_letter_headers;
 use crate::cli::wall_clock;
-use crate::config::{Config, Encoding, KafkaTimeMode};
+use crate::config::{Config, DeliveryGuarantee, Encoding, KafkaConfig, KafkaTimeMode};
 use crate::decode::{JsonDecoder, ProtobufDecoder};
 use crate::engine::{Engine, TimeMode, Warning};
 use crate::http::Health;
@@ -103,15 +103,23 @@ struct ConsumerCtx {
 }
 
 impl ClientContext for ConsumerCtx {
-    /// librdkafka's statistics (every `statistics.interval.ms`): the consumer lag per
-    /// assigned partition, measured from the committed offset, which this pipeline moves
-    /// only once output is acknowledged.
+    /// librdkafka's statistics (every `statistics.interval.ms`): per assigned partition,
+    /// the messages between the application's position and the end of the partition (its
+    /// last stable offset, as a read_committed consumer sees it). Position, not committed
+    /// offset: exactly once, offsets are committed by transactions the consumer does not
+    /// see.
     fn stats(&self, statistics: Statistics) {
         for (name, topic) in &statistics.topics {
             for (partition, p) in &topic.partitions {
+                let end = if p.ls_offset >= 0 {
+                    p.ls_offset
+                } else {
+                    p.hi_offset
+                };
                 // -1: not assigned here, or not known yet.
-                if *partition >= 0 && p.consumer_lag >= 0 {
-                    self.metrics.consumer_lag(name, *partition, p.consumer_lag);
+                if *partition >= 0 && p.app_offset >= 0 && end >= 0 {
+                    let lag = (end - p.app_offset).max(0);
+                    self.metrics.consumer_lag(name, *partition, lag);
                 }
             }
         }
@@ -212,6 +220,67 @@ struct Processor<'c> {
     health: Health,
     /// An assignment (possibly empty) has been received since the last revocation.
     assigned: bool,
+    guarantee: Guarantee,
+}
+
+/// The transactional id of this process: unique per running instance, so two instances
+/// on one host never fence each other; a crashed instance's open transaction is aborted
+/// by the broker after `transaction.timeout.ms`, and zombies are fenced by the consumer
+/// group's generation (KIP-447).
+fn transactional_id(k: &KafkaConfig) -> String {
+    if !k.transactional_id.is_empty() {
+        return k.transactional_id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    format!("{}-{host}-{}", k.group_id, std::process::id())
+}
+
+/// The producer, transactional when exactly-once delivery is asked for (or, with
+/// `auto`, when the broker supports transactions).
+fn create_producer(k: &KafkaConfig) -> anyhow::Result<(BaseProducer<ProducerCtx>, Guarantee)> {
+    let plain = || -> anyhow::Result<BaseProducer<ProducerCtx>> {
+        producer_config(k, None)?
+            .create_with_context(ProducerCtx::new())
+            .context("creating the Kafka producer")
+    };
+    if k.delivery == DeliveryGuarantee::AtLeastOnce {
+        return Ok((plain()?, Guarantee::AtLeastOnce));
+    }
+    let id = transactional_id(k);
+    let producer: BaseProducer<ProducerCtx> = producer_config(k, Some(&id))?
+        .create_with_context(ProducerCtx::new())
+        .context("creating the transactional Kafka producer")?;
+    let commit_every = to_duration(k.commit_interval.as_millis());
+    match producer.init_transactions(METADATA_TIMEOUT) {
+        Ok(()) => {
+            info!(transactional_id = %id, "exactly-once delivery: Kafka transactions");
+            Ok((producer, Guarantee::ExactlyOnce { commit_every }))
+        }
+        Err(e) if k.delivery == DeliveryGuarantee::Auto && unsupported(&e) => {
+            warn!(error = %e, "the broker does not support transactions: at-least-once delivery");
+            Ok((plain()?, Guarantee::AtLeastOnce))
+        }
+        Err(e) => Err(e).context("initialising Kafka transactions (kafka.delivery)"),
+    }
+}
+
+/// Errors that mean "no transactions here", as opposed to "broker not reachable yet".
+fn unsupported(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnsupportedVersion
+                | RDKafkaErrorCode::UnsupportedForMessageFormat
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+                | RDKafkaErrorCode::UnsupportedFeature
+        )
+    )
 }
 
 /// Runs until `shutdown` is requested; returns the run's totals.
@@ -228,9 +297,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
             metrics: metrics.clone(),
         })
         .context("creating the Kafka consumer")?;
-    let producer: BaseProducer<ProducerCtx> = producer_config(k)?
-        .create_with_context(ProducerCtx::new())
-        .context("creating the Kafka producer")?;
+    let (producer, guarantee) = create_producer(k)?;
     // Learn the output topics' leaders now: otherwise the first warning after a start
     // waits about a second for the metadata round trip. A topic that cannot be described
     // (not created yet, no permission) is reported here, early, not fatal: the producer
@@ -256,7 +323,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         mode,
         engine: Engine::new(config, mode),
         assignment: Assignment::default(),
-        emitter: Emitter::start(k, producer, metrics.clone(), shutdown.clone())?,
+        emitter: Emitter::start(k, producer, guarantee, metrics.clone(), shutdown.clone())?,
         round: Round::default(),
         json: JsonDecoder::new(config.input.max_message_bytes),
         protobuf: ProtobufDecoder::new(config.input.max_message_bytes),
@@ -266,6 +333,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         counters: Vec::new(),
         health,
         assigned: false,
+        guarantee,
     };
     info!(brokers = %k.brokers, group = %k.group_id, inputs = ?topics, "consuming");
 
@@ -297,6 +365,9 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         }
         p.flush_round()?;
         p.emitter.check()?;
+        if p.emitter.rebuild_requested() {
+            p.rebuild(&consumer)?;
+        }
         if !p.assignment.restored() {
             p.check_positions(&consumer);
         }
@@ -335,6 +406,37 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     Ok(p.stats)
 }
 
+/// The group's committed offset of each partition of `list` (the restore targets).
+fn committed_targets(
+    consumer: &BaseConsumer<ConsumerCtx>,
+    list: Vec<(String, i32, Option<i64>)>,
+) -> Vec<(String, i32, Option<i64>)> {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition, _) in &list {
+        tpl.add_partition(topic, *partition);
+    }
+    match consumer.committed_offsets(tpl, METADATA_TIMEOUT) {
+        Ok(committed) => {
+            list.into_iter()
+                .map(|(topic, partition, _)| {
+                    let target = committed
+                        .find_partition(&topic, partition)
+                        .and_then(|e| match e.offset() {
+                            Offset::Offset(o) => Some(o),
+                            _ => None,
+                        });
+                    (topic, partition, target)
+                })
+                .collect()
+        }
+        Err(e) => {
+            // Without targets every re-read message counts as new: output repeats.
+            warn!(error = %e, "could not read committed offsets; output will repeat");
+            list.into_iter().map(|(t, p, _)| (t, p, None)).collect()
+        }
+    }
+}
+
 fn to_duration(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
@@ -357,8 +459,28 @@ impl Processor<'_> {
         for change in changes {
             self.stats.rebalances += 1;
             // Whatever the change, the old generation's progress is no longer ours to
-            // commit, and the state is rebuilt from the new assignment.
-            self.emitter.reset()?;
+            // commit (exactly once: its open transaction is aborted), and the state is
+            // rebuilt from the new assignment.
+            let (partitions, metadata) = match &change {
+                AssignmentChange::Assigned(list) => (
+                    list.iter().map(|(t, p, _)| (t.clone(), *p)).collect(),
+                    consumer.group_metadata(),
+                ),
+                AssignmentChange::Revoked => (Vec::new(), None),
+            };
+            self.emitter.reset(Generation {
+                partitions,
+                metadata,
+            })?;
+            let change = match (change, self.guarantee) {
+                // Exactly once, the committed offsets are read now that no transaction
+                // of ours is open: one read in the rebalance callback could predate the
+                // commit of a transaction still in flight, and output would repeat.
+                (AssignmentChange::Assigned(list), Guarantee::ExactlyOnce { .. }) => {
+                    AssignmentChange::Assigned(committed_targets(consumer, list))
+                }
+                (change, _) => change,
+            };
             self.engine = Engine::new(self.config, self.mode);
             self.metrics.reset_consumer_lag();
             match change {
@@ -395,6 +517,28 @@ impl Processor<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Exactly once, after an aborted transaction: the engine is ahead of what was
+    /// committed, so the state is rebuilt like on an assignment of the same partitions,
+    /// re-reading each from its start with the committed offsets as restore targets.
+    fn rebuild(&mut self, consumer: &BaseConsumer<ConsumerCtx>) -> anyhow::Result<()> {
+        warn!("rebuilding the state after an aborted transaction");
+        // Its output belongs to the aborted generation.
+        self.round = Round::default();
+        let list: Vec<(String, i32, Option<i64>)> = self
+            .assignment
+            .partitions()
+            .iter()
+            .map(|p| (p.topic.clone(), p.partition, None))
+            .collect();
+        for (topic, partition, _) in &list {
+            consumer
+                .seek(topic, *partition, Offset::Beginning, METADATA_TIMEOUT)
+                .with_context(|| format!("seeking {topic}/{partition} to its start"))?;
+        }
+        lock(&consumer.context().changes).push(AssignmentChange::Assigned(list));
+        self.apply_changes(consumer)
     }
 
     /// A restore target at or below a partition's first retained offset has nothing left
@@ -519,7 +663,8 @@ impl Processor<'_> {
         self.flush_round()
     }
 
-    /// Commits the safe offsets if they moved since the last commit.
+    /// Commits the safe offsets if they moved since the last commit (at least once;
+    /// exactly once, offsets are committed by the transactions).
     fn commit_progress(&mut self, consumer: &BaseConsumer<ConsumerCtx>) {
         let offsets = self.emitter.take_commit();
         if !offsets.is_empty() && !self.commit(consumer, &offsets, CommitMode::Async) {

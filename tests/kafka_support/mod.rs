@@ -178,6 +178,58 @@ pub fn consume_until(
     got
 }
 
+/// Every committed record of `topic`, read from the beginning (read_committed) up to the
+/// end of each partition as the broker knows it now.
+pub fn read_all(topic: &str, timeout: Duration) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("test-reader"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .expect("creating a test consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(20))
+        .expect("topic metadata");
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = Vec::new();
+    for t in metadata.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+                .expect("assignment");
+            let (_, high) = consumer
+                .fetch_watermarks(topic, p.id(), Duration::from_secs(20))
+                .expect("partition offsets");
+            ends.push((p.id(), high));
+        }
+    }
+    consumer.assign(&tpl).expect("assigning");
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    loop {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => got.push(m.detach()),
+            Some(Err(e)) => eprintln!("test consumer: {e}"),
+            None => {}
+        }
+        // Positions move past transaction markers too, so they reach the high watermark.
+        let positions = consumer.position().expect("positions");
+        let done = ends.iter().all(|(p, high)| {
+            *high == 0
+                || positions
+                    .find_partition(topic, *p)
+                    .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= *high))
+        });
+        if done {
+            return got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{topic} not read to its end within {timeout:?}"
+        );
+    }
+}
+
 pub fn header<'m>(m: &'m OwnedMessage, name: &str) -> Option<&'m [u8]> {
     use rdkafka::message::Headers;
     let headers = m.headers()?;
@@ -191,6 +243,14 @@ pub fn header_str(m: &OwnedMessage, name: &str) -> String {
 
 /// The distinct warning ids among `messages` (from their header).
 pub fn warning_ids(messages: &[OwnedMessage]) -> BTreeSet<String> {
+    messages
+        .iter()
+        .map(|m| header_str(m, "churnwatch.warning_id"))
+        .collect()
+}
+
+/// Every record's warning id, in order, repeats included.
+pub fn warning_ids_all(messages: &[OwnedMessage]) -> Vec<String> {
     messages
         .iter()
         .map(|m| header_str(m, "churnwatch.warning_id"))

@@ -1,0 +1,127 @@
+//! Exactly-once delivery (the default where the broker supports transactions), against
+//! the real broker: `kill -9` at random points while the stream flows, several times,
+//! then the whole warnings topic, read `read_committed`, must hold exactly the warnings
+//! a clean replay of the same input gives: none missing, none twice.
+
+mod kafka_support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use kafka_support::*;
+
+/// Warning id → how many times it occurs.
+fn counts(ids: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for id in ids {
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// A pseudo-random pause in `[lo, hi)` ms, from a seed printed for reproduction.
+fn pause(state: &mut u64, lo: u64, hi: u64) -> Duration {
+    *state = state
+        .wrapping_mul(6_364_136_223_846_793_005)
+        .wrapping_add(1_442_695_040_888_963_407);
+    Duration::from_millis(lo + (*state >> 33) % (hi - lo))
+}
+
+#[test]
+fn kill_9_at_random_points_neither_loses_nor_repeats_a_warning() {
+    require_broker();
+    let input = unique("eos-in");
+    let warnings = unique("eos-warnings");
+    let dlq = unique("eos-dlq");
+    let group = unique("eos-group");
+    // One input partition: the order the replay sees is the order of the topic (with
+    // several, late events could be stamped at a different watermark).
+    create_topic(&input, 1);
+    create_topic(&warnings, 3);
+    create_topic(&dlq, 1);
+    let lines = workload(6_000, 120, 41);
+    let expected = counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
+    assert!(
+        expected.values().all(|n| *n == 1),
+        "the replay itself gives each id once"
+    );
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(7);
+    eprintln!(
+        "{} events, {} warnings expected; kill seed {seed}",
+        lines.len(),
+        expected.len()
+    );
+    let mut sets = settings(&group, &input, "json", &warnings, &dlq);
+    sets.push("kafka.delivery=exactly_once".to_owned());
+    sets.push("kafka.commit_interval=300ms".to_owned());
+
+    // The input arrives in slices while instances are killed at random instants.
+    let slices: Vec<&[String]> = lines.chunks(lines.len().div_ceil(4)).collect();
+    for (i, slice) in slices.iter().enumerate() {
+        let cw = Churnwatch::start(&sets, None, &format!("{group}-{i}"));
+        let records: Vec<Record> = slice
+            .iter()
+            .map(|l| Record::new(&member_key(l), l.as_bytes()))
+            .collect();
+        produce(&input, &records);
+        std::thread::sleep(pause(&mut seed, 500, 4_000));
+        cw.kill9();
+    }
+    // A last instance finishes the stream and stops gracefully.
+    let cw = Churnwatch::start(&sets, None, &format!("{group}-last"));
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let got = read_all(&warnings, Duration::from_secs(60));
+        if got.len() >= expected.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {} of {} warnings after 240 s",
+            got.len(),
+            expected.len()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(cw.stop().success(), "a graceful stop exits 0");
+
+    let got = counts(warning_ids_all(&read_all(
+        &warnings,
+        Duration::from_secs(60),
+    )));
+    let missing: Vec<&String> = expected
+        .keys()
+        .filter(|id| !got.contains_key(*id))
+        .collect();
+    let repeated: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
+    let unknown: Vec<&String> = got
+        .keys()
+        .filter(|id| !expected.contains_key(*id))
+        .collect();
+    eprintln!(
+        "{} distinct ids read, {} missing, {} repeated, {} unknown",
+        got.len(),
+        missing.len(),
+        repeated.len(),
+        unknown.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "{} warnings lost, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    assert!(
+        repeated.is_empty(),
+        "{} warnings repeated, e.g. {:?}",
+        repeated.len(),
+        &repeated[..repeated.len().min(5)]
+    );
+    assert!(
+        unknown.is_empty(),
+        "warnings the replay does not give: {unknown:?}"
+    );
+}
