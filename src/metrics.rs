@@ -41,6 +41,7 @@ pub struct Metrics {
     state_memory: IntGauge,
     timers_pending: IntGauge,
     partitions_assigned: IntGauge,
+    restore_remaining: IntGauge,
     ready: IntGauge,
     /// `warnings` resolved: `[kind][severity]`.
     warning_counters: Vec<[IntCounter; 3]>,
@@ -230,6 +231,11 @@ impl Metrics {
                 "churnwatch_partitions_assigned",
                 "Input partitions this instance owns.",
             ),
+            restore_remaining: int_gauge(
+                &r,
+                "churnwatch_restore_remaining_messages",
+                "Input messages still to re-read before the state is restored and output is live.",
+            ),
             ready: int_gauge(
                 &r,
                 "churnwatch_ready",
@@ -290,9 +296,10 @@ impl Metrics {
         self.consumer_lag.reset();
     }
 
-    pub fn assignment(&self, partitions: usize, ready: bool) {
+    pub fn assignment(&self, partitions: usize, ready: bool, restore_remaining: i64) {
         self.partitions_assigned.set(partitions as i64);
         self.ready.set(i64::from(ready));
+        self.restore_remaining.set(restore_remaining);
     }
 
     /// Copies the engine's census into the gauges. O(groups), not O(members).

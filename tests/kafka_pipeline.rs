@@ -318,6 +318,8 @@ fn restarts_lose_no_warning(delivery: &str) {
     // Run 2 rebuilds its state from the topic (it was assigned the partition with a
     // committed offset to restore up to).
     cw.wait_for_log("restoring=true", WAIT);
+    // Restore progress is reported, and its end.
+    cw.wait_for_log("state restored; output is live", WAIT);
     produce(&t.input, &json_records(&third[..third.len() / 2]));
     std::thread::sleep(Duration::from_millis(300));
     let status = cw.stop();

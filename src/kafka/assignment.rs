@@ -19,6 +19,8 @@ pub struct OwnedPartition {
     pub restore_target: i64,
     /// Every message below the target has been read.
     pub caught_up: bool,
+    /// The next offset to read, as far as messages and positions have told.
+    pub position: i64,
 }
 
 /// What the consumer's rebalance callback hands to the pipeline.
@@ -49,6 +51,7 @@ impl Assignment {
                 encoding: encoding_of(topic),
                 restore_target: target,
                 caught_up: target == 0,
+                position: 0,
             });
         }
         a
@@ -76,6 +79,7 @@ impl Assignment {
     /// once its last such message has been read.
     pub fn is_restoring(&mut self, index: u32, offset: i64) -> bool {
         let p = &mut self.partitions[index as usize];
+        p.position = p.position.max(offset + 1);
         if offset + 1 >= p.restore_target {
             p.caught_up = true;
         }
@@ -87,9 +91,20 @@ impl Assignment {
     /// arrive as messages).
     pub fn reached(&mut self, index: u32, position: i64) {
         let p = &mut self.partitions[index as usize];
+        p.position = p.position.max(position);
         if position >= p.restore_target {
             p.caught_up = true;
         }
+    }
+
+    /// Messages still to re-read before output is live (an upper bound: deleted records
+    /// and transaction markers count until the position passes them).
+    pub fn remaining(&self) -> i64 {
+        self.partitions
+            .iter()
+            .filter(|p| !p.caught_up)
+            .map(|p| (p.restore_target - p.position).max(0))
+            .sum()
     }
 
     /// Every owned partition has caught up: output is live, wall-clock ticks may run.
@@ -125,10 +140,13 @@ mod tests {
     fn the_position_completes_a_restore_whose_last_offsets_never_arrive() {
         let mut a = Assignment::new(&[("in".into(), 0, Some(10))], json);
         assert!(a.is_restoring(0, 7));
+        assert_eq!(a.remaining(), 2);
         a.reached(0, 9);
         assert!(!a.restored());
+        assert_eq!(a.remaining(), 1);
         a.reached(0, 10);
         assert!(a.restored());
+        assert_eq!(a.remaining(), 0);
     }
 
     #[test]

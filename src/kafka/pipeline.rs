@@ -220,6 +220,8 @@ struct Processor<'c> {
     health: Health,
     /// An assignment (possibly empty) has been received since the last revocation.
     assigned: bool,
+    /// While restoring: when it began and when progress was last logged.
+    restoring_since: Option<(Instant, Instant)>,
     guarantee: Guarantee,
 }
 
@@ -333,6 +335,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         counters: Vec::new(),
         health,
         assigned: false,
+        restoring_since: None,
         guarantee,
     };
     info!(brokers = %k.brokers, group = %k.group_id, inputs = ?topics, "consuming");
@@ -381,7 +384,10 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         }
         let ready = p.assigned && p.assignment.restored();
         p.health.set_ready(ready);
-        p.metrics.assignment(p.assignment.partitions().len(), ready);
+        let remaining = p.assignment.remaining();
+        p.metrics
+            .assignment(p.assignment.partitions().len(), ready, remaining);
+        p.report_restore(ready, remaining);
         if last_observed.is_none_or(|t| t.elapsed() >= observe_every) {
             last_observed = Some(Instant::now());
             p.metrics.observe_engine(&p.engine, wall_clock());
@@ -442,6 +448,35 @@ fn to_duration(ms: i64) -> Duration {
 }
 
 impl Processor<'_> {
+    /// Logs restore progress every few seconds, and its end.
+    fn report_restore(&mut self, ready: bool, remaining: i64) {
+        const EVERY: Duration = Duration::from_secs(5);
+        match (&mut self.restoring_since, ready || !self.assigned) {
+            (None, false) => {
+                let now = Instant::now();
+                self.restoring_since = Some((now, now));
+            }
+            (Some((began, logged)), false) if logged.elapsed() >= EVERY => {
+                *logged = Instant::now();
+                info!(
+                    remaining,
+                    restored = self.stats.restored,
+                    seconds = began.elapsed().as_secs(),
+                    "restoring the state from the input"
+                );
+            }
+            (Some((began, _)), true) => {
+                info!(
+                    restored = self.stats.restored,
+                    seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
+                    "state restored; output is live"
+                );
+                self.restoring_since = None;
+            }
+            _ => {}
+        }
+    }
+
     /// Hands this round's output to the emitter.
     fn flush_round(&mut self) -> anyhow::Result<()> {
         if self.round.is_empty() {
