@@ -5,8 +5,9 @@
 //! `cargo bench --bench kafka [-- MEMBERS [ROUNDS]]` with the broker of
 //! `scripts/kafka-local.sh start` (or `TEST_KAFKA_BROKERS`). The input topic is filled
 //! once per workload size from the seeded generator (210 000 members ≈ 5 M events) and
-//! kept for later runs. Each round times the console consumer, then `churnwatch run`,
-//! over the whole topic; medians are printed. `-- MEMBERS 0` only fills the topic;
+//! kept for later runs. Each round times the console consumer, then `churnwatch run`
+//! with exactly-once delivery, then with at-least-once, over the whole topic; medians
+//! and the cost of exactly once are printed. `-- MEMBERS 0` only fills the topic;
 //! `LATENCY_ONLY=RATE` runs only the latency part.
 
 #[path = "../tests/kafka_support/mod.rs"]
@@ -34,7 +35,13 @@ fn main() {
     let rounds: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(3);
     require_broker();
     if let Ok(rate) = std::env::var("LATENCY_ONLY") {
-        latency(rate.parse().unwrap_or(10_000), Duration::from_secs(10));
+        for delivery in ["at_least_once", "exactly_once"] {
+            latency(
+                rate.parse().unwrap_or(10_000),
+                Duration::from_secs(10),
+                delivery,
+            );
+        }
         return;
     }
 
@@ -46,27 +53,39 @@ fn main() {
     }
 
     let mut console = Vec::new();
-    let mut churnwatch = Vec::new();
+    let mut exactly = Vec::new();
+    let mut at_least = Vec::new();
     for round in 1..=rounds {
-        let c = time_console_consumer(&topic, total);
-        let w = time_churnwatch(&topic, total);
+        let c = total as f64 / time_console_consumer(&topic, total);
+        let e = total as f64 / time_churnwatch(&topic, total, "exactly_once");
+        let a = total as f64 / time_churnwatch(&topic, total, "at_least_once");
         println!(
-            "round {round}: console consumer {:.0} events/s, churnwatch run {:.0} events/s",
-            total as f64 / c,
-            total as f64 / w
+            "round {round}: console consumer {c:.0} events/s, churnwatch run {e:.0} events/s \
+             exactly once, {a:.0} events/s at least once"
         );
-        console.push(total as f64 / c);
-        churnwatch.push(total as f64 / w);
+        console.push(c);
+        exactly.push(e);
+        at_least.push(a);
     }
-    let (c, w) = (median(&mut console), median(&mut churnwatch));
+    let (c, e, a) = (
+        median(&mut console),
+        median(&mut exactly),
+        median(&mut at_least),
+    );
     println!(
-        "median: console consumer {:.2} M events/s, churnwatch {:.2} M events/s, ratio {:.2}",
+        "median: console consumer {:.2} M events/s; churnwatch exactly once {:.2} M events/s \
+         (ratio {:.2}), at least once {:.2} M events/s (ratio {:.2}); exactly once costs {:.0} %",
         c / 1e6,
-        w / 1e6,
-        w / c
+        e / 1e6,
+        e / c,
+        a / 1e6,
+        a / c,
+        (1.0 - e / a) * 100.0
     );
 
-    latency(10_000, Duration::from_secs(20));
+    for delivery in ["at_least_once", "exactly_once"] {
+        latency(10_000, Duration::from_secs(20), delivery);
+    }
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -162,12 +181,13 @@ fn time_console_consumer(topic: &str, total: i64) -> f64 {
 
 /// Seconds for `churnwatch run` to consume the whole topic and commit it (start-up,
 /// group join, decode, engine, warnings produced and acknowledged).
-fn time_churnwatch(topic: &str, total: i64) -> f64 {
+fn time_churnwatch(topic: &str, total: i64, delivery: &str) -> f64 {
     let group = unique("bench-cw");
     let warnings = unique("bench-warnings");
     create_topic(&warnings, PARTITIONS);
     let mut sets = connection_settings(&group, topic, "json", &warnings, &unique("bench-dlq"));
     sets.push("kafka.commit_interval=100ms".to_owned());
+    sets.push(format!("kafka.delivery={delivery}"));
     let started = Instant::now();
     let cw = Churnwatch::start(&sets, None, &group);
     let watcher: BaseConsumer = ClientConfig::new()
@@ -203,8 +223,11 @@ fn time_churnwatch(topic: &str, total: i64) -> f64 {
 
 /// Event-to-warning latency at `rate` events/s: members with a year-old profile place
 /// their first order; each order makes a SEGMENT_UPGRADE whose event time is the order's
-/// send time, read back from the warnings topic.
-fn latency(rate: u64, length: Duration) {
+/// send time, read back from the warnings topic. Two measures from the order's append
+/// time: the warning's append time, and the instant a `read_committed` reader on this
+/// machine received it (exactly once, a warning is visible only once its transaction
+/// commits).
+fn latency(rate: u64, length: Duration, delivery: &str) {
     let input = unique("bench-latency-in");
     let warnings = unique("bench-latency-warnings");
     let group = unique("bench-latency");
@@ -239,6 +262,7 @@ fn latency(rate: u64, length: Duration) {
         &warnings,
         &unique("bench-latency-dlq"),
     );
+    sets.push(format!("kafka.delivery={delivery}"));
     // Extra `--set` assignments for experiments: LATENCY_SETS="a=1 b=2".
     if let Ok(extra) = std::env::var("LATENCY_SETS") {
         sets.extend(extra.split_whitespace().map(str::to_owned));
@@ -247,22 +271,34 @@ fn latency(rate: u64, length: Duration) {
     // Let it join the group and read the profiles before the clock starts.
     std::thread::sleep(Duration::from_secs(8));
 
-    // Warning append time by member: each member gets exactly one SEGMENT_UPGRADE.
+    // Warning append time and receipt time by member: each member gets exactly one
+    // SEGMENT_UPGRADE.
     let reader = std::thread::spawn(move || {
-        let got = consume_until(&warnings, Duration::from_secs(180), |m| {
-            m.len() as u64 >= orders
-        });
-        let mut appended = std::collections::HashMap::new();
-        for m in &got {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", unique("bench-latency-reader"))
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "5")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("a reader");
+        consumer.subscribe(&[&warnings]).expect("subscribing");
+        let mut seen = std::collections::HashMap::new();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while (seen.len() as u64) < orders && Instant::now() < deadline {
+            let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
+                continue;
+            };
+            let received = churnwatch::cli::wall_clock().as_millis();
             let w = churnwatch::proto::v1::Warning::decode(m.payload().unwrap_or(&[]))
                 .expect("a warning");
             if w.kind() == churnwatch::proto::v1::WarningKind::SegmentUpgrade {
                 if let (Some(member), Some(at)) = (w.member_id, m.timestamp().to_millis()) {
-                    appended.insert(member, at);
+                    seen.insert(member, (at, received));
                 }
             }
         }
-        appended
+        seen
     });
 
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
@@ -318,6 +354,7 @@ fn latency(rate: u64, length: Duration) {
         m.len() as u64 >= total + orders
     });
     let mut latencies = Vec::new();
+    let mut visible = Vec::new();
     let mut generator_lag = Vec::new();
     for m in &inputs {
         let Some(v) = m
@@ -337,8 +374,9 @@ fn latency(rate: u64, length: Duration) {
             continue;
         };
         generator_lag.push(appended - ts);
-        if let Some(warned_at) = warned.get(member) {
+        if let Some((warned_at, received)) = warned.get(member) {
             latencies.push(warned_at - appended);
+            visible.push(received - appended);
         }
     }
     if latencies.is_empty() {
@@ -346,17 +384,21 @@ fn latency(rate: u64, length: Duration) {
         return;
     }
     latencies.sort_unstable();
+    visible.sort_unstable();
     generator_lag.sort_unstable();
     let pct = |v: &[i64], q: f64| v[((v.len() - 1) as f64 * q) as usize];
     println!(
-        "latency at {:.0} events/s, {} orders each warned (append of the order → append of \
-         its warning): p50 {} ms, p90 {} ms, p99 {} ms, max {} ms; load generator's own delay p50 {} ms",
+        "latency ({delivery}) at {:.0} events/s, {} orders each warned: append of the order → \
+         append of its warning p50 {} ms, p90 {} ms, p99 {} ms, max {} ms; → received by a \
+         read_committed reader p50 {} ms, p99 {} ms; load generator's own delay p50 {} ms",
         total as f64 / sent_secs,
         latencies.len(),
         pct(&latencies, 0.5),
         pct(&latencies, 0.9),
         pct(&latencies, 0.99),
         latencies[latencies.len() - 1],
+        pct(&visible, 0.5),
+        pct(&visible, 0.99),
         pct(&generator_lag, 0.5),
     );
 }

@@ -275,8 +275,9 @@ pub struct KafkaConfig {
     /// The producer's `transactional.id` in exactly-once mode; empty means
     /// `<group_id>-<host name>`. Must be unique per running instance.
     pub transactional_id: String,
-    /// How often progress is committed (exactly once: how long a transaction stays
-    /// open).
+    /// How often progress is committed; exactly once, how long a transaction stays open,
+    /// which bounds how soon a warning is visible to read_committed readers (100 ms, as
+    /// Kafka Streams uses for exactly once).
     pub commit_interval: Span,
     /// How often the wall clock is consulted for idle partitions (live mode).
     pub tick_interval: Span,
@@ -307,7 +308,7 @@ impl Default for KafkaConfig {
             time_mode: KafkaTimeMode::Live,
             delivery: DeliveryGuarantee::Auto,
             transactional_id: String::new(),
-            commit_interval: Span::seconds(1),
+            commit_interval: Span::millis(100),
             tick_interval: Span::millis(200),
             properties: BTreeMap::new(),
             consumer_properties: BTreeMap::new(),
