@@ -39,7 +39,7 @@ fn kill_9_at_random_points_neither_loses_nor_repeats_a_warning() {
     create_topic(&input, 1);
     create_topic(&warnings, 3);
     create_topic(&dlq, 1);
-    let lines = workload(6_000, 120, 41);
+    let lines = workload(42_000, 120, 41);
     let expected = counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
     assert!(
         expected.values().all(|n| *n == 1),
