@@ -2,6 +2,8 @@
 //! the HTTP server over the live state, no setup.
 
 mod http_support;
+// http_support builds on it.
+mod kafka_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

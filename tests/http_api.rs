@@ -6,43 +6,12 @@
 mod http_support;
 mod kafka_support;
 
-use std::time::Duration;
-
 use http_support::*;
 use kafka_support::*;
 
-/// Produces the tutor scenario to a fresh topic and starts `churnwatch run` on it with
-/// `extra` settings; returns once the state has reached the scenario's watermark.
-fn start_on_scenario(name: &str, extra: &[String], token: Option<&str>) -> (Churnwatch, String) {
-    require_broker();
-    let input = unique(&format!("{name}-in"));
-    create_topic(&input, 1);
-    let records: Vec<Record> = scenario()
-        .into_iter()
-        .map(|(key, json)| Record::new(&key, json))
-        .collect();
-    produce(&input, &records);
-    let mut sets = settings(
-        &unique(&format!("{name}-group")),
-        &input,
-        "json",
-        &unique(&format!("{name}-warnings")),
-        &unique(&format!("{name}-dlq")),
-    );
-    sets.extend(extra.iter().cloned());
-    let mut cw = Churnwatch::start(&sets, None, &unique(name));
-    let base = format!("http://{}", cw.http_address());
-    let url = format!("{base}/v1/tutors/{TUTOR}/at-risk");
-    wait_for("the scenario's watermark", Duration::from_secs(60), || {
-        let reply = get(&url, token);
-        (reply.status == 200 && reply.json()["as_of"] == WATERMARK).then_some(())
-    });
-    (cw, base)
-}
-
 #[test]
 fn every_endpoint_answers_from_the_live_state() {
-    let (cw, base) = start_on_scenario("http-endpoints", &[], None);
+    let OnScenario { cw, base, .. } = start_on_scenario("http-endpoints", &[], None);
 
     let health = get(&format!("{base}/healthz"), None);
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
@@ -153,7 +122,8 @@ fn every_endpoint_answers_from_the_live_state() {
 #[test]
 fn a_token_guards_queries_and_pages_but_not_metrics_or_probes() {
     let token = "s3cret-token";
-    let (cw, base) = start_on_scenario("http-token", &[format!("http.token={token}")], Some(token));
+    let OnScenario { cw, base, .. } =
+        start_on_scenario("http-token", &[format!("http.token={token}")], Some(token));
     for path in [
         "/v1/members/m-h06".to_owned(),
         format!("/v1/groups/{GROUP}"),

@@ -116,23 +116,11 @@ fn wait_for_value(p: &Prometheus, expr: &str, expected: f64) {
 
 #[test]
 fn prometheus_scrapes_metrics_that_move_with_the_input() {
-    require_broker();
-    let input = unique("prom-in");
-    create_topic(&input, 1);
-    let records: Vec<Record> = scenario()
-        .into_iter()
-        .map(|(key, json)| Record::new(&key, json))
-        .collect();
-    produce(&input, &records);
-    let mut sets = settings(
-        &unique("prom-group"),
-        &input,
-        "json",
-        &unique("prom-warnings"),
-        &unique("prom-dlq"),
-    );
-    sets.push("http.metrics_interval=200ms".to_owned());
-    let mut cw = Churnwatch::start(&sets, None, &unique("prom"));
+    let OnScenario {
+        mut cw,
+        base: _,
+        input,
+    } = start_on_scenario("prom", &["http.metrics_interval=200ms".to_owned()], None);
     let target = cw.http_address();
     let dir = std::env::temp_dir().join(unique("prometheus"));
     std::fs::create_dir_all(&dir).expect("a scratch directory");

@@ -10,7 +10,6 @@ mod kafka_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use http_support::*;
 use kafka_support::*;
@@ -90,28 +89,8 @@ fn extent(width: usize, px: &[[u8; 3]], colour: [u8; 3]) -> (usize, usize, usize
 
 #[test]
 fn the_tutor_page_renders_in_headless_chromium() {
-    require_broker();
     let browser = chromium();
-    let input = unique("page-in");
-    create_topic(&input, 1);
-    let records: Vec<Record> = scenario()
-        .into_iter()
-        .map(|(key, json)| Record::new(&key, json))
-        .collect();
-    produce(&input, &records);
-    let sets = settings(
-        &unique("page-group"),
-        &input,
-        "json",
-        &unique("page-warnings"),
-        &unique("page-dlq"),
-    );
-    let mut cw = Churnwatch::start(&sets, None, &unique("page"));
-    let base = format!("http://{}", cw.http_address());
-    wait_for("the scenario's watermark", Duration::from_secs(60), || {
-        let reply = get(&format!("{base}/v1/tutors/{TUTOR}/at-risk"), None);
-        (reply.status == 200 && reply.json()["as_of"] == WATERMARK).then_some(())
-    });
+    let OnScenario { cw, base, .. } = start_on_scenario("page", &[], None);
     let url = format!("{base}/tutors/{TUTOR}");
     let dir: PathBuf = std::env::temp_dir().join(unique("chromium"));
     std::fs::create_dir_all(&dir).expect("a scratch directory");

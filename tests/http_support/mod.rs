@@ -5,6 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::kafka_support::{
+    create_topic, produce, require_broker, settings, unique, Churnwatch, Record,
+};
+
 pub struct Reply {
     pub status: u16,
     pub body: String,
@@ -144,4 +148,41 @@ pub fn scenario() -> Vec<(String, String)> {
         ),
     ));
     events
+}
+
+/// A `churnwatch run` whose state holds the tutor scenario.
+pub struct OnScenario {
+    pub cw: Churnwatch,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    pub input: String,
+}
+
+/// Produces [`scenario`] to a fresh topic and starts `churnwatch run` on it with `extra`
+/// settings; returns once the state has reached the scenario's watermark.
+pub fn start_on_scenario(name: &str, extra: &[String], token: Option<&str>) -> OnScenario {
+    require_broker();
+    let input = unique(&format!("{name}-in"));
+    create_topic(&input, 1);
+    let records: Vec<Record> = scenario()
+        .into_iter()
+        .map(|(key, json)| Record::new(&key, json))
+        .collect();
+    produce(&input, &records);
+    let mut sets = settings(
+        &unique(&format!("{name}-group")),
+        &input,
+        "json",
+        &unique(&format!("{name}-warnings")),
+        &unique(&format!("{name}-dlq")),
+    );
+    sets.extend(extra.iter().cloned());
+    let mut cw = Churnwatch::start(&sets, None, &unique(name));
+    let base = format!("http://{}", cw.http_address());
+    let url = format!("{base}/v1/tutors/{TUTOR}/at-risk");
+    wait_for("the scenario's watermark", Duration::from_secs(60), || {
+        let reply = get(&url, token);
+        (reply.status == 200 && reply.json()["as_of"] == WATERMARK).then_some(())
+    });
+    OnScenario { cw, base, input }
 }

@@ -142,30 +142,39 @@ pub fn produce(topic: &str, records: &[Record]) {
         .expect("test records acknowledged");
 }
 
-/// Reads `topic` from the beginning until `done` says so or `timeout` passes.
-pub fn consume_until(
-    topic: &str,
-    timeout: Duration,
-    mut done: impl FnMut(&[OwnedMessage]) -> bool,
-) -> Vec<OwnedMessage> {
+/// A consumer assigned every partition of `topic` from its beginning (read_committed,
+/// librdkafka's default), and the partitions' ids.
+fn reader_from_start(topic: &str) -> (BaseConsumer, Vec<i32>) {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("group.id", unique("test-reader"))
         .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
         .create()
         .expect("creating a test consumer");
     let metadata = consumer
         .fetch_metadata(Some(topic), Duration::from_secs(20))
         .expect("topic metadata");
     let mut tpl = TopicPartitionList::new();
+    let mut ids = Vec::new();
     for t in metadata.topics() {
         for p in t.partitions() {
             tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
                 .expect("assignment");
+            ids.push(p.id());
         }
     }
     consumer.assign(&tpl).expect("assigning");
+    (consumer, ids)
+}
+
+/// Reads `topic` from the beginning until `done` says so or `timeout` passes.
+pub fn consume_until(
+    topic: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&[OwnedMessage]) -> bool,
+) -> Vec<OwnedMessage> {
+    let (consumer, _) = reader_from_start(topic);
     let deadline = Instant::now() + timeout;
     let mut got = Vec::new();
     while !done(&got) && Instant::now() < deadline {
@@ -178,32 +187,19 @@ pub fn consume_until(
     got
 }
 
-/// Every committed record of `topic`, read from the beginning (read_committed) up to the
-/// end of each partition as the broker knows it now.
+/// Every committed record of `topic`, read from the beginning up to the end of each
+/// partition as the broker knows it now.
 pub fn read_all(topic: &str, timeout: Duration) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", unique("test-reader"))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .expect("creating a test consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(20))
-        .expect("topic metadata");
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = Vec::new();
-    for t in metadata.topics() {
-        for p in t.partitions() {
-            tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
-                .expect("assignment");
+    let (consumer, ids) = reader_from_start(topic);
+    let ends: Vec<(i32, i64)> = ids
+        .into_iter()
+        .map(|p| {
             let (_, high) = consumer
-                .fetch_watermarks(topic, p.id(), Duration::from_secs(20))
+                .fetch_watermarks(topic, p, Duration::from_secs(20))
                 .expect("partition offsets");
-            ends.push((p.id(), high));
-        }
-    }
-    consumer.assign(&tpl).expect("assigning");
+            (p, high)
+        })
+        .collect();
     let deadline = Instant::now() + timeout;
     let mut got = Vec::new();
     loop {
