@@ -58,6 +58,36 @@ impl MemoryEstimate {
 /// `find_or_create` refuses to hand it out.
 const WARMUP_TIMER: u32 = u32::MAX;
 
+/// How far ahead in the timer queue [`Engine::prefetch_due`] fetches member records, and
+/// through them their orders.
+const PREFETCH_RECORD: usize = 8;
+const PREFETCH_ORDERS: usize = 4;
+
+/// Asks the CPU to start loading the cache line holding `at`. A hint: no effect on any
+/// result, whatever the address.
+#[inline(always)]
+fn prefetch(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch only warms the cache; it reads nothing into the program and never
+    // faults, even for an invalid address. (`unsafe` for compilers where the intrinsic is
+    // still an `unsafe fn`.)
+    #[allow(unused_unsafe)]
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(at.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
+
+/// Prefetches every cache line of a member record (120 bytes: two or three lines).
+#[inline(always)]
+fn prefetch_record(m: &MemberState) {
+    let start = std::ptr::from_ref(m).cast::<u8>();
+    prefetch(start);
+    prefetch(start.wrapping_add(size_of::<MemberState>() - 1));
+}
+
 /// A member warning decided during evaluation, emitted once the state is updated.
 type Pending = (
     WarningKind,
@@ -228,6 +258,24 @@ impl Engine {
         std::hint::black_box(sink);
     }
 
+    /// Starts loading the state of the members due next (from the sorted timer bucket),
+    /// so their cache misses overlap with the work on the members due now: their records
+    /// a few entries ahead, their orders (read through the record) a few entries nearer.
+    fn prefetch_due(&self) {
+        if let Some(idx) = self.timers.upcoming(PREFETCH_RECORD) {
+            if let Some(m) = self.members.get(idx as usize) {
+                prefetch_record(m);
+            }
+        }
+        if let Some(idx) = self.timers.upcoming(PREFETCH_ORDERS) {
+            if let Some(m) = self.members.get(idx as usize) {
+                if let Some(first) = self.orders.get(m.order_list()).first() {
+                    prefetch(std::ptr::from_ref(first).cast());
+                }
+            }
+        }
+    }
+
     /// Live mode's periodic tick: idle partitions and an all-idle input move the
     /// watermark with the wall clock.
     pub fn tick(&mut self, wall: EventTime, out: &mut Vec<Warning>) {
@@ -257,6 +305,7 @@ impl Engine {
             let mut due = std::mem::take(&mut self.scratch_due);
             due.clear();
             self.timers.take_due_at(at, &mut due);
+            self.prefetch_due();
             for &idx in &due {
                 if idx == WARMUP_TIMER {
                     for g in 0..self.groups.len() as u32 {
