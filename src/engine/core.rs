@@ -13,7 +13,7 @@ use std::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
-use super::arena::IdArena;
+use super::arena::{IdArena, IdKey};
 use super::group::{Contribution, GroupEvent, GroupState};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
@@ -122,6 +122,7 @@ pub struct Engine {
     scratch_due: Vec<u32>,
     scratch_group_events: Vec<GroupEvent>,
     scratch_pending: Vec<Pending>,
+    scratch_found: Vec<Option<u32>>,
     stats: EngineStats,
 }
 
@@ -153,6 +154,7 @@ impl Engine {
             scratch_due: Vec::new(),
             scratch_group_events: Vec::new(),
             scratch_pending: Vec::new(),
+            scratch_found: Vec::new(),
             stats: EngineStats::default(),
         }
     }
@@ -209,7 +211,22 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Result<(), Rejection> {
-        if let Err(rejection) = self.check(event, wall) {
+        self.process_found(partition, event, None, wall, out)
+    }
+
+    /// [`Engine::process`] for an event whose member may have been looked up already:
+    /// `found` is her slot, or `None` if she did not exist then (she may since).
+    fn process_found(
+        &mut self,
+        partition: u32,
+        event: &Event,
+        found: Option<u32>,
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+    ) -> Result<(), Rejection> {
+        // From here on `idx` is exact: nothing below creates a member before `apply`.
+        let idx = found.or_else(|| self.find(&event.member_id));
+        if let Err(rejection) = self.check(event, idx, wall) {
             self.stats.count_rejection(rejection.reason);
             return Err(rejection);
         }
@@ -220,7 +237,7 @@ impl Engine {
         }
         let watermark = self.tracker.observe(partition, event.ts, wall);
         self.advance_to(watermark, out);
-        self.apply(event, out);
+        self.apply(event, idx, out);
         Ok(())
     }
 
@@ -234,28 +251,32 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Vec<Result<(), Rejection>> {
-        self.warm(events);
-        events
+        let mut found = std::mem::take(&mut self.scratch_found);
+        self.warm(events, &mut found);
+        let results = events
             .iter()
-            .map(|event| self.process(partition, event, wall, out))
-            .collect()
+            .zip(&found)
+            .map(|(event, &idx)| self.process_found(partition, event, idx, wall, out))
+            .collect();
+        self.scratch_found = found;
+        results
     }
 
-    /// Touches the state the batch's events will need. Each lookup is independent of the
-    /// others, so the CPU overlaps their cache misses; inside `process` each would stall
-    /// on its own. Pure reads: no effect on the result.
-    fn warm(&self, events: &[Event]) {
-        let mut sink = 0i64;
-        for event in events {
-            if let Some(idx) = self.find(&event.member_id) {
-                let m = &self.members[idx as usize];
-                sink ^= m.clock.as_millis();
-                if let Some(order) = self.orders.get(m.order_list()).first() {
-                    sink ^= order.at().as_millis();
-                }
+    /// Looks up the batch's members up front and starts loading their state. Each lookup
+    /// is independent of the others, so the CPU overlaps their cache misses; inside
+    /// `process` each would stall on its own. A member not found may be created by an
+    /// earlier event of the batch: `None` only means "look again".
+    fn warm(&self, events: &[Event], found: &mut Vec<Option<u32>>) {
+        found.clear();
+        found.extend(events.iter().map(|event| {
+            let idx = self.find(&event.member_id)?;
+            let m = &self.members[idx as usize];
+            prefetch_record(m);
+            if let Some(first) = self.orders.get(m.order_list()).first() {
+                prefetch(std::ptr::from_ref(first).cast());
             }
-        }
-        std::hint::black_box(sink);
+            Some(idx)
+        }));
     }
 
     /// Starts loading the state of the members due next (from the sorted timer bucket),
@@ -324,7 +345,7 @@ impl Engine {
         }
     }
 
-    fn check(&self, event: &Event, wall: EventTime) -> Result<(), Rejection> {
+    fn check(&self, event: &Event, idx: Option<u32>, wall: EventTime) -> Result<(), Rejection> {
         let time = &self.rules.config.time;
         if event.ts > wall + time.max_future_skew {
             return Err(Rejection::new(
@@ -339,7 +360,7 @@ impl Engine {
         if let EventBody::Order(_) = event.body {
             // Orders are deduplicated against the member's own retained orders, which
             // reach back one horizon from her clock.
-            if let Some(idx) = self.find(&event.member_id) {
+            if let Some(idx) = idx {
                 horizon_start =
                     horizon_start.max(self.members[idx as usize].clock - time.retention_horizon);
             }
@@ -404,21 +425,21 @@ impl Engine {
 
     fn find(&self, id: &MemberId) -> Option<u32> {
         let hash = self.hasher.hash_one(id.as_str());
+        let key = IdKey::new(id.as_str());
         self.index
             .find(hash, |&idx| {
-                self.ids.resolve(self.members[idx as usize].id_slot()) == id.as_str()
+                self.ids.matches(self.members[idx as usize].id_slot(), &key)
             })
             .copied()
     }
 
-    fn find_or_create(&mut self, id: &MemberId, first_seen: EventTime) -> u32 {
-        let hash = self.hasher.hash_one(id.as_str());
-        let (members, ids) = (&self.members, &self.ids);
-        if let Some(&idx) = self.index.find(hash, |&idx| {
-            ids.resolve(members[idx as usize].id_slot()) == id.as_str()
-        }) {
+    /// Her slot: `found`, the result of a lookup made since the last member was created,
+    /// or a new slot.
+    fn find_or_create(&mut self, id: &MemberId, found: Option<u32>, first_seen: EventTime) -> u32 {
+        if let Some(idx) = found {
             return idx;
         }
+        let hash = self.hasher.hash_one(id.as_str());
         // Running out of u32 indices is resource exhaustion, like running out of memory,
         // which it would precede by ~1 TB: not an input error to dead-letter.
         let idx = u32::try_from(self.members.len())
@@ -454,9 +475,9 @@ impl Engine {
         idx
     }
 
-    fn apply(&mut self, event: &Event, out: &mut Vec<Warning>) {
+    fn apply(&mut self, event: &Event, found: Option<u32>, out: &mut Vec<Warning>) {
         let known = self.members.len();
-        let idx = self.find_or_create(&event.member_id, event.ts);
+        let idx = self.find_or_create(&event.member_id, found, event.ts);
         let created = idx as usize == known;
         // A late event is applied as of the watermark; an event ahead of it as of its own
         // time. Never before the member's own clock: her state only moves forward.
