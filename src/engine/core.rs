@@ -11,16 +11,17 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 
 use super::arena::{IdArena, IdKey};
 use super::group::{Contribution, GroupEvent, GroupState};
+use super::index::MemberIndex;
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
     Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, INSTANT_MAX,
     INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
 use super::orders::OrderPool;
+use super::prefetch::{prefetch, prefetch_value};
 use super::rules::Rules;
 use super::segment::{change_severity, Segment, Severity};
 use super::slab::Slab;
@@ -63,31 +64,6 @@ const WARMUP_TIMER: u32 = u32::MAX;
 const PREFETCH_RECORD: usize = 8;
 const PREFETCH_ORDERS: usize = 4;
 
-/// Asks the CPU to start loading the cache line holding `at`. A hint: no effect on any
-/// result, whatever the address.
-#[inline(always)]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch only warms the cache; it reads nothing into the program and never
-    // faults, even for an invalid address. (`unsafe` for compilers where the intrinsic is
-    // still an `unsafe fn`.)
-    #[allow(unused_unsafe)]
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(at.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
-
-/// Prefetches every cache line of a member record (120 bytes: two or three lines).
-#[inline(always)]
-fn prefetch_record(m: &MemberState) {
-    let start = std::ptr::from_ref(m).cast::<u8>();
-    prefetch(start);
-    prefetch(start.wrapping_add(size_of::<MemberState>() - 1));
-}
-
 /// A member warning decided during evaluation, emitted once the state is updated.
 type Pending = (
     WarningKind,
@@ -105,7 +81,7 @@ pub struct Engine {
     orders: OrderPool,
     tickets: TicketTable,
     /// Member id → index into `members`; the id itself lives only in the state.
-    index: HashTable<u32>,
+    index: MemberIndex,
     hasher: FixedState,
     groups: Vec<GroupState>,
     group_index: HashMap<GroupId, u32>,
@@ -123,6 +99,7 @@ pub struct Engine {
     scratch_group_events: Vec<GroupEvent>,
     scratch_pending: Vec<Pending>,
     scratch_found: Vec<Option<u32>>,
+    scratch_hashes: Vec<u64>,
     stats: EngineStats,
 }
 
@@ -140,7 +117,7 @@ impl Engine {
             ids: IdArena::default(),
             orders: OrderPool::default(),
             tickets: TicketTable::default(),
-            index: HashTable::new(),
+            index: MemberIndex::default(),
             hasher: FixedState::default(),
             groups: Vec::new(),
             group_index: HashMap::new(),
@@ -155,6 +132,7 @@ impl Engine {
             scratch_group_events: Vec::new(),
             scratch_pending: Vec::new(),
             scratch_found: Vec::new(),
+            scratch_hashes: Vec::new(),
             stats: EngineStats::default(),
         }
     }
@@ -186,7 +164,7 @@ impl Engine {
                     .map(|t| t.capacity() * size_of::<Ticket>() + 16)
                     .sum::<usize>(),
             ids: self.ids.heap_bytes(),
-            index: self.index.capacity() * (size_of::<u32>() + 1),
+            index: self.index.buckets() * (size_of::<u32>() + 1),
             timers: self.timers.heap_bytes(),
             groups: self.groups.capacity() * size_of::<GroupState>()
                 + self.group_index.capacity() * (size_of::<GroupId>() + 8)
@@ -252,7 +230,9 @@ impl Engine {
         out: &mut Vec<Warning>,
     ) -> Vec<Result<(), Rejection>> {
         let mut found = std::mem::take(&mut self.scratch_found);
-        self.warm(events, &mut found);
+        let mut hashes = std::mem::take(&mut self.scratch_hashes);
+        self.warm(events, &mut hashes, &mut found);
+        self.scratch_hashes = hashes;
         let results = events
             .iter()
             .zip(&found)
@@ -262,16 +242,32 @@ impl Engine {
         results
     }
 
-    /// Looks up the batch's members up front and starts loading their state. Each lookup
-    /// is independent of the others, so the CPU overlaps their cache misses; inside
-    /// `process` each would stall on its own. A member not found may be created by an
-    /// earlier event of the batch: `None` only means "look again".
-    fn warm(&self, events: &[Event], found: &mut Vec<Option<u32>>) {
+    /// Looks up the batch's members up front and starts loading their state, in stages
+    /// so that the cache misses of the whole batch overlap: first every id's buckets in
+    /// the index, then every likely member record, then the lookups proper (whose reads
+    /// now mostly hit the cache), prefetching each member's orders. Inside `process` each
+    /// miss would stall on its own. A member not found may be created by an earlier event
+    /// of the batch: `None` only means "look again".
+    fn warm(&self, events: &[Event], hashes: &mut Vec<u64>, found: &mut Vec<Option<u32>>) {
+        hashes.clear();
+        hashes.extend(events.iter().map(|event| {
+            let hash = self.hasher.hash_one(event.member_id.as_str());
+            self.index.prefetch(hash);
+            hash
+        }));
+        for &hash in hashes.iter() {
+            if let Some(m) = self
+                .index
+                .candidate(hash)
+                .and_then(|idx| self.members.get(idx as usize))
+            {
+                prefetch_value(m);
+            }
+        }
         found.clear();
-        found.extend(events.iter().map(|event| {
-            let idx = self.find(&event.member_id)?;
+        found.extend(events.iter().zip(hashes.iter()).map(|(event, &hash)| {
+            let idx = self.find_hashed(hash, &event.member_id)?;
             let m = &self.members[idx as usize];
-            prefetch_record(m);
             if let Some(first) = self.orders.get(m.order_list()).first() {
                 prefetch(std::ptr::from_ref(first).cast());
             }
@@ -285,7 +281,7 @@ impl Engine {
     fn prefetch_due(&self) {
         if let Some(idx) = self.timers.upcoming(PREFETCH_RECORD) {
             if let Some(m) = self.members.get(idx as usize) {
-                prefetch_record(m);
+                prefetch_value(m);
             }
         }
         if let Some(idx) = self.timers.upcoming(PREFETCH_ORDERS) {
@@ -424,13 +420,14 @@ impl Engine {
     }
 
     fn find(&self, id: &MemberId) -> Option<u32> {
-        let hash = self.hasher.hash_one(id.as_str());
+        self.find_hashed(self.hasher.hash_one(id.as_str()), id)
+    }
+
+    fn find_hashed(&self, hash: u64, id: &MemberId) -> Option<u32> {
         let key = IdKey::new(id.as_str());
-        self.index
-            .find(hash, |&idx| {
-                self.ids.matches(self.members[idx as usize].id_slot(), &key)
-            })
-            .copied()
+        self.index.find(hash, |idx| {
+            self.ids.matches(self.members[idx as usize].id_slot(), &key)
+        })
     }
 
     /// Her slot: `found`, the result of a lookup made since the last member was created,
@@ -449,7 +446,7 @@ impl Engine {
         let id_slot = self.ids.store(id.as_str());
         self.members.push(MemberState::new(id_slot, first_seen));
         let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
-        self.index.insert_unique(hash, idx, |&i| {
+        self.index.insert_unique(hash, idx, |i| {
             hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
         });
         idx

@@ -29,6 +29,8 @@ use crate::model::EventTime;
 const BUCKET_BITS: u32 = 26;
 /// Entries per chunk of a far bucket (8 KiB).
 const CHUNK: usize = 1024;
+/// Emptied chunks kept for reuse; the rest are freed.
+const MAX_SPARE: usize = 64;
 
 fn bucket_of(at: EventTime) -> i64 {
     // An arithmetic shift rounds towards negative infinity, like `div_euclid`.
@@ -127,12 +129,16 @@ impl Timers {
             }
             self.far_order.pop();
             let chunks = self.far.remove(&bucket).unwrap_or_default();
-            self.near.clear();
+            // Sized to this bucket, so a burst does not keep its capacity for later ones.
+            let total = chunks.iter().map(Vec::len).sum();
+            self.near = Vec::with_capacity(total);
             self.cursor = 0;
             for mut chunk in chunks {
                 self.near.extend_from_slice(&chunk);
-                chunk.clear();
-                self.spare.push(chunk);
+                if self.spare.len() < MAX_SPARE {
+                    chunk.clear();
+                    self.spare.push(chunk);
+                }
             }
             self.near.sort_unstable();
             self.near_bucket = bucket;
@@ -155,6 +161,10 @@ impl Timers {
                 .is_some_and(|&e| unpack(self.near_bucket, e) == (first, slot));
             if from_near {
                 self.cursor += 1;
+                if self.cursor == self.near.len() {
+                    self.near = Vec::new();
+                    self.cursor = 0;
+                }
             } else {
                 self.late.pop();
             }
