@@ -38,6 +38,15 @@ impl JsonDecoder {
     /// Surrounding JSON whitespace is allowed. Never panics, whatever the bytes.
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, Rejection> {
         super::check_size(bytes, self.max_message_bytes)?;
+        if let Some(event) = fast::decode(bytes) {
+            return Ok(event);
+        }
+        Self::decode_general(bytes)
+    }
+
+    /// The general path: every message, including those the fast path declines, and the
+    /// only one that explains a refusal.
+    fn decode_general(bytes: &[u8]) -> Result<Event, Rejection> {
         // Validating UTF-8 up front covers the whole message, including the values of
         // ignored fields, which serde_json would otherwise skip over unchecked.
         let text = std::str::from_utf8(bytes).map_err(|e| {
@@ -472,6 +481,344 @@ fn optional_amount(field: Field, raw: Option<&RawValue>) -> Result<Option<Fen>, 
         )),
         Ok(fen) => Ok(Some(fen)),
         Err(_) => Err(malformed(&text)),
+    }
+}
+
+/// The fast path: one hand-written pass over the bytes for the common message — a flat
+/// object of strings and numbers, no escapes, every field valid. It either yields
+/// exactly the event the general path would, or declines (`None`) and the general path
+/// decides, so accepting and refusing keep one definition. It declines at anything else:
+/// bytes that are not UTF-8, escapes, `null`, booleans, nested values, duplicate fields, any value
+/// the general path would refuse, and numbers or timestamps it does not parse itself
+/// exactly like the general path (RFC 3339 other than `YYYY-MM-DDTHH:MM:SS[.fff]Z` is
+/// handed to the same parser the general path uses).
+mod fast {
+    use compact_str::CompactString;
+
+    use super::Field;
+    use crate::model::{
+        stable_hash, AfterSales, AfterSalesReason, Category, Event, EventBody, EventTime, FeeTier,
+        Fen, GroupId, MemberId, Order, Profile, TicketStatus, TutorId,
+    };
+
+    const FIELDS: usize = Field::RefundAmount as usize + 1;
+
+    /// A value: a string's content (no escapes) or a number's text (valid JSON grammar).
+    #[derive(Copy, Clone)]
+    enum Val<'a> {
+        Str(&'a str),
+        Num(&'a str),
+    }
+
+    struct Scan<'a> {
+        /// The message, already checked to be UTF-8: slices between ASCII delimiters
+        /// are then `str`s without a second check.
+        s: &'a str,
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Scan<'a> {
+        fn ws(&mut self) {
+            while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.b.get(self.i) {
+                self.i += 1;
+            }
+        }
+
+        fn next(&mut self) -> Option<u8> {
+            let c = *self.b.get(self.i)?;
+            self.i += 1;
+            Some(c)
+        }
+
+        fn text(&self, from: usize) -> Option<&'a str> {
+            self.s.get(from..self.i)
+        }
+
+        /// A string after its opening quote: declines escapes and control characters.
+        fn string(&mut self) -> Option<&'a str> {
+            let start = self.i;
+            loop {
+                match self.next()? {
+                    b'"' => break,
+                    b'\\' | 0..=0x1F => return None,
+                    _ => {}
+                }
+            }
+            self.i -= 1;
+            let text = self.text(start);
+            self.i += 1;
+            text
+        }
+
+        fn digits(&mut self) -> usize {
+            let start = self.i;
+            while let Some(b'0'..=b'9') = self.b.get(self.i) {
+                self.i += 1;
+            }
+            self.i - start
+        }
+
+        /// A number: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, as JSON has it.
+        fn number(&mut self) -> Option<&'a str> {
+            let start = self.i;
+            if self.b.get(self.i) == Some(&b'-') {
+                self.i += 1;
+            }
+            match self.b.get(self.i) {
+                Some(b'0') => self.i += 1,
+                Some(b'1'..=b'9') => {
+                    self.digits();
+                }
+                _ => return None,
+            }
+            if self.b.get(self.i) == Some(&b'.') {
+                self.i += 1;
+                if self.digits() == 0 {
+                    return None;
+                }
+            }
+            if let Some(b'e' | b'E') = self.b.get(self.i) {
+                self.i += 1;
+                if let Some(b'+' | b'-') = self.b.get(self.i) {
+                    self.i += 1;
+                }
+                if self.digits() == 0 {
+                    return None;
+                }
+            }
+            self.text(start)
+        }
+
+        fn value(&mut self) -> Option<Val<'a>> {
+            match self.b.get(self.i)? {
+                b'"' => {
+                    self.i += 1;
+                    self.string().map(Val::Str)
+                }
+                b'-' | b'0'..=b'9' => self.number().map(Val::Num),
+                _ => None,
+            }
+        }
+    }
+
+    fn key(text: &str) -> Option<Field> {
+        Field::from_key(text)
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Option<Event> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut vals: [Option<Val<'_>>; FIELDS] = [None; FIELDS];
+        let mut p = Scan {
+            s: text,
+            b: bytes,
+            i: 0,
+        };
+        p.ws();
+        if p.next()? != b'{' {
+            return None;
+        }
+        loop {
+            p.ws();
+            if p.next()? != b'"' {
+                return None;
+            }
+            let name = p.string()?;
+            p.ws();
+            if p.next()? != b':' {
+                return None;
+            }
+            p.ws();
+            let val = p.value()?;
+            if let Some(field) = key(name) {
+                let slot = vals.get_mut(field as usize)?;
+                if slot.replace(val).is_some() {
+                    return None;
+                }
+            }
+            p.ws();
+            match p.next()? {
+                b',' => continue,
+                b'}' => break,
+                _ => return None,
+            }
+        }
+        p.ws();
+        if p.i != bytes.len() {
+            return None;
+        }
+        event(&vals)
+    }
+
+    fn event(vals: &[Option<Val<'_>>; FIELDS]) -> Option<Event> {
+        let get = |f: Field| vals[f as usize];
+        let text = |f: Field| match get(f) {
+            Some(Val::Str(s)) => Some(s),
+            _ => None,
+        };
+        let id = |f: Field| text(f).filter(|s| !s.is_empty());
+        let time = |f: Field| match get(f)? {
+            Val::Str(s) => rfc3339(s),
+            Val::Num(n) => epoch_millis(n),
+        };
+        let amount = |v: Val<'_>| {
+            let text = match v {
+                Val::Str(s) | Val::Num(s) => s,
+            };
+            Fen::parse_yuan(text).ok().filter(|fen| fen.as_fen() >= 0)
+        };
+        let event_id = CompactString::from(id(Field::EventId)?);
+        let member_id = MemberId::new(id(Field::MemberId)?);
+        let ts = time(Field::Ts)?;
+        let body = match text(Field::Type)? {
+            "member" => EventBody::Member(Profile {
+                group_id: GroupId::new(id(Field::GroupId)?),
+                tutor_id: TutorId::new(id(Field::TutorId)?),
+                fee_tier: FeeTier::new(id(Field::FeeTier)?),
+                joined_at: time(Field::JoinedAt)?,
+            }),
+            "member_left" => EventBody::MemberLeft,
+            "order" => EventBody::Order(Order {
+                order_key: stable_hash(id(Field::OrderId)?),
+                amount: amount(get(Field::Amount)?)?,
+                category: Category::from_name(text(Field::Category)?),
+            }),
+            "login" => EventBody::Login,
+            "after_sales" => EventBody::AfterSales(AfterSales {
+                ticket_id: CompactString::from(id(Field::TicketId)?),
+                order_key: stable_hash(id(Field::OrderId)?),
+                status: match text(Field::Status)? {
+                    "opened" => TicketStatus::Opened,
+                    "resolved" => TicketStatus::Resolved,
+                    _ => return None,
+                },
+                reason: AfterSalesReason::from_name(text(Field::Reason)?),
+                refund: match get(Field::RefundAmount) {
+                    None => None,
+                    Some(v) => Some(amount(v)?),
+                },
+            }),
+            _ => return None,
+        };
+        Some(Event {
+            event_id,
+            member_id,
+            ts,
+            body,
+        })
+    }
+
+    /// Integer epoch milliseconds, as the general path reads them: an integer token that
+    /// fits an `i64`. Declines `-0`, which JSON parsers read as a float.
+    fn epoch_millis(n: &str) -> Option<EventTime> {
+        if n.contains(['.', 'e', 'E']) || n == "-0" {
+            return None;
+        }
+        n.parse::<i64>().ok().map(EventTime::from_millis)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS[.fff]Z` computed here; any other form goes to the general
+    /// parser (the same call the general path makes), so the result is the same.
+    fn rfc3339(s: &str) -> Option<EventTime> {
+        utc_millis(s.as_bytes()).or_else(|| EventTime::parse_rfc3339(s).ok())
+    }
+
+    fn utc_millis(b: &[u8]) -> Option<EventTime> {
+        let (frac, len) = match b.len() {
+            20 => (false, 20),
+            24 => (true, 24),
+            _ => return None,
+        };
+        let num = |from: usize, to: usize| -> Option<i64> {
+            b[from..to].iter().try_fold(0i64, |acc, c| {
+                c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
+            })
+        };
+        let punct = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+        if punct.iter().any(|&(at, c)| b[at] != c) || b[len - 1] != b'Z' {
+            return None;
+        }
+        if frac && b[19] != b'.' {
+            return None;
+        }
+        let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
+        let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
+        let millis = if frac { num(20, 23)? } else { 0 };
+        // A leap second (:60) and anything out of range go to the general parser.
+        if !(1..=12).contains(&month)
+            || day < 1
+            || day > days_in_month(year, month)
+            || hour > 23
+            || minute > 59
+            || second > 59
+        {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        Some(EventTime::from_millis(
+            ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millis,
+        ))
+    }
+
+    fn days_in_month(year: i64, month: i64) -> i64 {
+        match month {
+            2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+    fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+        let y = if month <= 2 { year - 1 } else { year };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (month + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn utc_timestamps_match_the_general_parser() {
+            let mut ms = -62_135_596_800_000i64; // 0001-01-01
+            while ms < 253_402_300_799_000 {
+                // 9999-12-31
+                let t = EventTime::from_millis(ms);
+                let text = t.to_rfc3339();
+                assert_eq!(utc_millis(text.as_bytes()), Some(t), "{text}");
+                let whole = text.replace(&text[19..23], "");
+                assert_eq!(
+                    utc_millis(whole.as_bytes()),
+                    EventTime::parse_rfc3339(&whole).ok(),
+                    "{whole}"
+                );
+                ms += 86_400_000 * 13 + 3_600_000 * 7 + 60_000 * 11 + 1_000 * 17 + 389;
+            }
+            for bad in [
+                "2026-02-29T00:00:00Z",
+                "2026-13-01T00:00:00Z",
+                "2026-04-31T00:00:00Z",
+                "2026-01-01T24:00:00Z",
+                "2026-01-01T00:60:00Z",
+                "2026-12-31T23:59:60Z",
+                "2026-01-01T00:00:00.1234Z",
+                "2026-01-01 00:00:00Z",
+                "2026-01-01T00:00:00+08:00",
+                "+026-01-01T00:00:00Z",
+            ] {
+                assert_eq!(utc_millis(bad.as_bytes()), None, "{bad}");
+            }
+            assert_eq!(
+                utc_millis(b"2024-02-29T12:34:56.789Z"),
+                EventTime::parse_rfc3339("2024-02-29T12:34:56.789Z").ok()
+            );
+        }
     }
 }
 
@@ -1273,6 +1620,26 @@ mod tests {
 
     // ---- properties ----
 
+    /// The generator's workload takes the fast path throughout, with the general path's
+    /// result.
+    #[test]
+    fn generated_lines_take_the_fast_path_with_the_same_result() {
+        use crate::generate::{GenerateOptions, Workload};
+        let mut workload = Workload::new(&GenerateOptions {
+            members: 300,
+            ..GenerateOptions::default()
+        });
+        let mut line = Vec::new();
+        let mut lines = 0;
+        while workload.next_into(&mut line).is_some() {
+            let general = JsonDecoder::decode_general(&line).ok();
+            assert!(general.is_some(), "{}", String::from_utf8_lossy(&line));
+            assert_eq!(fast::decode(&line), general);
+            lines += 1;
+        }
+        assert!(lines > 1000);
+    }
+
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
@@ -1297,6 +1664,26 @@ mod tests {
             let end = (at + cut).min(bytes.len());
             bytes.splice(at..end, insert);
             let _ = decoder().decode(&bytes);
+        }
+
+        /// Wherever the fast path answers, it answers exactly what the general path does.
+        #[test]
+        fn the_fast_path_agrees_with_the_general_path(
+            which in 0usize..5,
+            at in any::<proptest::sample::Index>(),
+            insert in r#"[{}\[\]":, 0-9a-z_.\-+eETZ\\é]{0,6}"#,
+            cut in 0usize..4,
+        ) {
+            let mut bytes = format!("{{{}}}", valid_bodies()[which].1).into_bytes();
+            let general = JsonDecoder::decode_general(&bytes).map_err(|r| r.to_string());
+            prop_assert_eq!(fast::decode(&bytes), general.ok());
+            let at = at.index(bytes.len());
+            let end = (at + cut).min(bytes.len());
+            bytes.splice(at..end, insert.bytes());
+            if let Some(event) = fast::decode(&bytes) {
+                let general = JsonDecoder::decode_general(&bytes).map_err(|r| r.to_string());
+                prop_assert_eq!(Ok(event), general);
+            }
         }
 
         #[test]

@@ -26,6 +26,28 @@ const IN_ARENA: u8 = u8::MAX;
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct IdSlot([u8; INLINE + 1]);
 
+/// How an id is compared with the stored ones during a lookup.
+#[derive(Copy, Clone, Debug)]
+pub enum IdKey<'a> {
+    /// Short enough to be inline: equal exactly when the slots are equal.
+    Inline(IdSlot),
+    /// In the arena: only arena slots can hold it; compared as text.
+    Long(&'a str),
+}
+
+impl<'a> IdKey<'a> {
+    pub fn new(id: &'a str) -> IdKey<'a> {
+        if id.len() <= INLINE {
+            let mut slot = [0; INLINE + 1];
+            slot[..id.len()].copy_from_slice(id.as_bytes());
+            slot[INLINE] = id.len() as u8;
+            IdKey::Inline(IdSlot(slot))
+        } else {
+            IdKey::Long(id)
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct IdArena {
     chunks: Vec<Vec<u8>>,
@@ -34,15 +56,24 @@ pub struct IdArena {
 impl IdArena {
     /// The slot for `id`, storing it in the arena if it is too long for the slot.
     pub fn store(&mut self, id: &str) -> IdSlot {
-        let mut slot = [0; INLINE + 1];
-        if id.len() <= INLINE {
-            slot[..id.len()].copy_from_slice(id.as_bytes());
-            slot[INLINE] = id.len() as u8;
-        } else {
-            slot[..4].copy_from_slice(&self.push(id).0.to_le_bytes());
-            slot[INLINE] = IN_ARENA;
+        match IdKey::new(id) {
+            IdKey::Inline(slot) => slot,
+            IdKey::Long(id) => {
+                let mut slot = [0; INLINE + 1];
+                slot[..4].copy_from_slice(&self.push(id).0.to_le_bytes());
+                slot[INLINE] = IN_ARENA;
+                IdSlot(slot)
+            }
         }
-        IdSlot(slot)
+    }
+
+    /// Whether `slot` holds the id of `key`. An inline id is compared as 12 bytes,
+    /// without decoding the slot.
+    pub fn matches(&self, slot: &IdSlot, key: &IdKey<'_>) -> bool {
+        match key {
+            IdKey::Inline(inline) => slot == inline,
+            IdKey::Long(id) => slot.0[INLINE] == IN_ARENA && self.resolve(slot) == *id,
+        }
     }
 
     pub fn resolve<'a>(&'a self, slot: &'a IdSlot) -> &'a str {
@@ -132,6 +163,17 @@ mod tests {
         let slots: Vec<IdSlot> = ids.iter().map(|id| arena.store(id)).collect();
         for (id, slot) in ids.iter().zip(&slots) {
             assert_eq!(arena.resolve(slot), id);
+            assert!(arena.matches(slot, &IdKey::new(id)), "{id}");
+        }
+        // Every stored id matches its own key only.
+        for (i, slot) in slots.iter().enumerate().take(200) {
+            for (j, id) in ids.iter().enumerate().take(200) {
+                assert_eq!(
+                    arena.matches(slot, &IdKey::new(id)),
+                    ids[i] == *id,
+                    "{i} {j}"
+                );
+            }
         }
         assert_eq!(arena.resolve(&arena.clone().store("m0000001")), "m0000001");
         assert_eq!(arena.resolve(&arena.clone().store("ééééé")), "ééééé");

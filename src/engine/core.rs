@@ -11,16 +11,17 @@ use std::collections::HashMap;
 use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
-use hashbrown::HashTable;
 
-use super::arena::IdArena;
+use super::arena::{IdArena, IdKey};
 use super::group::{Contribution, GroupEvent, GroupState};
+use super::index::MemberIndex;
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
     Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, INSTANT_MAX,
     INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
 use super::orders::OrderPool;
+use super::prefetch::{prefetch, prefetch_value};
 use super::roster::Roster;
 use super::rules::Rules;
 use super::segment::{change_severity, Segment, Severity};
@@ -67,6 +68,11 @@ impl MemoryEstimate {
 /// `find_or_create` refuses to hand it out.
 const WARMUP_TIMER: u32 = u32::MAX;
 
+/// How far ahead in the timer queue [`Engine::prefetch_due`] fetches member records, and
+/// through them their orders.
+const PREFETCH_RECORD: usize = 8;
+const PREFETCH_ORDERS: usize = 4;
+
 /// A member warning decided during evaluation, emitted once the state is updated.
 type Pending = (
     WarningKind,
@@ -84,7 +90,7 @@ pub struct Engine {
     orders: OrderPool,
     tickets: TicketTable,
     /// Member id → index into `members`; the id itself lives only in the state.
-    index: HashTable<u32>,
+    index: MemberIndex,
     hasher: FixedState,
     groups: Vec<GroupState>,
     group_index: HashMap<GroupId, u32>,
@@ -101,6 +107,8 @@ pub struct Engine {
     scratch_due: Vec<u32>,
     scratch_group_events: Vec<GroupEvent>,
     scratch_pending: Vec<Pending>,
+    scratch_found: Vec<Option<u32>>,
+    scratch_hashes: Vec<u64>,
     stats: EngineStats,
     roster: Roster,
 }
@@ -119,7 +127,7 @@ impl Engine {
             ids: IdArena::default(),
             orders: OrderPool::default(),
             tickets: TicketTable::default(),
-            index: HashTable::new(),
+            index: MemberIndex::default(),
             hasher: FixedState::default(),
             groups: Vec::new(),
             group_index: HashMap::new(),
@@ -133,6 +141,8 @@ impl Engine {
             scratch_due: Vec::new(),
             scratch_group_events: Vec::new(),
             scratch_pending: Vec::new(),
+            scratch_found: Vec::new(),
+            scratch_hashes: Vec::new(),
             stats: EngineStats::default(),
             roster: Roster::default(),
         }
@@ -165,7 +175,7 @@ impl Engine {
                     .map(|t| t.capacity() * size_of::<Ticket>() + 16)
                     .sum::<usize>(),
             ids: self.ids.heap_bytes(),
-            index: self.index.capacity() * (size_of::<u32>() + 1),
+            index: self.index.buckets() * (size_of::<u32>() + 1),
             timers: self.timers.heap_bytes(),
             groups: self.groups.capacity() * size_of::<GroupState>()
                 + self.group_index.capacity() * (size_of::<GroupId>() + 8)
@@ -191,7 +201,22 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Result<(), Rejection> {
-        if let Err(rejection) = self.check(event, wall) {
+        self.process_found(partition, event, None, wall, out)
+    }
+
+    /// [`Engine::process`] for an event whose member may have been looked up already:
+    /// `found` is her slot, or `None` if she did not exist then (she may since).
+    fn process_found(
+        &mut self,
+        partition: u32,
+        event: &Event,
+        found: Option<u32>,
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+    ) -> Result<(), Rejection> {
+        // From here on `idx` is exact: nothing below creates a member before `apply`.
+        let idx = found.or_else(|| self.find(&event.member_id));
+        if let Err(rejection) = self.check(event, idx, wall) {
             self.stats.count_rejection(rejection.reason);
             return Err(rejection);
         }
@@ -202,7 +227,7 @@ impl Engine {
         }
         let watermark = self.tracker.observe(partition, event.ts, wall);
         self.advance_to(watermark, out);
-        self.apply(event, out);
+        self.apply(event, idx, out);
         Ok(())
     }
 
@@ -216,28 +241,68 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Vec<Result<(), Rejection>> {
-        self.warm(events);
-        events
+        let mut found = std::mem::take(&mut self.scratch_found);
+        let mut hashes = std::mem::take(&mut self.scratch_hashes);
+        self.warm(events, &mut hashes, &mut found);
+        self.scratch_hashes = hashes;
+        let results = events
             .iter()
-            .map(|event| self.process(partition, event, wall, out))
-            .collect()
+            .zip(&found)
+            .map(|(event, &idx)| self.process_found(partition, event, idx, wall, out))
+            .collect();
+        self.scratch_found = found;
+        results
     }
 
-    /// Touches the state the batch's events will need. Each lookup is independent of the
-    /// others, so the CPU overlaps their cache misses; inside `process` each would stall
-    /// on its own. Pure reads: no effect on the result.
-    fn warm(&self, events: &[Event]) {
-        let mut sink = 0i64;
-        for event in events {
-            if let Some(idx) = self.find(&event.member_id) {
-                let m = &self.members[idx as usize];
-                sink ^= m.clock.as_millis();
-                if let Some(order) = self.orders.get(m.order_list()).first() {
-                    sink ^= order.at().as_millis();
+    /// Looks up the batch's members up front and starts loading their state, in stages
+    /// so that the cache misses of the whole batch overlap: first every id's buckets in
+    /// the index, then every likely member record, then the lookups proper (whose reads
+    /// now mostly hit the cache), prefetching each member's orders. Inside `process` each
+    /// miss would stall on its own. A member not found may be created by an earlier event
+    /// of the batch: `None` only means "look again".
+    fn warm(&self, events: &[Event], hashes: &mut Vec<u64>, found: &mut Vec<Option<u32>>) {
+        hashes.clear();
+        hashes.extend(events.iter().map(|event| {
+            let hash = self.hasher.hash_one(event.member_id.as_str());
+            self.index.prefetch(hash);
+            hash
+        }));
+        for &hash in hashes.iter() {
+            if let Some(m) = self
+                .index
+                .candidate(hash)
+                .and_then(|idx| self.members.get(idx as usize))
+            {
+                prefetch_value(m);
+            }
+        }
+        found.clear();
+        found.extend(events.iter().zip(hashes.iter()).map(|(event, &hash)| {
+            let idx = self.find_hashed(hash, &event.member_id)?;
+            let m = &self.members[idx as usize];
+            if let Some(first) = self.orders.get(m.order_list()).first() {
+                prefetch(std::ptr::from_ref(first).cast());
+            }
+            Some(idx)
+        }));
+    }
+
+    /// Starts loading the state of the members due next (from the sorted timer bucket),
+    /// so their cache misses overlap with the work on the members due now: their records
+    /// a few entries ahead, their orders (read through the record) a few entries nearer.
+    fn prefetch_due(&self) {
+        if let Some(idx) = self.timers.upcoming(PREFETCH_RECORD) {
+            if let Some(m) = self.members.get(idx as usize) {
+                prefetch_value(m);
+            }
+        }
+        if let Some(idx) = self.timers.upcoming(PREFETCH_ORDERS) {
+            if let Some(m) = self.members.get(idx as usize) {
+                if let Some(first) = self.orders.get(m.order_list()).first() {
+                    prefetch(std::ptr::from_ref(first).cast());
                 }
             }
         }
-        std::hint::black_box(sink);
     }
 
     /// Live mode's periodic tick: idle partitions and an all-idle input move the
@@ -269,6 +334,7 @@ impl Engine {
             let mut due = std::mem::take(&mut self.scratch_due);
             due.clear();
             self.timers.take_due_at(at, &mut due);
+            self.prefetch_due();
             for &idx in &due {
                 if idx == WARMUP_TIMER {
                     for g in 0..self.groups.len() as u32 {
@@ -287,7 +353,7 @@ impl Engine {
         }
     }
 
-    fn check(&self, event: &Event, wall: EventTime) -> Result<(), Rejection> {
+    fn check(&self, event: &Event, idx: Option<u32>, wall: EventTime) -> Result<(), Rejection> {
         let time = &self.rules.config.time;
         if event.ts > wall + time.max_future_skew {
             return Err(Rejection::new(
@@ -302,7 +368,7 @@ impl Engine {
         if let EventBody::Order(_) = event.body {
             // Orders are deduplicated against the member's own retained orders, which
             // reach back one horizon from her clock.
-            if let Some(idx) = self.find(&event.member_id) {
+            if let Some(idx) = idx {
                 horizon_start =
                     horizon_start.max(self.members[idx as usize].clock - time.retention_horizon);
             }
@@ -366,22 +432,23 @@ impl Engine {
     }
 
     fn find(&self, id: &MemberId) -> Option<u32> {
-        let hash = self.hasher.hash_one(id.as_str());
-        self.index
-            .find(hash, |&idx| {
-                self.ids.resolve(self.members[idx as usize].id_slot()) == id.as_str()
-            })
-            .copied()
+        self.find_hashed(self.hasher.hash_one(id.as_str()), id)
     }
 
-    fn find_or_create(&mut self, id: &MemberId, first_seen: EventTime) -> u32 {
-        let hash = self.hasher.hash_one(id.as_str());
-        let (members, ids) = (&self.members, &self.ids);
-        if let Some(&idx) = self.index.find(hash, |&idx| {
-            ids.resolve(members[idx as usize].id_slot()) == id.as_str()
-        }) {
+    fn find_hashed(&self, hash: u64, id: &MemberId) -> Option<u32> {
+        let key = IdKey::new(id.as_str());
+        self.index.find(hash, |idx| {
+            self.ids.matches(self.members[idx as usize].id_slot(), &key)
+        })
+    }
+
+    /// Her slot: `found`, the result of a lookup made since the last member was created,
+    /// or a new slot.
+    fn find_or_create(&mut self, id: &MemberId, found: Option<u32>, first_seen: EventTime) -> u32 {
+        if let Some(idx) = found {
             return idx;
         }
+        let hash = self.hasher.hash_one(id.as_str());
         // Running out of u32 indices is resource exhaustion, like running out of memory,
         // which it would precede by ~1 TB: not an input error to dead-letter.
         let idx = u32::try_from(self.members.len())
@@ -392,7 +459,7 @@ impl Engine {
         self.members.push(MemberState::new(id_slot, first_seen));
         self.roster.joined();
         let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
-        self.index.insert_unique(hash, idx, |&i| {
+        self.index.insert_unique(hash, idx, |i| {
             hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
         });
         idx
@@ -418,9 +485,9 @@ impl Engine {
         idx
     }
 
-    fn apply(&mut self, event: &Event, out: &mut Vec<Warning>) {
+    fn apply(&mut self, event: &Event, found: Option<u32>, out: &mut Vec<Warning>) {
         let known = self.members.len();
-        let idx = self.find_or_create(&event.member_id, event.ts);
+        let idx = self.find_or_create(&event.member_id, found, event.ts);
         let created = idx as usize == known;
         // A late event is applied as of the watermark; an event ahead of it as of its own
         // time. Never before the member's own clock: her state only moves forward.

@@ -41,6 +41,12 @@ impl<T> Slab<T> {
         index
     }
 
+    pub fn get(&self, index: usize) -> Option<&T> {
+        self.chunks
+            .get(index >> CHUNK_BITS)
+            .and_then(|chunk| chunk.get(index & (CHUNK - 1)))
+    }
+
     /// Bytes of the chunks themselves (not what the elements own).
     pub fn heap_bytes(&self) -> usize {
         self.chunks

@@ -1,13 +1,18 @@
 //! Event-time timers: a calendar queue of `(instant, member)` with lazy deletion.
 //!
-//! Entries live in buckets of 2^16 ms (about a minute). Only the bucket being drained is
-//! kept as a small binary heap (`near`), so popping touches a few cache lines instead of
-//! sifting through a heap of every member's wake-up; later buckets are plain vectors in a
-//! hash map (`far`), with their keys in a min-heap (`far_order`) for draining in order:
-//! a push, once per event or more, is then one hash probe instead of a walk down an
-//! ordered map of some hundred thousand buckets. A far entry is 8 bytes, the instant's offset in its bucket and the
-//! slot, because there is about one per member (10 M members). Invariant: every entry in `far` lies in a bucket after `near_bucket`, and every
-//! entry at or before it is in `near`, so `near`'s minimum is the global minimum.
+//! Entries live in buckets of 2^26 ms (about 18.6 hours). A bucket not yet due is a list of
+//! fixed-size chunks that entries are appended to: with a hundred or so buckets in use,
+//! every list's last chunk stays in cache, so scheduling (once per event or more) is an
+//! append to warm memory instead of a probe into a map of a hundred thousand buckets.
+//! When a bucket comes due it is gathered into one vector and sorted (`near`), then
+//! drained from the front; entries scheduled into it (or before it) while it drains go to
+//! a small binary heap (`late`), and the two are merged. The sorted bucket also tells the
+//! engine which members are due next, so it can fetch their state ahead of need.
+//!
+//! A bucket entry is 8 bytes, the instant's offset in its bucket above the slot, because
+//! there is about one per member (10 M members). Invariant: every entry in `far` lies in a
+//! bucket after `near_bucket`, and every entry at or before it is in `near` or `late`, so
+//! the smaller of their minimums is the global minimum.
 //!
 //! Rescheduling only pushes; a superseded entry stays until it surfaces and is then
 //! skipped by the caller, because the member's own state holds its one valid wake-up.
@@ -21,14 +26,18 @@ use hashbrown::HashMap;
 
 use crate::model::EventTime;
 
-const BUCKET_BITS: u32 = 16;
+const BUCKET_BITS: u32 = 26;
+/// Entries per chunk of a far bucket (8 KiB).
+const CHUNK: usize = 1024;
+/// Emptied chunks kept for reuse; the rest are freed.
+const MAX_SPARE: usize = 64;
 
 fn bucket_of(at: EventTime) -> i64 {
     // An arithmetic shift rounds towards negative infinity, like `div_euclid`.
     at.as_millis() >> BUCKET_BITS
 }
 
-/// A far entry: offset in the bucket above the slot, so that within one bucket the
+/// A bucket entry: offset in the bucket above the slot, so that within one bucket the
 /// packed values order exactly as `(instant, slot)`.
 fn pack(at: EventTime, slot: u32) -> u64 {
     ((at.as_millis() & ((1 << BUCKET_BITS) - 1)) as u64) << 32 | u64::from(slot)
@@ -39,23 +48,35 @@ fn unpack(bucket: i64, entry: u64) -> (EventTime, u32) {
     (EventTime::from_millis(at), entry as u32)
 }
 
+/// A far bucket: chunks of at most [`CHUNK`] entries, every one but the last full.
+type Chunks = Vec<Vec<u64>>;
+
 #[derive(Debug, Clone)]
 pub struct Timers {
-    near: BinaryHeap<Reverse<(EventTime, u32)>>,
+    /// The bucket being drained, sorted; entries before `cursor` are gone.
+    near: Vec<u64>,
+    cursor: usize,
     near_bucket: i64,
-    far: HashMap<i64, Vec<u64>, foldhash::fast::FixedState>,
+    /// Entries scheduled at or before `near_bucket` after it was sorted.
+    late: BinaryHeap<Reverse<(EventTime, u32)>>,
+    far: HashMap<i64, Chunks, foldhash::fast::FixedState>,
     /// Every key of `far`, once.
     far_order: BinaryHeap<Reverse<i64>>,
+    /// Emptied chunks, for reuse.
+    spare: Vec<Vec<u64>>,
     len: usize,
 }
 
 impl Default for Timers {
     fn default() -> Self {
         Timers {
-            near: BinaryHeap::new(),
+            near: Vec::new(),
+            cursor: 0,
             near_bucket: i64::MIN,
+            late: BinaryHeap::new(),
             far: HashMap::default(),
             far_order: BinaryHeap::new(),
+            spare: Vec::new(),
             len: 0,
         }
     }
@@ -67,50 +88,86 @@ impl Timers {
     pub fn schedule(&mut self, slot: u32, at: EventTime) {
         let bucket = bucket_of(at);
         if bucket <= self.near_bucket {
-            self.near.push(Reverse((at, slot)));
+            self.late.push(Reverse((at, slot)));
         } else {
             let order = &mut self.far_order;
-            self.far
-                .entry(bucket)
-                .or_insert_with(|| {
-                    order.push(Reverse(bucket));
-                    Vec::new()
-                })
-                .push(pack(at, slot));
+            let chunks = self.far.entry(bucket).or_insert_with(|| {
+                order.push(Reverse(bucket));
+                Vec::new()
+            });
+            match chunks.last_mut() {
+                Some(chunk) if chunk.len() < CHUNK => chunk.push(pack(at, slot)),
+                _ => {
+                    let mut chunk = self.spare.pop().unwrap_or_default();
+                    chunk.push(pack(at, slot));
+                    chunks.push(chunk);
+                }
+            }
         }
         self.len += 1;
     }
 
+    /// The earliest entry (possibly stale), bucket loading aside.
+    fn head(&self) -> Option<(EventTime, u32)> {
+        let near = self
+            .near
+            .get(self.cursor)
+            .map(|&e| unpack(self.near_bucket, e));
+        let late = self.late.peek().map(|r| r.0);
+        match (near, late) {
+            (Some(n), Some(l)) => Some(n.min(l)),
+            (n, l) => n.or(l),
+        }
+    }
+
     /// The earliest entry's instant (possibly stale), if it is at or before `limit`.
     pub fn next_due(&mut self, limit: EventTime) -> Option<EventTime> {
-        if self.near.is_empty() {
+        if self.cursor == self.near.len() && self.late.is_empty() {
             let &Reverse(bucket) = self.far_order.peek()?;
             if bucket > bucket_of(limit) {
                 return None;
             }
             self.far_order.pop();
-            let entries = self.far.remove(&bucket).unwrap_or_default();
-            self.near = entries
-                .into_iter()
-                .map(|e| Reverse(unpack(bucket, e)))
-                .collect();
+            let chunks = self.far.remove(&bucket).unwrap_or_default();
+            // Sized to this bucket, so a burst does not keep its capacity for later ones.
+            let total = chunks.iter().map(Vec::len).sum();
+            self.near = Vec::with_capacity(total);
+            self.cursor = 0;
+            for mut chunk in chunks {
+                self.near.extend_from_slice(&chunk);
+                if self.spare.len() < MAX_SPARE {
+                    chunk.clear();
+                    self.spare.push(chunk);
+                }
+            }
+            self.near.sort_unstable();
             self.near_bucket = bucket;
         }
-        self.near
-            .peek()
-            .map(|Reverse((at, _))| *at)
-            .filter(|at| *at <= limit)
+        self.head().map(|(at, _)| at).filter(|at| *at <= limit)
     }
 
     /// Removes every entry at exactly `at` and returns the slots in ascending order, each
     /// once (a slot rescheduled away and back leaves two identical entries). Call after
     /// `next_due` returned `at`.
     pub fn take_due_at(&mut self, at: EventTime, into: &mut Vec<u32>) {
-        while let Some(Reverse((first, slot))) = self.near.peek().copied() {
+        while let Some((first, slot)) = self.head() {
             if first != at {
                 break;
             }
-            self.near.pop();
+            // Equal heads in both: the sorted bucket's goes first, the duplicate follows.
+            let from_near = self
+                .near
+                .get(self.cursor)
+                .is_some_and(|&e| unpack(self.near_bucket, e) == (first, slot));
+            if from_near {
+                self.cursor += 1;
+                if self.cursor == self.near.len() {
+                    self.near = Vec::new();
+                    self.cursor = 0;
+                }
+            } else {
+                self.late.pop();
+            }
             self.len -= 1;
             if into.last() != Some(&slot) {
                 into.push(slot);
@@ -118,37 +175,82 @@ impl Timers {
         }
     }
 
+    /// The slot of the entry `ahead` places after the next one in the bucket being
+    /// drained, if any: a hint of who is due soon, for prefetching (it may be stale, and
+    /// `late` entries are not looked at).
+    pub fn upcoming(&self, ahead: usize) -> Option<u32> {
+        self.near.get(self.cursor + ahead).map(|&e| e as u32)
+    }
+
     /// Keeps only the entries `keep` accepts, and gives back the memory of the rest.
     pub fn retain(&mut self, mut keep: impl FnMut(u32, EventTime) -> bool) {
-        let near: Vec<_> = std::mem::take(&mut self.near)
+        let bucket = self.near_bucket;
+        self.near.drain(..self.cursor);
+        self.cursor = 0;
+        self.near.retain(|&e| {
+            let (at, slot) = unpack(bucket, e);
+            keep(slot, at)
+        });
+        self.near.shrink_to_fit();
+        let late: Vec<_> = std::mem::take(&mut self.late)
             .into_iter()
             .filter(|Reverse((at, slot))| keep(*slot, *at))
             .collect();
-        self.near = BinaryHeap::from(near);
-        self.far.retain(|&bucket, entries| {
-            entries.retain(|&e| {
-                let (at, slot) = unpack(bucket, e);
-                keep(slot, at)
-            });
-            entries.shrink_to_fit();
-            !entries.is_empty()
+        self.late = BinaryHeap::from(late);
+        self.spare = Vec::new();
+        self.far.retain(|&bucket, chunks| {
+            // Compacts in place: the write position never passes the read position.
+            let (mut w_chunk, mut w_at) = (0, 0);
+            for r_chunk in 0..chunks.len() {
+                for r_at in 0..chunks[r_chunk].len() {
+                    let e = chunks[r_chunk][r_at];
+                    let (at, slot) = unpack(bucket, e);
+                    if keep(slot, at) {
+                        chunks[w_chunk][w_at] = e;
+                        w_at += 1;
+                        if w_at == CHUNK {
+                            w_chunk += 1;
+                            w_at = 0;
+                        }
+                    }
+                }
+            }
+            if w_at > 0 {
+                chunks[w_chunk].truncate(w_at);
+                w_chunk += 1;
+            }
+            chunks.truncate(w_chunk);
+            if let Some(last) = chunks.last_mut() {
+                last.shrink_to_fit();
+            }
+            !chunks.is_empty()
         });
         self.far.shrink_to_fit();
         self.far_order = self.far.keys().map(|&b| Reverse(b)).collect();
-        self.len = self.near.len() + self.far.values().map(Vec::len).sum::<usize>();
+        self.len = self.near.len()
+            + self.late.len()
+            + self
+                .far
+                .values()
+                .flat_map(|chunks| chunks.iter().map(Vec::len))
+                .sum::<usize>();
     }
 
     /// Bytes held (an estimate: capacity of every buffer plus map nodes).
     pub fn heap_bytes(&self) -> usize {
+        let chunk_bytes = |c: &Vec<u64>| c.capacity() * size_of::<u64>() + size_of::<Vec<u64>>();
         let far: usize = self
             .far
             .values()
-            .map(|v| v.capacity() * size_of::<u64>())
+            .map(|chunks| chunks.iter().map(chunk_bytes).sum::<usize>())
             .sum::<usize>()
-            // The map's slots (key, vector, control byte) and the key heap.
-            + self.far.capacity() * (size_of::<(i64, Vec<u64>)>() + 1)
+            // The map's slots (key, chunk list, control byte) and the key heap.
+            + self.far.capacity() * (size_of::<(i64, Chunks)>() + 1)
             + self.far_order.capacity() * size_of::<i64>();
-        self.near.capacity() * size_of::<(EventTime, u32)>() + far
+        self.near.capacity() * size_of::<u64>()
+            + self.late.capacity() * size_of::<(EventTime, u32)>()
+            + self.spare.iter().map(chunk_bytes).sum::<usize>()
+            + far
     }
 
     /// Entries held, stale ones included.
@@ -267,5 +369,42 @@ mod tests {
             .map(|(_, s)| s)
             .collect();
         assert_eq!(left, vec![1, 3, 5, 7, 9]);
+    }
+
+    /// Random schedules, drains and compactions, checked against an ordered set: buckets
+    /// of several chunks, entries landing in the bucket being drained and before it.
+    #[test]
+    fn behaves_like_an_ordered_set_of_entries() {
+        use std::collections::BTreeSet;
+        let mut t = Timers::default();
+        let mut model: BTreeSet<(EventTime, u32)> = BTreeSet::new();
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut now = 0i64;
+        for round in 0..200 {
+            for _ in 0..next(3 * CHUNK as u64) {
+                let at = at(now + next(4 * BUCKET_MS as u64) as i64 - BUCKET_MS / 8);
+                let slot = next(5_000) as u32;
+                t.schedule(slot, at);
+                model.insert((at, slot));
+            }
+            if round % 7 == 3 {
+                let parity = next(2) as u32;
+                t.retain(|slot, _| slot % 2 == parity);
+                model.retain(|(_, slot)| slot % 2 == parity);
+                assert_eq!(t.len(), model.len());
+            }
+            now += next(BUCKET_MS as u64) as i64;
+            let expected: Vec<_> = model.iter().copied().filter(|e| e.0 <= at(now)).collect();
+            for e in &expected {
+                model.remove(e);
+            }
+            assert_eq!(drain(&mut t, at(now)), expected, "round {round}");
+        }
     }
 }
