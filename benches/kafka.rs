@@ -279,10 +279,15 @@ fn latency(rate: u64, length: Duration, delivery: &str) {
             .set("group.id", unique("bench-latency-reader"))
             .set("isolation.level", "read_committed")
             .set("fetch.wait.max.ms", "5")
-            .set("auto.offset.reset", "earliest")
             .create()
             .expect("a reader");
-        consumer.subscribe(&[&warnings]).expect("subscribing");
+        // Assigned, not subscribed: a group join would delay the first receipts.
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            tpl.add_partition_offset(&warnings, p, Offset::Beginning)
+                .expect("an assignment");
+        }
+        consumer.assign(&tpl).expect("assigning");
         let mut seen = std::collections::HashMap::new();
         let deadline = Instant::now() + Duration::from_secs(180);
         while (seen.len() as u64) < orders && Instant::now() < deadline {

@@ -112,6 +112,8 @@ fn measure(n: u32) -> (u64, u64, usize) {
 }
 
 fn main() {
+    // As the churnwatch binary does at start.
+    churnwatch::alloc::tune_for_long_lived_state();
     let counts: Vec<u32> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())

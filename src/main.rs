@@ -80,6 +80,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    churnwatch::alloc::tune_for_long_lived_state();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
