@@ -98,13 +98,14 @@ fn measure(n: u32) -> (u64, u64, usize) {
     let estimate = engine.memory_estimate();
     let per = |b: usize| b as f64 / members as f64;
     println!(
-        "  engine's own estimate per member: slots {:.0}, member heap {:.0}, ids {:.0}, index {:.0}, timers {:.0}, groups {:.0} = {:.0} bytes",
+        "  engine's own estimate per member: slots {:.0}, member heap {:.0}, ids {:.0}, index {:.0}, timers {:.0}, groups {:.0}, query roster {:.0} = {:.0} bytes",
         per(estimate.member_slots),
         per(estimate.member_heap),
         per(estimate.ids),
         per(estimate.index),
         per(estimate.timers),
         per(estimate.groups),
+        per(estimate.roster),
         per(estimate.total())
     );
     std::hint::black_box(&engine);
