@@ -295,17 +295,22 @@ fn push_percent(buf: &mut Vec<u8>, bp: i64) {
 #[cold]
 #[inline(never)]
 fn push_percent_via_f64(buf: &mut Vec<u8>, bp: i64) {
+    // Writing a number into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, &percent_number(bp));
+}
+
+/// Basis points as the JSON number of percent with two decimals: 3456 → 34.56, read as
+/// an `f64` (so printed `34.56`, `36.0`). The form of `activity` and `benchmark` in
+/// warnings and in the HTTP queries.
+pub fn percent_number(bp: i64) -> serde_json::Number {
     let text = format!(
         "{}{}.{:02}",
         if bp < 0 { "-" } else { "" },
         bp.unsigned_abs() / 100,
         bp.unsigned_abs() % 100
     );
-    let number: serde_json::Number = text
-        .parse()
-        .unwrap_or_else(|_| serde_json::Number::from(bp / 100));
-    // Writing a number into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, &number);
+    text.parse()
+        .unwrap_or_else(|_| serde_json::Number::from(bp / 100))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -606,16 +611,7 @@ mod tests {
             members_needed: u32,
         }
 
-        pub fn percent(bp: i64) -> serde_json::Number {
-            let text = format!(
-                "{}{}.{:02}",
-                if bp < 0 { "-" } else { "" },
-                bp.unsigned_abs() / 100,
-                bp.unsigned_abs() % 100
-            );
-            text.parse()
-                .unwrap_or_else(|_| serde_json::Number::from(bp / 100))
-        }
+        pub use super::super::percent_number as percent;
 
         fn member_figures(f: &MemberFigures) -> JsonMemberFigures<'_> {
             let mut json = JsonMemberFigures {

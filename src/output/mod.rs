@@ -7,5 +7,5 @@ mod fixtures;
 mod json;
 mod protobuf;
 
-pub use json::{write_json_line, JsonWriter};
+pub use json::{percent_number, write_json_line, JsonWriter};
 pub use protobuf::{fill_protobuf, to_protobuf, WARNING_SCHEMA};

@@ -11,6 +11,7 @@ use crate::engine::benchmark::tenure_month;
 use crate::engine::member::TicketState;
 use crate::engine::{Engine, Grade, GroupState, Member, Segment};
 use crate::model::{Category, EventTime, GroupId, MemberId, TutorId};
+use crate::output::percent_number;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MemberView {
@@ -109,18 +110,6 @@ fn grade_name(grade: Option<Grade>) -> &'static str {
     grade.map_or("ungraded", Grade::name)
 }
 
-/// Basis points as a JSON number of percent with two decimals: 3456 → 34.56.
-fn percent(bp: i64) -> serde_json::Number {
-    let text = format!(
-        "{}{}.{:02}",
-        if bp < 0 { "-" } else { "" },
-        bp.unsigned_abs() / 100,
-        bp.unsigned_abs() % 100
-    );
-    text.parse()
-        .unwrap_or_else(|_| serde_json::Number::from(bp / 100))
-}
-
 pub fn member(engine: &Engine, id: &MemberId) -> Option<MemberView> {
     let idx = engine.member_index(id)?;
     engine.member_at(idx).map(|m| member_view(engine, idx, &m))
@@ -187,8 +176,8 @@ fn group_view(engine: &Engine, g: &GroupState) -> GroupView {
         tracked: g.tracked,
         members: g.counted,
         active: g.active,
-        activity: percent(g.activity_bp()),
-        benchmark: percent(g.benchmark_bp()),
+        activity: percent_number(g.activity_bp()),
+        benchmark: percent_number(g.benchmark_bp()),
         activity_grade: grade_name(g.activity_grade),
         output_grade: grade_name(g.output_grade),
         output_per_active: g.output_per_active().to_string(),

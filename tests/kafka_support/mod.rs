@@ -239,10 +239,7 @@ pub fn header_str(m: &OwnedMessage, name: &str) -> String {
 
 /// The distinct warning ids among `messages` (from their header).
 pub fn warning_ids(messages: &[OwnedMessage]) -> BTreeSet<String> {
-    messages
-        .iter()
-        .map(|m| header_str(m, "churnwatch.warning_id"))
-        .collect()
+    warning_ids_all(messages).into_iter().collect()
 }
 
 /// Every record's warning id, in order, repeats included.
