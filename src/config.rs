@@ -26,6 +26,7 @@ pub struct Config {
     pub actions: Actions,
     pub kafka: KafkaConfig,
     pub http: HttpConfig,
+    pub state: StateConfig,
 }
 
 /// SPEC §3.
@@ -381,6 +382,24 @@ impl Default for HttpConfig {
     }
 }
 
+/// What the engine keeps and how it survives restarts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// The most members one instance holds. The first event of a member beyond it is
+    /// dead-lettered (`member_capacity`) rather than growing memory without bound. At
+    /// most [`crate::engine::MAX_MEMBERS`] (33 554 431).
+    pub max_members: usize,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            max_members: crate::engine::MAX_MEMBERS,
+        }
+    }
+}
+
 /// Environment variables that override configuration keys start with this. The rest of
 /// the name is the key path with `__` between levels: `CHURNWATCH_KAFKA__BROKERS`,
 /// `CHURNWATCH_TIME__ALLOWED_LATENESS`. Under the librdkafka property tables a single `_`
@@ -527,6 +546,12 @@ impl Config {
             if span < Span::ZERO {
                 bail!("{name} must not be negative");
             }
+        }
+        if !(1..=crate::engine::MAX_MEMBERS).contains(&self.state.max_members) {
+            bail!(
+                "state.max_members must be between 1 and {}",
+                crate::engine::MAX_MEMBERS
+            );
         }
         if t.retention_horizon < Span::days(90) {
             bail!("time.retention_horizon must be at least 90d (the F90 window)");

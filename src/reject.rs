@@ -29,10 +29,14 @@ pub enum RejectReason {
     BeyondRetentionHorizon,
     /// A `member` event whose fee tier has no benchmark row in the configuration.
     UnknownFeeTier,
+    /// The first event of a new member when the engine already holds the most members it
+    /// can index (`engine::MAX_MEMBERS`): resource exhaustion, refused like bad input so
+    /// that nothing is lost and the process does not die.
+    MemberCapacity,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 10] = [
+    pub const ALL: [RejectReason; 11] = [
         RejectReason::Undecodable,
         RejectReason::UnknownType,
         RejectReason::MissingField,
@@ -43,6 +47,7 @@ impl RejectReason {
         RejectReason::MessageTooLarge,
         RejectReason::BeyondRetentionHorizon,
         RejectReason::UnknownFeeTier,
+        RejectReason::MemberCapacity,
     ];
 
     pub fn code(self) -> &'static str {
@@ -57,6 +62,7 @@ impl RejectReason {
             RejectReason::MessageTooLarge => "message_too_large",
             RejectReason::BeyondRetentionHorizon => "beyond_retention_horizon",
             RejectReason::UnknownFeeTier => "unknown_fee_tier",
+            RejectReason::MemberCapacity => "member_capacity",
         }
     }
 }

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use kafka_support::*;
-use poison::{bad_lines, GOOD_ORDER, GOOD_PROFILE};
+use poison::{bad_lines, CONFIG, GOOD_ORDER, GOOD_PROFILE};
 use prost::Message as _;
 use rdkafka::message::Message;
 
@@ -215,7 +215,7 @@ fn poison_messages_go_to_the_dead_letter_topic_with_their_reason_and_source() {
     let dir = std::env::temp_dir().join(unique("poison-config"));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let config = dir.join("config.toml");
-    std::fs::write(&config, "[input]\nmax_message_bytes = 400\n").expect("config");
+    std::fs::write(&config, CONFIG).expect("config");
     let cw = Churnwatch::start(
         &settings(&t.group, &t.input, "json", &t.warnings, &t.dlq),
         Some(&config),

@@ -329,8 +329,7 @@ proptest! {
             let expected = last
                 .filter(|w| w.kind != WarningKind::SegmentUpgrade)
                 .map(|w| w.event_time);
-            let idx = engine.member_index(&MemberId::new(m.id()));
-            prop_assert_eq!(idx.and_then(|i| roster.fell_at(i)), expected, "member {}", m.id());
+            prop_assert_eq!(m.fell_at(), expected, "member {}", m.id());
         }
     }
 }

@@ -67,7 +67,7 @@ fn a_late_event_is_applied_and_its_transition_stamped_at_the_watermark() {
         s.engine
             .member(&MemberId::new("m1"))
             .unwrap()
-            .lifetime_amount,
+            .lifetime_amount(),
         Fen::yuan(2050)
     );
 }
@@ -97,7 +97,10 @@ fn an_order_id_already_seen_for_the_member_is_a_duplicate_even_with_another_even
     s.order("m1", "o1", 700, day(1));
     s.order("m1", "o1", 700, day(3));
     let m = s.engine.member(&MemberId::new("m1")).unwrap();
-    assert_eq!((m.lifetime_orders, m.lifetime_amount), (1, Fen::yuan(700)));
+    assert_eq!(
+        (m.lifetime_orders, m.lifetime_amount()),
+        (1, Fen::yuan(700))
+    );
     assert_eq!(s.segment("m1"), Segment::ImportantDevelopment);
 }
 
@@ -189,6 +192,20 @@ fn a_fee_tier_without_a_benchmark_row_is_rejected() {
         s.engine.member(&MemberId::new("m1")).is_none(),
         "a rejected event leaves no trace"
     );
+}
+
+#[test]
+fn a_new_member_beyond_max_members_is_refused_and_known_members_go_on() {
+    let mut config = churnwatch::config::Config::default();
+    config.state.max_members = 2;
+    let mut s = Scenario::with_config(config);
+    s.login("m1", day(0)).login("m2", day(0));
+    let refused = s.try_send("m3", day(1), EventBody::Login).unwrap_err();
+    assert_eq!(refused.reason, RejectReason::MemberCapacity);
+    assert!(refused.detail.contains("m3"), "{}", refused.detail);
+    assert!(s.engine.member(&MemberId::new("m3")).is_none());
+    s.try_send("m1", day(1), EventBody::Login)
+        .expect("a member already held is still served");
 }
 
 #[test]

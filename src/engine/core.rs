@@ -14,7 +14,7 @@ use foldhash::fast::FixedState;
 
 use super::arena::{IdArena, IdKey};
 use super::group::{Contribution, GroupEvent, GroupState};
-use super::index::MemberIndex;
+use super::index::{MemberIndex, MAX_MEMBERS};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
     Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, INSTANT_MAX,
@@ -111,12 +111,15 @@ pub struct Engine {
     scratch_hashes: Vec<u64>,
     stats: EngineStats,
     roster: Roster,
+    /// `state.max_members`: new members beyond it are refused.
+    max_members: usize,
 }
 
 impl Engine {
     pub fn new(config: &Config, mode: TimeMode) -> Engine {
         let rules = Rules::new(config);
         Engine {
+            max_members: config.state.max_members.min(MAX_MEMBERS),
             tracker: WatermarkTracker::new(
                 mode,
                 config.time.allowed_lateness,
@@ -175,7 +178,7 @@ impl Engine {
                     .map(|t| t.capacity() * size_of::<Ticket>() + 16)
                     .sum::<usize>(),
             ids: self.ids.heap_bytes(),
-            index: self.index.buckets() * (size_of::<u32>() + 1),
+            index: self.index.buckets() * size_of::<u32>(),
             timers: self.timers.heap_bytes(),
             groups: self.groups.capacity() * size_of::<GroupState>()
                 + self.group_index.capacity() * (size_of::<GroupId>() + 8)
@@ -428,6 +431,16 @@ impl Engine {
                 ));
             }
         }
+        // Last, so that a message that is wrong in itself says so whatever the capacity.
+        if idx.is_none() && self.members.len() >= self.max_members {
+            return Err(Rejection::new(
+                RejectReason::MemberCapacity,
+                format!(
+                    "the engine holds its maximum of {} members; member `{}` is new",
+                    self.max_members, event.member_id
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -449,12 +462,10 @@ impl Engine {
             return idx;
         }
         let hash = self.hasher.hash_one(id.as_str());
-        // Running out of u32 indices is resource exhaustion, like running out of memory,
-        // which it would precede by ~1 TB: not an input error to dead-letter.
-        let idx = u32::try_from(self.members.len())
-            .ok()
-            .filter(|idx| *idx != WARMUP_TIMER)
-            .unwrap_or_else(|| panic!("more than 2^32 - 1 members in one engine"));
+        // `check` refused a new member at `max_members` (≤ MAX_MEMBERS < 2^25), so the
+        // index fits a u32 and is not the warm-up timer's.
+        let idx = self.members.len() as u32;
+        debug_assert!(self.members.len() < self.max_members && idx != WARMUP_TIMER);
         let id_slot = self.ids.store(id.as_str());
         self.members.push(MemberState::new(id_slot, first_seen));
         self.roster.joined();
@@ -675,20 +686,20 @@ impl Engine {
                     && m.tutor == tutor
                     && m.tier == tier
                     && m.joined_at() == profile.joined_at
-                    && !m.left;
+                    && !m.left();
                 m.group = group;
                 m.tutor = tutor;
                 m.tier = tier;
-                m.left = false;
+                m.set_left(false);
                 m.set_profile_times(Some(profile.joined_at), ts);
                 !unchanged
             }
             EventBody::MemberLeft => {
                 let m = &mut self.members[idx as usize];
-                if ts < m.profile_ts() || m.left {
+                if ts < m.profile_ts() || m.left() {
                     return false;
                 }
-                m.left = true;
+                m.set_left(true);
                 m.set_profile_times(None, ts);
                 true
             }
@@ -753,6 +764,7 @@ impl Engine {
 
         let target = m.target_segment(at, &self.rules);
         let from = m.segment;
+        let mut fell_at = m.fell_at();
         if target != from {
             let kind = match (from, target) {
                 (Segment::New, Segment::GeneralRetain) if m.last_order_at().is_none() => {
@@ -769,9 +781,9 @@ impl Engine {
             // The tutor's at-risk list: who fell, and when.
             match kind {
                 Some(WarningKind::SegmentDowngrade | WarningKind::ActivationOverdue) => {
-                    self.roster.fell(idx, at);
+                    fell_at = Some(at);
                 }
-                _ => self.roster.rose(idx),
+                _ => fell_at = None,
             }
             if let Some(kind) = kind {
                 let severity = match kind {
@@ -883,9 +895,10 @@ impl Engine {
         m.stage = stage;
         m.recall_fired = recall_fired;
         m.lapse_fired = lapse_fired;
+        m.set_fell_at(fell_at);
 
         // A member who has left gets no more warnings; her state still moves with time.
-        if !self.members[idx as usize].left {
+        if !self.members[idx as usize].left() {
             pending.sort_by_key(|p| p.4);
             for (kind, severity, from, to, when, detail) in pending.drain(..) {
                 self.emit_member(idx, kind, severity, from, to, when, detail, out);
@@ -926,7 +939,7 @@ impl Engine {
             m30: rfm.m30,
             f90: rfm.f90,
             lifetime_orders: m.lifetime_orders,
-            lifetime_amount: m.lifetime_amount,
+            lifetime_amount: m.lifetime_amount(),
             detail: detail.clone(),
         });
         let action = match (kind, to) {

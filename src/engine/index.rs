@@ -1,43 +1,53 @@
-//! Member id → slot: an open-addressing table of slot numbers with a one-byte tag per
-//! bucket (5 bytes a bucket, at most 7/8 full, like `hashbrown`), written here so that a
-//! lookup can be split in stages. A batch of events first prefetches each id's home
-//! bucket (computable from the hash alone), then each first candidate's member record,
-//! and only then compares ids: the cache misses of the whole batch overlap instead of
-//! forming one chain of three per event. Members are never removed, so there are no
-//! tombstones: linear probing stops at the first empty bucket.
+//! Member id → slot: an open-addressing table of 4-byte buckets, each a slot number with
+//! a 7-bit tag of the hash in its top bits (at most 7/8 full, like `hashbrown`), written
+//! here so that a lookup can be split in stages. A batch of events first prefetches each
+//! id's home bucket (computable from the hash alone), then each first candidate's member
+//! record, and only then compares ids: the cache misses of the whole batch overlap
+//! instead of forming one chain of three per event. Members are never removed, so there
+//! are no tombstones: linear probing stops at the first empty bucket.
+//!
+//! The tag shares the bucket with the slot (one byte per bucket less than a separate tag
+//! array: 2 bytes per member at 1 M members), which bounds an engine to [`MAX_MEMBERS`].
 
 use super::prefetch::prefetch;
 
-const EMPTY: u8 = 0;
+const EMPTY: u32 = 0;
+const TAG_SHIFT: u32 = 25;
+/// Slot + 1 in the low bits, so that an occupied bucket is never `EMPTY`.
+const SLOT_MASK: u32 = (1 << TAG_SHIFT) - 1;
+/// The most members one index holds: 2^25 − 1 (33.5 M, about 6.7 GB of state).
+pub const MAX_MEMBERS: usize = SLOT_MASK as usize;
 
 #[derive(Clone, Debug, Default)]
 pub struct MemberIndex {
-    /// `EMPTY`, or `0x80 |` the top 7 bits of the hash.
-    tags: Vec<u8>,
-    slots: Vec<u32>,
+    /// `EMPTY`, or the top 7 bits of the hash above the slot + 1.
+    buckets: Vec<u32>,
     len: usize,
 }
 
-fn tag(hash: u64) -> u8 {
-    0x80 | (hash >> 57) as u8
+fn tag(hash: u64) -> u32 {
+    ((hash >> 57) as u32) << TAG_SHIFT
+}
+
+fn slot_of(bucket: u32) -> u32 {
+    (bucket & SLOT_MASK) - 1
 }
 
 impl MemberIndex {
-    /// Buckets allocated (each a tag byte and a 4-byte slot).
+    /// Buckets allocated (4 bytes each).
     pub fn buckets(&self) -> usize {
-        self.tags.len()
+        self.buckets.len()
     }
 
     fn home(&self, hash: u64) -> usize {
-        hash as usize & (self.tags.len() - 1)
+        hash as usize & (self.buckets.len() - 1)
     }
 
-    /// Starts loading the buckets a lookup of `hash` reads first.
+    /// Starts loading the bucket a lookup of `hash` reads first.
     pub fn prefetch(&self, hash: u64) {
-        if !self.tags.is_empty() {
+        if !self.buckets.is_empty() {
             let home = self.home(hash);
-            prefetch(std::ptr::from_ref(&self.tags[home]).cast());
-            prefetch(std::ptr::from_ref(&self.slots[home]).cast());
+            prefetch(std::ptr::from_ref(&self.buckets[home]).cast());
         }
     }
 
@@ -53,26 +63,27 @@ impl MemberIndex {
     }
 
     fn probe(&self, hash: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
-        if self.tags.is_empty() {
+        if self.buckets.is_empty() {
             return None;
         }
-        let mask = self.tags.len() - 1;
+        let mask = self.buckets.len() - 1;
         let tag = tag(hash);
         let mut i = self.home(hash);
         // Terminates: the table is never full (at most 7/8), so an empty bucket follows.
         loop {
-            match self.tags[i] {
+            match self.buckets[i] {
                 EMPTY => return None,
-                t if t == tag && eq(self.slots[i]) => return Some(self.slots[i]),
+                b if b & !SLOT_MASK == tag && eq(slot_of(b)) => return Some(slot_of(b)),
                 _ => i = (i + 1) & mask,
             }
         }
     }
 
-    /// Adds `slot` under `hash`; the caller has checked it is not there. `rehash` gives the
-    /// hash of a stored slot, for growing.
+    /// Adds `slot` under `hash`; the caller has checked it is not there and that
+    /// `slot < MAX_MEMBERS`. `rehash` gives the hash of a stored slot, for growing.
     pub fn insert_unique(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) {
-        if (self.len + 1) * 8 > self.tags.len() * 7 {
+        debug_assert!((slot as usize) < MAX_MEMBERS);
+        if (self.len + 1) * 8 > self.buckets.len() * 7 {
             self.grow(rehash);
         }
         self.place(hash, slot);
@@ -80,21 +91,20 @@ impl MemberIndex {
     }
 
     fn place(&mut self, hash: u64, slot: u32) {
-        let mask = self.tags.len() - 1;
+        let mask = self.buckets.len() - 1;
         let mut i = self.home(hash);
-        while self.tags[i] != EMPTY {
+        while self.buckets[i] != EMPTY {
             i = (i + 1) & mask;
         }
-        self.tags[i] = tag(hash);
-        self.slots[i] = slot;
+        self.buckets[i] = tag(hash) | (slot + 1) & SLOT_MASK;
     }
 
     fn grow(&mut self, rehash: impl Fn(u32) -> u64) {
-        let buckets = (self.tags.len() * 2).max(16);
-        let old_tags = std::mem::replace(&mut self.tags, vec![EMPTY; buckets]);
-        let old_slots = std::mem::replace(&mut self.slots, vec![0; buckets]);
-        for (t, slot) in old_tags.into_iter().zip(old_slots) {
-            if t != EMPTY {
+        let buckets = (self.buckets.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; buckets]);
+        for b in old {
+            if b != EMPTY {
+                let slot = slot_of(b);
                 self.place(rehash(slot), slot);
             }
         }
@@ -125,5 +135,18 @@ mod tests {
         }
         assert_eq!(index.find(hash(5_000), |s| s == 5_000), None);
         assert_eq!(MemberIndex::default().find(1, |_| true), None);
+    }
+
+    #[test]
+    fn the_first_and_last_slots_survive_packing_with_any_tag() {
+        let mut index = MemberIndex::default();
+        let last = MAX_MEMBERS as u32 - 1;
+        // Top hash bits all set and all clear: the tags that sit next to the slot bits.
+        let (h0, h1) = (u64::MAX, 0x0123_4567);
+        index.insert_unique(h0, 0, |_| h0);
+        index.insert_unique(h1, last, |_| h1);
+        assert_eq!(index.find(h0, |s| s == 0), Some(0));
+        assert_eq!(index.find(h1, |s| s == last), Some(last));
+        assert_eq!(index.find(h0, |s| s == last), None, "tags differ");
     }
 }

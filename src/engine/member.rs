@@ -122,11 +122,32 @@ const NEVER: EventTime = EventTime::MIN;
 pub const INSTANT_MIN: EventTime = EventTime(-(1 << 47) + 1);
 pub const INSTANT_MAX: EventTime = EventTime((1 << 47) - 1);
 
+/// A signed 48-bit number in three u16: six bytes with no alignment padding inside the
+/// member record. Values beyond ±2^47 are clamped.
+#[derive(Copy, Clone, PartialEq, Eq)]
+struct Packed48([u16; 3]);
+
+impl Packed48 {
+    const MIN: i64 = -(1 << 47);
+    const MAX: i64 = (1 << 47) - 1;
+
+    fn new(value: i64) -> Packed48 {
+        let bits = value.clamp(Self::MIN, Self::MAX) as u64;
+        Packed48([bits as u16, (bits >> 16) as u16, (bits >> 32) as u16])
+    }
+
+    fn get(self) -> i64 {
+        let [a, b, c] = self.0.map(u64::from);
+        // Sign-extend from 48 bits.
+        (((c << 32 | b << 16 | a) << 16) as i64) >> 16
+    }
+}
+
 /// An instant in 6 bytes: milliseconds since 1970 as a signed 48-bit number, exact over
 /// `INSTANT_MIN ..= INSTANT_MAX`, with the one value below for `NEVER`. The engine refuses
 /// events whose instants fall outside, so every stored instant is exact.
 #[derive(Copy, Clone, PartialEq, Eq)]
-pub struct Instant48([u16; 3]);
+pub struct Instant48(Packed48);
 
 impl Instant48 {
     pub fn fits(at: EventTime) -> bool {
@@ -137,24 +158,27 @@ impl Instant48 {
     /// [`Instant48::fits`] first).
     fn new(at: EventTime) -> Instant48 {
         let ms = if at == NEVER {
-            INSTANT_MIN.as_millis() - 1
+            Packed48::MIN
         } else {
             at.as_millis()
                 .clamp(INSTANT_MIN.as_millis(), INSTANT_MAX.as_millis())
         };
-        let bits = ms as u64;
-        Instant48([bits as u16, (bits >> 16) as u16, (bits >> 32) as u16])
+        Instant48(Packed48::new(ms))
     }
 
     fn get(self) -> EventTime {
-        let [a, b, c] = self.0.map(u64::from);
-        // Sign-extend from 48 bits.
-        let ms = (((c << 32 | b << 16 | a) << 16) as i64) >> 16;
+        let ms = self.0.get();
         if ms < INSTANT_MIN.as_millis() {
             NEVER
         } else {
             EventTime(ms)
         }
+    }
+}
+
+impl std::fmt::Debug for Packed48 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.get())
     }
 }
 
@@ -192,7 +216,8 @@ pub struct MemberState {
     pub clock: EventTime,
     /// The pending timer; `NEVER` when none.
     wake: EventTime,
-    pub lifetime_amount: Fen,
+    /// Saturates at 2^47 − 1 fen (1.4 × 10^12 yuan), which no member reaches.
+    lifetime_amount: Packed48,
     /// Orders within the retention horizon, ascending by time, in the engine's pool.
     orders: OrderList,
     /// When her last non-critical notified warnings were (contact cap).
@@ -202,16 +227,23 @@ pub struct MemberState {
     pub tutor: u32,
     pub lifetime_orders: u32,
     pub tier: u8,
-    pub left: bool,
-    /// Whether the ticket table holds tickets of hers.
-    has_tickets: bool,
+    /// [`LEFT`] and [`HAS_TICKETS`]: one byte for both.
+    flags: u8,
     pub segment: Segment,
     pub stage: Stage,
     /// Recall attempts already sent for the current decline.
     pub recall_fired: u8,
     /// Login-lapse levels already sent since `login_ref`.
     pub lapse_fired: u8,
+    /// When she last fell (a warned downgrade or missed activation), while her latest
+    /// segment change is that fall; `NEVER` otherwise. Orders tutors' at-risk lists.
+    fell: Instant48,
 }
+
+/// Her membership ended (`member_left`).
+const LEFT: u8 = 1;
+/// The ticket table holds tickets of hers.
+const HAS_TICKETS: u8 = 2;
 
 impl MemberState {
     pub fn new(id: IdSlot, first_seen: EventTime) -> MemberState {
@@ -224,20 +256,47 @@ impl MemberState {
             login_ref: Instant48::new(first_seen),
             clock: first_seen,
             wake: NEVER,
-            lifetime_amount: Fen::ZERO,
+            lifetime_amount: Packed48::new(0),
             orders: OrderList::default(),
             cap_log: CapLog::default(),
             group: NO_GROUP,
             tutor: 0,
             lifetime_orders: 0,
             tier: 0,
-            left: false,
-            has_tickets: false,
+            flags: 0,
             segment: Segment::New,
             stage: Stage::Acquisition,
             recall_fired: 0,
             lapse_fired: 0,
+            fell: Instant48::new(NEVER),
         }
+    }
+
+    pub fn lifetime_amount(&self) -> Fen {
+        Fen(self.lifetime_amount.get())
+    }
+
+    /// Whether her membership ended (`member_left`, not undone by a later profile).
+    pub fn left(&self) -> bool {
+        self.flags & LEFT != 0
+    }
+
+    pub fn set_left(&mut self, left: bool) {
+        if left {
+            self.flags |= LEFT;
+        } else {
+            self.flags &= !LEFT;
+        }
+    }
+
+    /// When she last fell, if her latest segment change was a warned fall.
+    pub fn fell_at(&self) -> Option<EventTime> {
+        let at = self.fell.get();
+        (at != NEVER).then_some(at)
+    }
+
+    pub fn set_fell_at(&mut self, at: Option<EventTime>) {
+        self.fell = Instant48::new(at.unwrap_or(NEVER));
     }
 
     pub fn first_order_at(&self) -> Option<EventTime> {
@@ -297,12 +356,12 @@ impl MemberState {
     }
 
     pub fn has_tickets(&self) -> bool {
-        self.has_tickets
+        self.flags & HAS_TICKETS != 0
     }
 
     /// Her tickets in `table`, created empty if she had none.
     pub fn tickets_mut<'t>(&mut self, idx: u32, table: &'t mut TicketTable) -> &'t mut Vec<Ticket> {
-        self.has_tickets = true;
+        self.flags |= HAS_TICKETS;
         table.entry(idx).or_default()
     }
 
@@ -327,7 +386,7 @@ impl MemberState {
             OrderRec::new(at, order_key, category, amount),
         );
         self.lifetime_orders += 1;
-        self.lifetime_amount += amount;
+        self.lifetime_amount = Packed48::new(self.lifetime_amount.get().saturating_add(amount.0));
         let last = self.last_order.get();
         if last == NEVER || at < self.first.get() {
             self.first = Instant48::new(at);
@@ -354,12 +413,12 @@ impl MemberState {
             .get(self.orders)
             .partition_point(|o| o.at() <= horizon_start);
         pool.remove_front(&mut self.orders, keep_from);
-        if self.has_tickets {
+        if self.has_tickets() {
             if let Some(list) = tickets.get_mut(&idx) {
                 list.retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
                 if list.is_empty() {
                     tickets.remove(&idx);
-                    self.has_tickets = false;
+                    self.flags &= !HAS_TICKETS;
                 }
             }
         }
@@ -372,7 +431,7 @@ impl MemberState {
 
     /// In a group's counts: has a profile and has not left.
     pub fn in_group(&self) -> bool {
-        self.has_profile() && !self.left
+        self.has_profile() && !self.left()
     }
 
     /// When her next login-lapse level is due, if one is left to send.
@@ -406,7 +465,7 @@ impl<'a> Member<'a> {
         pool: &'a OrderPool,
         tickets: &'a TicketTable,
     ) -> Member<'a> {
-        let tickets = if state.has_tickets {
+        let tickets = if state.has_tickets() {
             tickets.get(&idx).map_or(&[][..], Vec::as_slice)
         } else {
             &[]
@@ -590,6 +649,33 @@ mod tests {
     fn the_member_record_holds_its_size() {
         assert_eq!(std::mem::size_of::<Instant48>(), 6);
         assert_eq!(std::mem::size_of::<MemberState>(), 120);
+    }
+
+    #[test]
+    fn packed_fields_keep_their_values_apart() {
+        let mut m = MemberState::new(IdArena::default().store("m1"), EventTime(5));
+        assert!(!m.left() && !m.has_tickets() && m.fell_at().is_none());
+        let mut tickets = TicketTable::default();
+        m.tickets_mut(3, &mut tickets);
+        m.set_left(true);
+        assert!(m.left() && m.has_tickets());
+        m.set_left(false);
+        assert!(!m.left() && m.has_tickets(), "the flags are independent");
+        m.set_fell_at(Some(EventTime(-7)));
+        assert_eq!(m.fell_at(), Some(EventTime(-7)));
+        m.set_fell_at(None);
+        assert_eq!(m.fell_at(), None);
+        // The lifetime amount saturates instead of wrapping.
+        m.lifetime_amount = Packed48::new(Packed48::MAX - 1);
+        let mut pool = OrderPool::default();
+        m.record_order(
+            &mut pool,
+            EventTime(ORDER_EPOCH.0 + 1),
+            1,
+            Category::Home,
+            Fen(500),
+        );
+        assert_eq!(m.lifetime_amount(), Fen(Packed48::MAX));
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub mod watermark;
 
 pub use self::core::{Engine, MemoryEstimate};
 pub use group::{Grade, GroupState};
+pub use index::MAX_MEMBERS;
 pub use lifecycle::Stage;
 pub use member::{Member, MemberState};
 pub use roster::Roster;

@@ -1,13 +1,12 @@
 //! Who is where, kept up to date as the engine changes state, so that neither a metric
 //! nor a tutor's at-risk list has to scan every member: counts by segment and lifecycle
-//! stage, each tutor's members, and when a member last fell to a lower segment.
-
-use foldhash::fast::FixedState;
-use hashbrown::HashMap;
+//! stage, and each tutor's members. (When a member last fell lives in her record.)
 
 use super::lifecycle::Stage;
 use super::segment::Segment;
-use crate::model::EventTime;
+
+/// Members a tutor's list grows by.
+const TUTOR_LIST_STEP: usize = 128;
 
 #[derive(Debug, Default)]
 pub struct Roster {
@@ -17,9 +16,6 @@ pub struct Roster {
     /// tutor runs 5–8 groups (1 000–2 000 members), so removal by scan is cheap and
     /// rare (a member changing tutor).
     tutor_members: Vec<Vec<u32>>,
-    /// Member index → the instant of her last fall, for members whose latest segment
-    /// change was a fall. A rise (an order) takes her off the list.
-    fell: HashMap<u32, EventTime, FixedState>,
 }
 
 impl Roster {
@@ -41,17 +37,6 @@ impl Roster {
         }
     }
 
-    /// She fell at `at`: a downgrade, or a missed activation deadline, that was warned
-    /// about.
-    pub fn fell(&mut self, idx: u32, at: EventTime) {
-        self.fell.insert(idx, at);
-    }
-
-    /// Her segment changed for the better (or silently): she is no longer falling.
-    pub fn rose(&mut self, idx: u32) {
-        self.fell.remove(&idx);
-    }
-
     /// The member's profile names tutor `to` (`from` before, if she had a profile).
     pub fn retutor(&mut self, idx: u32, from: Option<u32>, to: u32) {
         if from == Some(to) {
@@ -66,7 +51,13 @@ impl Roster {
         if self.tutor_members.len() <= to {
             self.tutor_members.resize_with(to + 1, Vec::new);
         }
-        self.tutor_members[to].push(idx);
+        let list = &mut self.tutor_members[to];
+        if list.len() == list.capacity() {
+            // Grow by a fixed step, not by doubling: a tutor's 1 000–2 000 members would
+            // otherwise carry up to 2× spare room.
+            list.reserve_exact(TUTOR_LIST_STEP);
+        }
+        list.push(idx);
     }
 
     pub fn members_by_segment(&self) -> impl Iterator<Item = (Segment, u64)> + '_ {
@@ -84,18 +75,12 @@ impl Roster {
             .map_or(&[], Vec::as_slice)
     }
 
-    /// When the member last fell, if her latest segment change was a fall.
-    pub fn fell_at(&self, idx: u32) -> Option<EventTime> {
-        self.fell.get(&idx).copied()
-    }
-
     pub fn heap_bytes(&self) -> usize {
         self.tutor_members
             .iter()
             .map(|l| l.capacity() * size_of::<u32>())
             .sum::<usize>()
             + self.tutor_members.capacity() * size_of::<Vec<u32>>()
-            + self.fell.capacity() * (size_of::<(u32, EventTime)>() + 1)
     }
 }
 
@@ -103,12 +88,8 @@ impl Roster {
 mod tests {
     use super::*;
 
-    fn t(ms: i64) -> EventTime {
-        EventTime::from_millis(ms)
-    }
-
     #[test]
-    fn counts_follow_moves_and_a_rise_clears_the_fall() {
+    fn counts_follow_moves() {
         let mut r = Roster::default();
         r.joined();
         r.joined();
@@ -120,12 +101,6 @@ mod tests {
             (Segment::ImportantValue, Segment::ImportantMaintain),
             (Stage::Growth, Stage::Growth),
         );
-        r.fell(0, t(5));
-        assert_eq!(r.fell_at(0), Some(t(5)));
-        r.fell(0, t(9));
-        assert_eq!(r.fell_at(0), Some(t(9)), "the latest fall counts");
-        r.rose(0);
-        assert_eq!(r.fell_at(0), None);
         r.moved(
             (Segment::New, Segment::GeneralRetain),
             (Stage::Acquisition, Stage::Acquisition),

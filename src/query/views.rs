@@ -112,10 +112,10 @@ fn grade_name(grade: Option<Grade>) -> &'static str {
 
 pub fn member(engine: &Engine, id: &MemberId) -> Option<MemberView> {
     let idx = engine.member_index(id)?;
-    engine.member_at(idx).map(|m| member_view(engine, idx, &m))
+    engine.member_at(idx).map(|m| member_view(engine, &m))
 }
 
-fn member_view(engine: &Engine, idx: u32, m: &Member<'_>) -> MemberView {
+fn member_view(engine: &Engine, m: &Member<'_>) -> MemberView {
     let at = engine.watermark().max(m.clock);
     let rfm = m.rfm(at);
     let profile = m.has_profile();
@@ -130,10 +130,10 @@ fn member_view(engine: &Engine, idx: u32, m: &Member<'_>) -> MemberView {
         fee_tier: profile.then(|| rules.benchmark.tier_name(m.tier).to_owned()),
         joined_at: profile.then(|| m.joined_at().to_rfc3339()),
         tenure_month: profile.then(|| tenure_month(m.joined_at(), at)),
-        left: m.left,
+        left: m.left(),
         segment: m.segment.name(),
         stage: m.stage.name(),
-        fell_at: engine.roster().fell_at(idx).map(EventTime::to_rfc3339),
+        fell_at: m.fell_at().map(EventTime::to_rfc3339),
         action: rules.segment_action(m.segment).to_string(),
         figures: MemberFigures {
             recency_days: rfm.recency.map(|r| r.whole_days()),
@@ -141,7 +141,7 @@ fn member_view(engine: &Engine, idx: u32, m: &Member<'_>) -> MemberView {
             m30: rfm.m30.to_string(),
             f90: rfm.f90,
             lifetime_orders: m.lifetime_orders,
-            lifetime_amount: m.lifetime_amount.to_string(),
+            lifetime_amount: m.lifetime_amount().to_string(),
         },
         first_order_at: m.first_order_at().map(EventTime::to_rfc3339),
         last_order_at: m.last_order_at().map(EventTime::to_rfc3339),
@@ -218,9 +218,9 @@ pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> 
         .of_tutor(tutor)
         .iter()
         .filter_map(|&idx| Some((idx, engine.member_at(idx)?)))
-        .filter(|(_, m)| !m.left && m.segment != Segment::New)
-        .filter_map(|(idx, m)| {
-            let fell = engine.roster().fell_at(idx)?;
+        .filter(|(_, m)| !m.left() && m.segment != Segment::New)
+        .filter_map(|(_, m)| {
+            let fell = m.fell_at()?;
             Some(((m.segment.is_important(), fell, m.id()), m))
         })
         .collect();

@@ -4,8 +4,11 @@
 pub const GOOD_PROFILE: &str = r#"{"event_id":"e1","member_id":"m1","ts":"2026-01-01T10:00:00Z","type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"399","joined_at":"2025-01-01T00:00:00Z"}"#;
 pub const GOOD_ORDER: &str = r#"{"event_id":"e2","member_id":"m1","ts":"2026-01-01T11:00:00Z","type":"order","order_id":"o1","amount":"1200.00","category":"skincare"}"#;
 
-/// (line, reason) for every refusal a message can carry, assuming `max_message_bytes =
-/// 400`, a wall clock before 2030 and a watermark in January 2026.
+/// (line, reason) for every refusal a message can carry, assuming [`CONFIG`], a wall
+/// clock before 2030 and a watermark in January 2026.
+/// The configuration the lines assume: small messages, and room for one member (m1).
+pub const CONFIG: &str = "[input]\nmax_message_bytes = 400\n[state]\nmax_members = 1\n";
+
 pub fn bad_lines() -> Vec<(String, &'static str)> {
     let big = format!(
         r#"{{"event_id":"e9","member_id":"m1","ts":"2026-01-01T12:00:00Z","type":"login","channel":"{}"}}"#,
@@ -22,5 +25,6 @@ pub fn bad_lines() -> Vec<(String, &'static str)> {
         (r#"{"event_id":"e8","member_id":"m1","ts":"2030-01-01T00:00:00Z","type":"login"}"#.to_owned(), "future_timestamp"),
         (r#"{"event_id":"e10","member_id":"m2","ts":"2025-06-01T00:00:00Z","type":"login"}"#.to_owned(), "beyond_retention_horizon"),
         (r#"{"event_id":"e11","member_id":"m3","ts":"2026-01-01T12:00:00Z","type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"999","joined_at":"2025-01-01T00:00:00Z"}"#.to_owned(), "unknown_fee_tier"),
+        (r#"{"event_id":"e13","member_id":"m4","ts":"2026-01-01T12:00:00Z","type":"login"}"#.to_owned(), "member_capacity"),
     ]
 }
