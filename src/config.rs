@@ -390,12 +390,24 @@ pub struct StateConfig {
     /// dead-lettered (`member_capacity`) rather than growing memory without bound. At
     /// most [`crate::engine::MAX_MEMBERS`] (33 554 431).
     pub max_members: usize,
+    /// Where `run` keeps snapshots of its state, under a directory per consumer group;
+    /// empty for none (every start then re-reads the input from its beginning).
+    pub snapshot_dir: String,
+    /// How often `run` writes a snapshot once its state is restored; also one at a
+    /// graceful stop.
+    pub snapshot_interval: Span,
+    /// Snapshots kept per partition set: the newest may reflect input whose output was
+    /// not committed yet when the process died, and is then passed over for the next.
+    pub snapshots_kept: usize,
 }
 
 impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
             max_members: crate::engine::MAX_MEMBERS,
+            snapshot_dir: "/tmp/churnwatch".to_owned(),
+            snapshot_interval: Span::seconds(60),
+            snapshots_kept: 2,
         }
     }
 }
@@ -552,6 +564,12 @@ impl Config {
                 "state.max_members must be between 1 and {}",
                 crate::engine::MAX_MEMBERS
             );
+        }
+        if self.state.snapshot_interval <= Span::ZERO {
+            bail!("state.snapshot_interval must be positive");
+        }
+        if self.state.snapshots_kept < 2 {
+            bail!("state.snapshots_kept must be at least 2: the newest may be ahead of the commit");
         }
         if t.retention_horizon < Span::days(90) {
             bail!("time.retention_horizon must be at least 90d (the F90 window)");

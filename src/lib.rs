@@ -19,3 +19,4 @@ pub mod output;
 pub mod proto;
 pub mod query;
 pub mod reject;
+pub mod state;

@@ -17,6 +17,7 @@ use crate::engine::{Engine, Grade, Severity, Warning, WarningKind};
 use crate::model::event::TYPE_NAMES;
 use crate::model::EventTime;
 use crate::reject::RejectReason;
+use crate::state::Skip;
 
 const SEVERITIES: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Notice];
 
@@ -43,6 +44,13 @@ pub struct Metrics {
     partitions_assigned: IntGauge,
     restore_remaining: IntGauge,
     ready: IntGauge,
+    snapshots_written: IntCounter,
+    snapshot_errors: IntCounter,
+    /// `[Skip]` resolved, in `Skip::ALL` order.
+    snapshots_skipped: Vec<IntCounter>,
+    snapshot_bytes: IntGauge,
+    snapshot_pause: Gauge,
+    snapshot_load: Gauge,
     /// `warnings` resolved: `[kind][severity]`.
     warning_counters: Vec<[IntCounter; 3]>,
 }
@@ -241,6 +249,43 @@ impl Metrics {
                 "churnwatch_ready",
                 "1 when the assigned partitions are restored and caught up (/readyz is 200).",
             ),
+            snapshots_written: counter(
+                &r,
+                "churnwatch_snapshots_written_total",
+                "State snapshots written and put in place.",
+            ),
+            snapshot_errors: counter(
+                &r,
+                "churnwatch_snapshot_errors_total",
+                "State snapshots that could not be written or put in place.",
+            ),
+            snapshots_skipped: {
+                let skipped = counter_vec(
+                    &r,
+                    "churnwatch_snapshots_skipped_total",
+                    "Snapshot files passed over at restore, by reason (truncated, corrupt, incompatible, ahead_of_commit, unreadable).",
+                    &["reason"],
+                );
+                Skip::ALL
+                    .iter()
+                    .map(|s| skipped.with_label_values(&[s.code()]))
+                    .collect()
+            },
+            snapshot_bytes: int_gauge(
+                &r,
+                "churnwatch_snapshot_bytes",
+                "Size of the last snapshot written.",
+            ),
+            snapshot_pause: gauge(
+                &r,
+                "churnwatch_snapshot_pause_seconds",
+                "How long the last snapshot held up the engine thread.",
+            ),
+            snapshot_load: gauge(
+                &r,
+                "churnwatch_snapshot_load_seconds",
+                "How long loading the last snapshot took at restore.",
+            ),
             registry: r,
         }
     }
@@ -275,6 +320,34 @@ impl Metrics {
     pub fn latency(&self, record_ms: i64, wall_ms: i64) {
         self.event_to_warning
             .observe((wall_ms - record_ms).max(0) as f64 / 1000.0);
+    }
+
+    pub fn snapshot_written(&self, bytes: u64) {
+        self.snapshots_written.inc();
+        self.snapshot_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    pub fn snapshot_failed(&self) {
+        self.snapshot_errors.inc();
+    }
+
+    pub fn snapshot_skipped(&self, skip: Skip) {
+        if let Some(c) = Skip::ALL
+            .iter()
+            .position(|s| *s == skip)
+            .and_then(|i| self.snapshots_skipped.get(i))
+        {
+            c.inc();
+        }
+    }
+
+    pub fn snapshot_pause(&self, seconds: f64) {
+        self.snapshot_pause.set(seconds);
+    }
+
+    pub fn snapshot_loaded(&self, seconds: f64) {
+        self.snapshot_load.set(seconds);
     }
 
     pub fn commit_failed(&self) {

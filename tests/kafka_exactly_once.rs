@@ -67,7 +67,11 @@ fn kill_9_at_random_points_neither_loses_nor_repeats_a_warning() {
             .map(|l| Record::new(&member_key(l), l.as_bytes()))
             .collect();
         produce(&input, &records);
-        std::thread::sleep(pause(&mut seed, 500, 4_000));
+        // Killed only once it owns the partition (the group first waits out the killed
+        // predecessor's session), at a random instant of its restore or of live output.
+        let mut cw = cw;
+        cw.wait_for_log("partitions assigned", Duration::from_secs(60));
+        std::thread::sleep(pause(&mut seed, 200, 4_000));
         cw.kill9();
     }
     // A last instance finishes the stream and stops gracefully.

@@ -5,7 +5,9 @@
 //!   and her pending timer the earliest change recomputed from scratch;
 //! - group figures equal a brute-force recount over the members;
 //! - the roster (counts by segment and stage, each tutor's members, the instant of a
-//!   member's last fall) equals a recount over the members and the warnings.
+//!   member's last fall) equals a recount over the members and the warnings;
+//! - an engine written to an image at any point and read back goes on exactly like the
+//!   one that never stopped: the same warnings, the same final state.
 
 mod common;
 
@@ -174,6 +176,32 @@ proptest! {
     }
 
     #[test]
+    fn an_engine_read_back_from_its_image_goes_on_exactly_like_the_original(
+        events in stream(),
+        cut in 0usize..400,
+        extra in 0i64..150,
+    ) {
+        let until = end_of(&events, extra);
+        let cut = cut % (events.len() + 1);
+        let config = Config::default();
+        let mut original = Engine::new(&config, TimeMode::Replay);
+        let mut before = Vec::new();
+        original.process_batch(0, &events[..cut], WALL, &mut before);
+        let mut bytes = Vec::new();
+        original.write_image(&mut bytes).expect("an image in memory");
+        let mut restored = Engine::read_image(&config, TimeMode::Replay, bytes.as_slice())
+            .expect("the image reads back");
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        original.process_batch(0, &events[cut..], WALL, &mut a);
+        original.advance_to(until, &mut a);
+        restored.process_batch(0, &events[cut..], WALL, &mut b);
+        restored.advance_to(until, &mut b);
+        prop_assert_eq!(a, b);
+        prop_assert_eq!(state_lines(&original), state_lines(&restored));
+        prop_assert_eq!(original.stats().clone(), restored.stats().clone());
+    }
+
+    #[test]
     fn a_members_segment_equals_the_segment_recomputed_from_her_order_history(
         events in stream(),
         extra in 0i64..150,
@@ -332,4 +360,11 @@ proptest! {
             prop_assert_eq!(m.fell_at(), expected, "member {}", m.id());
         }
     }
+}
+
+/// Every member's and group's state as `replay --state-out` writes it.
+fn state_lines(engine: &Engine) -> String {
+    let mut out = Vec::new();
+    churnwatch::cli::state_out::write(engine, &mut out).expect("writing to memory");
+    String::from_utf8(out).expect("JSON is UTF-8")
 }

@@ -6,6 +6,7 @@
 //! Each id is a length byte and the bytes (an id of 255 bytes or more: 255, then the
 //! length as four bytes). Chunks are 1 MiB and never reallocated; an id too long for a
 //! chunk gets a chunk of its own.
+use serde::{Deserialize, Serialize};
 
 const CHUNK_BITS: u32 = 20;
 const CHUNK: usize = 1 << CHUNK_BITS;
@@ -14,7 +15,7 @@ const MAX_CHUNKS: usize = 1 << (32 - CHUNK_BITS);
 const LONG: u8 = u8::MAX;
 
 /// Where one id is in the [`IdArena`].
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdRef(u32);
 
 const INLINE: usize = 11;
@@ -23,7 +24,7 @@ const IN_ARENA: u8 = u8::MAX;
 
 /// A member id as her record holds it: up to [`INLINE`] bytes inline with the length in
 /// the last byte, or [`IN_ARENA`] there and an [`IdRef`] in the first four.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdSlot([u8; INLINE + 1]);
 
 /// How an id is compared with the stored ones during a lookup.
@@ -48,7 +49,7 @@ impl<'a> IdKey<'a> {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct IdArena {
     chunks: Vec<Vec<u8>>,
 }

@@ -58,6 +58,10 @@ impl BenchmarkTable {
             .and_then(|i| u8::try_from(i).ok())
     }
 
+    pub fn tier_count(&self) -> usize {
+        self.tiers.len()
+    }
+
     pub fn tier_name(&self, index: u8) -> &str {
         self.tiers
             .get(usize::from(index))

@@ -7,13 +7,14 @@
 //! Instants outside that range are clamped, which can only affect the cap's count. Those
 //! instants need 42 bits, so the log's length rides in the top bits of the first entry:
 //! the member record has no byte to spare for it.
+use serde::{Deserialize, Serialize};
 
 use crate::model::{EventTime, Span};
 
 /// The most notifications per window the inline log can count.
 pub const MAX_CAP: usize = 4;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CapLog {
     /// Milliseconds in the low 42 bits of each entry; the first entry's top bits hold the
     /// length.

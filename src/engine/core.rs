@@ -7,6 +7,8 @@
 //! the event's member up to the event's time (its own timers up to then) → apply the
 //! event → re-evaluate the member and any group whose figures moved.
 
+mod image;
+
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 
@@ -35,6 +37,8 @@ use super::watermark::{TimeMode, WatermarkTracker};
 use crate::config::Config;
 use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, TicketStatus, TutorId};
 use crate::reject::{RejectReason, Rejection};
+
+pub use image::ImageError;
 
 /// Estimated bytes by part of the state; see [`Engine::memory_estimate`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -1084,6 +1088,10 @@ impl Engine {
 
     pub fn member(&self, id: &MemberId) -> Option<Member<'_>> {
         self.find(id).map(|idx| self.view(idx))
+    }
+
+    pub fn member_count(&self) -> usize {
+        self.members.len()
     }
 
     /// Every member, in first-seen order.

@@ -8,13 +8,13 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::GroupsConfig;
 use crate::model::{Category, Fen, GroupId};
 
 /// A grade of activity against the benchmark, or of output against the target.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grade {
     Failing,
@@ -86,7 +86,7 @@ pub struct Contribution {
 }
 
 /// Running figures of one group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct GroupState {
     pub id: GroupId,
     /// Interned tutor of the most recent profile that placed a member here.

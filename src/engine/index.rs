@@ -8,6 +8,7 @@
 //!
 //! The tag shares the bucket with the slot (one byte per bucket less than a separate tag
 //! array: 2 bytes per member at 1 M members), which bounds an engine to [`MAX_MEMBERS`].
+use serde::{Deserialize, Serialize};
 
 use super::prefetch::prefetch;
 
@@ -18,7 +19,7 @@ const SLOT_MASK: u32 = (1 << TAG_SHIFT) - 1;
 /// The most members one index holds: 2^25 − 1 (33.5 M, about 6.7 GB of state).
 pub const MAX_MEMBERS: usize = SLOT_MASK as usize;
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MemberIndex {
     /// `EMPTY`, or the top 7 bits of the hash above the slot + 1.
     buckets: Vec<u32>,
@@ -34,6 +35,10 @@ fn slot_of(bucket: u32) -> u32 {
 }
 
 impl MemberIndex {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
     /// Buckets allocated (4 bytes each).
     pub fn buckets(&self) -> usize {
         self.buckets.len()

@@ -1,6 +1,7 @@
 //! Per-member state and everything derived from it at an instant: RFM figures, the target
 //! segment, the group contribution and the next wake-up. Pure functions of the state and
 //! a time; the engine core decides when to call them and what to emit.
+use serde::{Deserialize, Serialize};
 
 use compact_str::CompactString;
 use foldhash::fast::FixedState;
@@ -27,7 +28,7 @@ pub const WINDOW_90: Span = Span::days(90);
 /// - `amount_key`: the amount in fen (32 bits) and 32 more bits of the hash.
 ///
 /// A 50-bit order-id hash takes about 10^14 orders of one member to confuse two.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRec {
     time_cat: u64,
     amount_key: u64,
@@ -95,7 +96,7 @@ impl OrderRec {
     }
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TicketState {
     Open,
     /// Open, and `AFTER_SALES_OVERDUE` already sent.
@@ -104,7 +105,7 @@ pub enum TicketState {
     Resolved,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
     pub id: CompactString,
     pub opened_at: EventTime,
@@ -124,7 +125,7 @@ pub const INSTANT_MAX: EventTime = EventTime((1 << 47) - 1);
 
 /// A signed 48-bit number in three u16: six bytes with no alignment padding inside the
 /// member record. Values beyond ±2^47 are clamped.
-#[derive(Copy, Clone, PartialEq, Eq)]
+#[derive(Copy, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Packed48([u16; 3]);
 
 impl Packed48 {
@@ -146,7 +147,7 @@ impl Packed48 {
 /// An instant in 6 bytes: milliseconds since 1970 as a signed 48-bit number, exact over
 /// `INSTANT_MIN ..= INSTANT_MAX`, with the one value below for `NEVER`. The engine refuses
 /// events whose instants fall outside, so every stored instant is exact.
-#[derive(Copy, Clone, PartialEq, Eq)]
+#[derive(Copy, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instant48(Packed48);
 
 impl Instant48 {
@@ -196,7 +197,7 @@ pub type TicketTable = HashMap<u32, Vec<Ticket>, FixedState>;
 /// use a sentinel instead of `Option`, and the id, the orders and the tickets live in
 /// tables the engine owns ([`IdArena`], [`OrderPool`], [`TicketTable`]). Whatever reads
 /// them is on [`Member`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MemberState {
     id: IdSlot,
     joined_at: Instant48,

@@ -16,6 +16,7 @@ mod arena;
 pub mod benchmark;
 pub mod cap;
 mod core;
+mod fixed_array;
 pub mod group;
 mod index;
 pub mod lifecycle;
@@ -31,7 +32,7 @@ pub mod timers;
 pub mod warning;
 pub mod watermark;
 
-pub use self::core::{Engine, MemoryEstimate};
+pub use self::core::{Engine, ImageError, MemoryEstimate};
 pub use group::{Grade, GroupState};
 pub use index::MAX_MEMBERS;
 pub use lifecycle::Stage;

@@ -10,6 +10,7 @@
 //! free goes back to a common stock, so a population whose lists grow from one order to
 //! three does not leave the one-order pages stranded. Lists longer than a page (a member
 //! with over 4 096 orders within the horizon) get a vector of their own.
+use serde::{Deserialize, Serialize};
 
 use super::member::OrderRec;
 
@@ -22,7 +23,7 @@ const EXACT: usize = 8;
 
 /// One member's orders: where they are in the pool and how many. The storage is owned by
 /// the [`OrderPool`]; only the pool's methods may change it.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderList {
     /// The first order's index in the pool (page, offset), or the large-list slot.
     start: u32,
@@ -65,7 +66,7 @@ fn capacity(class: usize) -> usize {
 
 const CLASSES: usize = EXACT + 4 * (PAGE_BITS as usize - 3);
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct PageMeta {
     class: u8,
     /// Blocks handed out and not freed.
@@ -97,11 +98,12 @@ impl PageMeta {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OrderPool {
     pages: Vec<Box<[OrderRec]>>,
     meta: Vec<PageMeta>,
     /// Per class, the first page with a free block.
+    #[serde(with = "super::fixed_array")]
     with_room: [u32; CLASSES],
     /// Pages with no block in use, ready for any class.
     spare: Vec<u32>,

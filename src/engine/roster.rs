@@ -1,6 +1,7 @@
 //! Who is where, kept up to date as the engine changes state, so that neither a metric
 //! nor a tutor's at-risk list has to scan every member: counts by segment and lifecycle
 //! stage, and each tutor's members. (When a member last fell lives in her record.)
+use serde::{Deserialize, Serialize};
 
 use super::lifecycle::Stage;
 use super::segment::Segment;
@@ -8,7 +9,7 @@ use super::segment::Segment;
 /// Members a tutor's list grows by.
 const TUTOR_LIST_STEP: usize = 128;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Roster {
     by_segment: [u64; Segment::ALL.len()],
     by_stage: [u64; Stage::ALL.len()],

@@ -1,13 +1,14 @@
 //! A vector stored in fixed-size chunks. Growth allocates one more chunk instead of
 //! doubling and copying, so 10 M members never briefly need twice their memory and never
 //! carry up to 2× spare capacity.
+use serde::{Deserialize, Serialize};
 
 use std::ops::{Index, IndexMut};
 
 const CHUNK_BITS: u32 = 14;
 const CHUNK: usize = 1 << CHUNK_BITS;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Slab<T> {
     chunks: Vec<Vec<T>>,
     len: usize,

@@ -4,8 +4,9 @@
 use super::warning::{Warning, WarningKind};
 use crate::model::event::{EventBody, TYPE_NAMES};
 use crate::reject::RejectReason;
+use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EngineStats {
     events: [u64; TYPE_NAMES.len()],
     /// Events that changed nothing: redelivered, duplicate order, older profile.

@@ -18,6 +18,7 @@
 //! skipped by the caller, because the member's own state holds its one valid wake-up.
 //! Entries pop in `(instant, member)` order, so members due at the same instant fire in a
 //! fixed order and replay stays deterministic.
+use serde::{Deserialize, Serialize};
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -51,7 +52,7 @@ fn unpack(bucket: i64, entry: u64) -> (EventTime, u32) {
 /// A far bucket: chunks of at most [`CHUNK`] entries, every one but the last full.
 type Chunks = Vec<Vec<u64>>;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timers {
     /// The bucket being drained, sorted; entries before `cursor` are gone.
     near: Vec<u64>,

@@ -5,12 +5,13 @@
 //! every partition is idle and the mode is live, it follows the wall clock minus the
 //! allowed lateness, so time-driven warnings fire at 3 a.m. In replay mode only event
 //! time moves it. Wall-clock readings are passed in; nothing here reads a clock.
+use serde::{Deserialize, Serialize};
 
 use std::collections::BTreeMap;
 
 use crate::model::{EventTime, Span};
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TimeMode {
     /// Kafka: idle partitions release the watermark, and an all-idle input lets the wall
     /// clock drive it.
@@ -19,13 +20,13 @@ pub enum TimeMode {
     Replay,
 }
 
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, Serialize, Deserialize)]
 struct PartitionClock {
     max_event_time: EventTime,
     last_seen_wall: EventTime,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct WatermarkTracker {
     mode: TimeMode,
     lateness: Span,

@@ -2,13 +2,14 @@
 //! is new.
 //!
 //! State lives in memory, so when partitions are assigned (at start, after a crash, after
-//! a rebalance) the engine is rebuilt by reading each partition from its beginning. The
-//! group's committed offset is the *restore target*: messages below it were handled by a
-//! previous owner whose warnings and dead letters the broker acknowledged, so they only
-//! rebuild state; from the target on, output is produced again. (Durable state, which
-//! makes the re-read unnecessary, is a later issue.)
+//! a rebalance) the engine is rebuilt by reading each partition from the offset of the
+//! snapshot it was loaded from, or from its beginning. The group's committed offset is
+//! the *restore target*: messages below it were handled by a previous owner whose
+//! warnings and dead letters the broker acknowledged, so they only rebuild state; from the
+//! target on, output is produced again.
 
 use crate::config::Encoding;
+use crate::state::Restored;
 
 #[derive(Debug, Clone)]
 pub struct OwnedPartition {
@@ -24,11 +25,12 @@ pub struct OwnedPartition {
 }
 
 /// What the consumer's rebalance callback hands to the pipeline.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum AssignmentChange {
     /// A new assignment (eager protocol: the whole set), with each partition's committed
-    /// offset (`None` when the group has none).
-    Assigned(Vec<(String, i32, Option<i64>)>),
+    /// offset (`None` when the group has none), and the snapshot the partitions were
+    /// positioned for, if one was loaded.
+    Assigned(Vec<(String, i32, Option<i64>)>, Option<Box<Restored>>),
     Revoked,
 }
 
@@ -38,20 +40,23 @@ pub struct Assignment {
 }
 
 impl Assignment {
+    /// `start_of` gives the offset each partition is read from (a snapshot's, or 0).
     pub fn new(
         assigned: &[(String, i32, Option<i64>)],
         encoding_of: impl Fn(&str) -> Encoding,
+        start_of: impl Fn(&str, i32) -> i64,
     ) -> Self {
         let mut a = Assignment::default();
         for (topic, partition, committed) in assigned {
             let target = committed.unwrap_or(0).max(0);
+            let start = start_of(topic, *partition).max(0);
             a.partitions.push(OwnedPartition {
                 topic: topic.clone(),
                 partition: *partition,
                 encoding: encoding_of(topic),
                 restore_target: target,
-                caught_up: target == 0,
-                position: 0,
+                caught_up: target <= start,
+                position: start,
             });
         }
         a
@@ -97,6 +102,12 @@ impl Assignment {
         }
     }
 
+    /// Nothing below `index`'s target is left to read (deleted by retention): caught up,
+    /// with the position left where reading actually is.
+    pub fn nothing_to_reread(&mut self, index: u32) {
+        self.partitions[index as usize].caught_up = true;
+    }
+
     /// Messages still to re-read before output is live (an upper bound: deleted records
     /// and transaction markers count until the position passes them).
     pub fn remaining(&self) -> i64 {
@@ -123,7 +134,11 @@ mod tests {
 
     #[test]
     fn messages_below_the_committed_offset_only_rebuild_state() {
-        let mut a = Assignment::new(&[("in".into(), 0, Some(3)), ("in".into(), 1, None)], json);
+        let mut a = Assignment::new(
+            &[("in".into(), 0, Some(3)), ("in".into(), 1, None)],
+            json,
+            |_, _| 0,
+        );
         let p0 = a.index_of("in", 0).unwrap();
         let p1 = a.index_of("in", 1).unwrap();
         assert!(!a.restored());
@@ -138,7 +153,7 @@ mod tests {
 
     #[test]
     fn the_position_completes_a_restore_whose_last_offsets_never_arrive() {
-        let mut a = Assignment::new(&[("in".into(), 0, Some(10))], json);
+        let mut a = Assignment::new(&[("in".into(), 0, Some(10))], json, |_, _| 0);
         assert!(a.is_restoring(0, 7));
         assert_eq!(a.remaining(), 2);
         a.reached(0, 9);
@@ -150,8 +165,26 @@ mod tests {
     }
 
     #[test]
+    fn a_snapshot_offset_shortens_the_reread_and_is_where_the_position_starts() {
+        let mut a = Assignment::new(
+            &[("in".into(), 0, Some(10)), ("in".into(), 1, Some(4))],
+            json,
+            |_, p| if p == 0 { 7 } else { 4 },
+        );
+        assert_eq!(a.get(0).position, 7);
+        assert!(
+            a.get(1).caught_up,
+            "its snapshot is at the committed offset"
+        );
+        assert_eq!(a.remaining(), 3);
+        assert!(a.is_restoring(0, 9));
+        assert!(a.restored());
+        assert!(!a.is_restoring(0, 10));
+    }
+
+    #[test]
     fn unknown_partitions_have_no_index() {
-        let a = Assignment::new(&[("in".into(), 0, None)], json);
+        let a = Assignment::new(&[("in".into(), 0, None)], json, |_, _| 0);
         assert_eq!(a.index_of("in", 1), None);
         assert_eq!(a.index_of("other", 0), None);
     }

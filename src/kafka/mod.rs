@@ -8,6 +8,7 @@ mod commits;
 mod emitter;
 mod pipeline;
 pub mod records;
+mod snapshots;
 
 pub use commits::{CommitTracker, UnitId};
 pub use pipeline::{run, Observers, RunStats, Shutdown};

@@ -27,6 +27,7 @@ use super::assignment::{Assignment, AssignmentChange};
 use super::clients::{consumer_config, producer_config};
 use super::emitter::{DeadLetter, Emitter, Generation, Guarantee, ProducerCtx, Round};
 use super::records::dead_letter_headers;
+use super::snapshots::{SnapshotLoader, SnapshotWriter};
 use crate::cli::wall_clock;
 use crate::config::{Config, DeliveryGuarantee, Encoding, KafkaConfig, KafkaTimeMode};
 use crate::decode::{JsonDecoder, ProtobufDecoder};
@@ -100,6 +101,8 @@ pub struct RunStats {
 struct ConsumerCtx {
     changes: Mutex<Vec<AssignmentChange>>,
     metrics: Arc<Metrics>,
+    /// Where assigned partitions may start from instead of their beginning.
+    snapshots: Option<SnapshotLoader>,
 }
 
 impl ClientContext for ConsumerCtx {
@@ -127,9 +130,11 @@ impl ClientContext for ConsumerCtx {
 }
 
 impl ConsumerContext for ConsumerCtx {
-    /// Eager rebalancing with a twist: assigned partitions are read from their beginning,
-    /// so the in-memory state can be rebuilt; the committed offsets become the restore
-    /// targets instead of the start positions.
+    /// Eager rebalancing with a twist: assigned partitions are read from the newest usable
+    /// snapshot's offsets, or from their beginning, so the in-memory state can be
+    /// rebuilt; the committed offsets become the restore targets instead of the start
+    /// positions. The partitions are kept in (topic, partition) order: the engine numbers
+    /// them in that order, and a snapshot's state is numbered the same way.
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -148,7 +153,6 @@ impl ConsumerContext for ConsumerCtx {
                     }
                 };
                 let mut assigned = Vec::new();
-                let mut from_start = TopicPartitionList::new();
                 for e in tpl.elements() {
                     let target = committed
                         .as_ref()
@@ -158,16 +162,27 @@ impl ConsumerContext for ConsumerCtx {
                             _ => None,
                         });
                     assigned.push((e.topic().to_owned(), e.partition(), target));
-                    if let Err(err) =
-                        from_start.add_partition_offset(e.topic(), e.partition(), Offset::Beginning)
-                    {
+                }
+                assigned.sort();
+                // Without the committed offsets no snapshot can be shown to be safe.
+                let restored = match (&self.snapshots, &committed) {
+                    (Some(loader), Some(_)) => loader.load(&assigned).map(Box::new),
+                    _ => None,
+                };
+                let mut start = TopicPartitionList::new();
+                for (topic, partition, _) in &assigned {
+                    let offset = restored
+                        .as_ref()
+                        .and_then(|r| r.offset_of(topic, *partition))
+                        .map_or(Offset::Beginning, Offset::Offset);
+                    if let Err(err) = start.add_partition_offset(topic, *partition, offset) {
                         error!(error = %err, "building the assignment");
                     }
                 }
-                if let Err(e) = consumer.assign(&from_start) {
+                if let Err(e) = consumer.assign(&start) {
                     error!(error = %e, "assigning partitions");
                 }
-                AssignmentChange::Assigned(assigned)
+                AssignmentChange::Assigned(assigned, restored)
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 if let Err(e) = consumer.unassign() {
@@ -206,6 +221,7 @@ struct Processor<'c> {
     config: &'c Config,
     mode: TimeMode,
     engine: Engine,
+    snapshots: Option<SnapshotWriter>,
     assignment: Assignment,
     emitter: Emitter,
     /// This poll round's output, handed to the emitter at the end of the round.
@@ -293,10 +309,15 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         health,
         queries,
     } = observers;
+    let mode = match k.time_mode {
+        KafkaTimeMode::Live => TimeMode::Live,
+        KafkaTimeMode::EventTime => TimeMode::Replay,
+    };
     let consumer: BaseConsumer<ConsumerCtx> = consumer_config(k)?
         .create_with_context(ConsumerCtx {
             changes: Mutex::new(Vec::new()),
             metrics: metrics.clone(),
+            snapshots: SnapshotLoader::new(config, mode, metrics.clone()),
         })
         .context("creating the Kafka consumer")?;
     let (producer, guarantee) = create_producer(k)?;
@@ -316,14 +337,11 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     consumer
         .subscribe(&topics)
         .with_context(|| format!("subscribing to {topics:?}"))?;
-    let mode = match k.time_mode {
-        KafkaTimeMode::Live => TimeMode::Live,
-        KafkaTimeMode::EventTime => TimeMode::Replay,
-    };
     let mut p = Processor {
         config,
         mode,
         engine: Engine::new(config, mode),
+        snapshots: SnapshotWriter::new(config, mode, metrics.clone()),
         assignment: Assignment::default(),
         emitter: Emitter::start(k, producer, guarantee, metrics.clone(), shutdown.clone())?,
         round: Round::default(),
@@ -382,6 +400,11 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
             last_commit = Instant::now();
             p.commit_progress(&consumer);
         }
+        if p.assigned && p.assignment.restored() {
+            if let Some(writer) = &mut p.snapshots {
+                writer.maybe_write(&p.engine, &p.assignment, config);
+            }
+        }
         let ready = p.assigned && p.assignment.restored();
         p.health.set_ready(ready);
         let remaining = p.assignment.remaining();
@@ -406,6 +429,12 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     let safe = p.emitter.drain()?;
     if !safe.is_empty() {
         p.commit(&consumer, &safe, CommitMode::Sync);
+    }
+    if p.assigned && p.assignment.restored() {
+        if let Some(writer) = &mut p.snapshots {
+            // Everything handled is committed now: the next start re-reads nothing.
+            writer.write_final(&p.engine, &p.assignment, config);
+        }
     }
     consumer.unsubscribe();
     info!(stats = ?p.stats, "stopped");
@@ -497,7 +526,7 @@ impl Processor<'_> {
             // commit (exactly once: its open transaction is aborted), and the state is
             // rebuilt from the new assignment.
             let (partitions, metadata) = match &change {
-                AssignmentChange::Assigned(list) => (
+                AssignmentChange::Assigned(list, _) => (
                     list.iter().map(|(t, p, _)| (t.clone(), *p)).collect(),
                     consumer.group_metadata(),
                 ),
@@ -511,22 +540,36 @@ impl Processor<'_> {
                 // Exactly once, the committed offsets are read now that no transaction
                 // of ours is open: one read in the rebalance callback could predate the
                 // commit of a transaction still in flight, and output would repeat.
-                (AssignmentChange::Assigned(list), Guarantee::ExactlyOnce { .. }) => {
-                    AssignmentChange::Assigned(committed_targets(consumer, list))
+                (AssignmentChange::Assigned(list, restored), Guarantee::ExactlyOnce { .. }) => {
+                    AssignmentChange::Assigned(committed_targets(consumer, list), restored)
                 }
                 (change, _) => change,
             };
-            self.engine = Engine::new(self.config, self.mode);
             self.metrics.reset_consumer_lag();
             match change {
-                AssignmentChange::Assigned(list) => {
+                AssignmentChange::Assigned(list, restored) => {
+                    let (engine, starts) = match restored {
+                        Some(r) => (r.engine, r.partitions),
+                        None => (Engine::new(self.config, self.mode), Vec::new()),
+                    };
+                    self.engine = engine;
+                    let from_snapshot = !starts.is_empty();
                     let inputs = &self.config.kafka.inputs;
-                    self.assignment = Assignment::new(&list, |topic| {
-                        inputs
-                            .iter()
-                            .find(|i| i.topic == topic)
-                            .map_or(Encoding::Json, |i| i.encoding)
-                    });
+                    self.assignment = Assignment::new(
+                        &list,
+                        |topic| {
+                            inputs
+                                .iter()
+                                .find(|i| i.topic == topic)
+                                .map_or(Encoding::Json, |i| i.encoding)
+                        },
+                        |topic, partition| {
+                            starts
+                                .iter()
+                                .find(|s| s.topic == topic && s.partition == partition)
+                                .map_or(0, |s| s.next)
+                        },
+                    );
                     self.counters = list
                         .iter()
                         .map(|(topic, _, _)| self.metrics.topic(topic))
@@ -540,10 +583,17 @@ impl Processor<'_> {
                     info!(
                         partitions = list.len(),
                         restoring = !self.assignment.restored(),
-                        "partitions assigned; rebuilding state from the start of each"
+                        remaining = self.assignment.remaining(),
+                        from = if from_snapshot {
+                            "a snapshot"
+                        } else {
+                            "the start of each partition"
+                        },
+                        "partitions assigned; rebuilding state"
                     );
                 }
                 AssignmentChange::Revoked => {
+                    self.engine = Engine::new(self.config, self.mode);
                     self.assignment = Assignment::default();
                     self.counters.clear();
                     self.assigned = false;
@@ -556,7 +606,8 @@ impl Processor<'_> {
 
     /// Exactly once, after an aborted transaction: the engine is ahead of what was
     /// committed, so the state is rebuilt like on an assignment of the same partitions,
-    /// re-reading each from its start with the committed offsets as restore targets.
+    /// re-reading each from the newest usable snapshot or from its start, with the
+    /// committed offsets as restore targets.
     fn rebuild(&mut self, consumer: &BaseConsumer<ConsumerCtx>) -> anyhow::Result<()> {
         warn!("rebuilding the state after an aborted transaction");
         // Its output belongs to the aborted generation.
@@ -567,12 +618,23 @@ impl Processor<'_> {
             .iter()
             .map(|p| (p.topic.clone(), p.partition, None))
             .collect();
+        let list = committed_targets(consumer, list);
+        let restored = consumer
+            .context()
+            .snapshots
+            .as_ref()
+            .and_then(|loader| loader.load(&list))
+            .map(Box::new);
         for (topic, partition, _) in &list {
+            let offset = restored
+                .as_ref()
+                .and_then(|r| r.offset_of(topic, *partition))
+                .map_or(Offset::Beginning, Offset::Offset);
             consumer
-                .seek(topic, *partition, Offset::Beginning, METADATA_TIMEOUT)
-                .with_context(|| format!("seeking {topic}/{partition} to its start"))?;
+                .seek(topic, *partition, offset, METADATA_TIMEOUT)
+                .with_context(|| format!("seeking {topic}/{partition} to {offset:?}"))?;
         }
-        lock(&consumer.context().changes).push(AssignmentChange::Assigned(list));
+        lock(&consumer.context().changes).push(AssignmentChange::Assigned(list, restored));
         self.apply_changes(consumer)
     }
 
@@ -587,7 +649,7 @@ impl Processor<'_> {
             match consumer.fetch_watermarks(&p.topic, p.partition, METADATA_TIMEOUT) {
                 Ok((low, high)) => {
                     if low >= p.restore_target || high <= low {
-                        self.assignment.reached(i, i64::MAX);
+                        self.assignment.nothing_to_reread(i);
                     }
                 }
                 Err(e) => warn!(error = %e, topic = %p.topic, partition = p.partition,

@@ -81,10 +81,15 @@ impl fmt::Display for Fen {
     }
 }
 
-/// Serialized as the decimal string of the JSON contract (`"12.30"`).
+/// Serialized as the decimal string of the JSON contract (`"12.30"`); in binary formats
+/// (state snapshots) as the integer number of fen.
 impl Serialize for Fen {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
     }
 }
 
@@ -93,6 +98,9 @@ impl Serialize for Fen {
 /// input decoder reads amounts from the raw text instead and never goes through this.
 impl<'de> Deserialize<'de> for Fen {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return i64::deserialize(d).map(Fen);
+        }
         struct YuanVisitor;
         impl serde::de::Visitor<'_> for YuanVisitor {
             type Value = Fen;

@@ -102,14 +102,22 @@ impl fmt::Display for Span {
     }
 }
 
+/// Text in human-readable formats; milliseconds in binary ones (state snapshots).
 impl Serialize for Span {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Span {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return i64::deserialize(d).map(Span);
+        }
         let text = String::deserialize(d)?;
         Span::parse(&text).map_err(serde::de::Error::custom)
     }
@@ -158,14 +166,22 @@ impl fmt::Display for EventTime {
     }
 }
 
+/// Text in human-readable formats; milliseconds in binary ones (state snapshots).
 impl Serialize for EventTime {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for EventTime {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return i64::deserialize(d).map(EventTime);
+        }
         let text = String::deserialize(d)?;
         EventTime::parse_rfc3339(&text).map_err(serde::de::Error::custom)
     }

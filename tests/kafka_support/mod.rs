@@ -292,8 +292,16 @@ pub fn settings(
         // A killed instance's partitions move on after 6 s (the broker's minimum), not
         // the default 45 s.
         "kafka.consumer_properties.session.timeout.ms=6000".to_owned(),
+        // Snapshots every second, so that restarts start from one.
+        format!("state.snapshot_dir={}", snapshot_dir().display()),
+        "state.snapshot_interval=1s".to_owned(),
     ]);
     sets
+}
+
+/// Where the tests' instances keep snapshots (a directory per consumer group inside).
+pub fn snapshot_dir() -> PathBuf {
+    std::env::temp_dir().join("churnwatch-test-snapshots")
 }
 
 impl Churnwatch {

@@ -1,0 +1,167 @@
+//! The engine's whole state as bytes and back: what a snapshot holds. The file around it
+//! (header, input offsets, checksum, atomic replacement) is the edge's business
+//! (`crate::state`); this is pure.
+//!
+//! Only what cannot be derived is written: the rules come from the configuration, the
+//! group and tutor maps are rebuilt from their vectors, scratch space starts empty. The
+//! member index is written as is (its hasher has a fixed seed), because rebuilding it
+//! costs more than reading it.
+
+use std::io::{Read, Write};
+
+use serde::{Deserialize, Serialize};
+
+use super::{Engine, Roster};
+use crate::config::Config;
+use crate::engine::arena::IdArena;
+use crate::engine::group::GroupState;
+use crate::engine::index::MemberIndex;
+use crate::engine::member::{MemberState, TicketTable};
+use crate::engine::orders::OrderPool;
+use crate::engine::slab::Slab;
+use crate::engine::stats::EngineStats;
+use crate::engine::timers::Timers;
+use crate::engine::watermark::{TimeMode, WatermarkTracker};
+use crate::model::{EventTime, TutorId};
+
+/// Why an image could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("state image encoding: {0}")]
+    Encoding(#[from] bincode::Error),
+    #[error("state image is inconsistent: {0}")]
+    Inconsistent(String),
+}
+
+#[derive(Serialize)]
+struct ImageRef<'a> {
+    members: &'a Slab<MemberState>,
+    ids: &'a IdArena,
+    orders: &'a OrderPool,
+    tickets: &'a TicketTable,
+    index: &'a MemberIndex,
+    groups: &'a [GroupState],
+    tutors: &'a [TutorId],
+    timers: &'a Timers,
+    tracker: &'a WatermarkTracker,
+    watermark: EventTime,
+    dirty_groups: &'a [u32],
+    grading_from: Option<EventTime>,
+    live_timers: usize,
+    stats: &'a EngineStats,
+    roster: &'a Roster,
+}
+
+#[derive(Deserialize)]
+struct Image {
+    members: Slab<MemberState>,
+    ids: IdArena,
+    orders: OrderPool,
+    tickets: TicketTable,
+    index: MemberIndex,
+    groups: Vec<GroupState>,
+    tutors: Vec<TutorId>,
+    timers: Timers,
+    tracker: WatermarkTracker,
+    watermark: EventTime,
+    dirty_groups: Vec<u32>,
+    grading_from: Option<EventTime>,
+    live_timers: usize,
+    stats: EngineStats,
+    roster: Roster,
+}
+
+impl Engine {
+    /// Writes the state, to be read back by [`Engine::read_image`] under the same
+    /// configuration and the same build.
+    pub fn write_image(&self, out: impl Write) -> Result<(), ImageError> {
+        let image = ImageRef {
+            members: &self.members,
+            ids: &self.ids,
+            orders: &self.orders,
+            tickets: &self.tickets,
+            index: &self.index,
+            groups: &self.groups,
+            tutors: &self.tutors,
+            timers: &self.timers,
+            tracker: &self.tracker,
+            watermark: self.watermark,
+            dirty_groups: &self.dirty_groups,
+            grading_from: self.grading_from,
+            live_timers: self.live_timers,
+            stats: &self.stats,
+            roster: &self.roster,
+        };
+        bincode::serialize_into(out, &image)?;
+        Ok(())
+    }
+
+    /// The engine [`Engine::write_image`] wrote, under `config` and `mode`. The caller
+    /// vouches for the bytes (a checksum); this checks only what the configuration could
+    /// make inconsistent.
+    pub fn read_image(
+        config: &Config,
+        mode: TimeMode,
+        input: impl Read,
+    ) -> Result<Engine, ImageError> {
+        let image: Image = bincode::deserialize_from(input)?;
+        let mut engine = Engine::new(config, mode);
+        if image.members.len() > engine.max_members {
+            return Err(ImageError::Inconsistent(format!(
+                "{} members, more than state.max_members = {}",
+                image.members.len(),
+                engine.max_members
+            )));
+        }
+        if image.index.len() != image.members.len() {
+            return Err(ImageError::Inconsistent(format!(
+                "{} members but {} index entries",
+                image.members.len(),
+                image.index.len()
+            )));
+        }
+        let tiers = engine.rules.benchmark.tier_count();
+        if let Some(m) = (0..image.members.len())
+            .map(|i| &image.members[i])
+            .find(|m| {
+                usize::from(m.tier) >= tiers
+                    || (m.has_profile()
+                        && (m.group as usize >= image.groups.len()
+                            || m.tutor as usize >= image.tutors.len()))
+            })
+        {
+            return Err(ImageError::Inconsistent(format!(
+                "member with tier {}, group {}, tutor {} out of range",
+                m.tier, m.group, m.tutor
+            )));
+        }
+        engine.group_index = image
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.clone(), i as u32))
+            .collect();
+        engine.tutor_index = image
+            .tutors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        engine.members = image.members;
+        engine.ids = image.ids;
+        engine.orders = image.orders;
+        engine.tickets = image.tickets;
+        engine.index = image.index;
+        engine.groups = image.groups;
+        engine.tutors = image.tutors;
+        engine.timers = image.timers;
+        engine.tracker = image.tracker;
+        engine.watermark = image.watermark;
+        engine.dirty_groups = image.dirty_groups;
+        engine.grading_from = image.grading_from;
+        engine.live_timers = image.live_timers;
+        engine.stats = image.stats;
+        engine.roster = image.roster;
+        Ok(engine)
+    }
+}
