@@ -8,9 +8,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use churnwatch::config::Config;
-use churnwatch::engine::{Engine, TimeMode};
-use churnwatch::model::*;
+#[path = "support/population.rs"]
+mod population;
 
 /// Counts live heap bytes, so fragmentation (RSS − live) can be told from real use.
 struct Counting;
@@ -54,44 +53,9 @@ fn rss_bytes() -> u64 {
 }
 
 fn measure(n: u32) -> (u64, u64, usize) {
-    let t0 = EventTime::from_millis(1_767_225_600_000);
-    let wall = EventTime::from_millis(i64::MAX / 2);
     let before = rss_bytes();
     let live_before = LIVE.load(Relaxed);
-    let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
-    let mut out = Vec::new();
-    // Events in time order over 60 days; members interleaved so each day touches all.
-    for step in 0..5u32 {
-        for i in 0..n {
-            let member_id = MemberId::new(&format!("m{i:08}"));
-            let ts = t0 + Span::days(i64::from(step) * 12) + Span::millis(i64::from(i));
-            let body = match step {
-                0 => EventBody::Member(Profile {
-                    group_id: GroupId::new(&format!("g{:06}", i / 100)),
-                    tutor_id: TutorId::new(&format!("t{:05}", i / 700)),
-                    fee_tier: FeeTier::new(if i % 2 == 0 { "199" } else { "399" }),
-                    joined_at: t0 - Span::days(i64::from(i % 400)),
-                }),
-                4 => EventBody::Login,
-                _ => EventBody::Order(Order {
-                    order_key: u64::from(i) << 8 | u64::from(step),
-                    amount: Fen(10_000 + i64::from(i % 90_000)),
-                    category: Category::ALL[(i % 9) as usize],
-                }),
-            };
-            let event = Event {
-                event_id: "e".into(),
-                member_id,
-                ts,
-                body,
-            };
-            let _ = engine.process(0, &event, wall, &mut out);
-            out.clear();
-        }
-    }
-    // The warnings vector keeps the capacity of the largest burst (a watermark jump fires
-    // every member's timer in one call); it is the caller's buffer, not engine state.
-    drop(out);
+    let engine = population::typical_engine(n);
     let after = rss_bytes();
     let live = LIVE.load(Relaxed).saturating_sub(live_before);
     let members = engine.members().count();

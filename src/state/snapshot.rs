@@ -20,7 +20,7 @@
 //! the input.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -226,12 +226,16 @@ impl SnapshotStore {
         let name = format!("{:016}.{EXTENSION}", taken_at.as_millis().max(0));
         let path = dir.join(&name);
         let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-        let file = File::create(&tmp)?;
-        let mut out = Hashing {
-            inner: BufWriter::with_capacity(1 << 20, file),
-            hash: Xxh3::new(),
-            written: 0,
-        };
+        // The buffer sits outside the checksum, so that the hash sees large slices
+        // rather than one call per field.
+        let mut out = BufWriter::with_capacity(
+            1 << 20,
+            Hashing {
+                inner: File::create(&tmp)?,
+                hash: Xxh3::new(),
+                written: 0,
+            },
+        );
         let header = bincode::serialize(&Header {
             format: FORMAT,
             build: env!("CARGO_PKG_VERSION").to_owned(),
@@ -243,19 +247,20 @@ impl SnapshotStore {
         out.write_all(MAGIC)?;
         out.write_all(&(header.len() as u32).to_le_bytes())?;
         out.write_all(&header)?;
-        let body_start = out.written;
+        out.flush()?;
+        let body_start = out.get_ref().written;
         engine.write_image(&mut out)?;
-        let body = out.written - body_start;
+        out.flush()?;
+        let body = out.get_ref().written - body_start;
         out.write_all(&body.to_le_bytes())?;
-        let checksum = out.hash.digest();
-        let mut inner = out.inner;
-        inner.write_all(&checksum.to_le_bytes())?;
-        let file = inner.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let hashed = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let mut file = hashed.inner;
+        file.write_all(&hashed.hash.digest().to_le_bytes())?;
         Ok(Written {
             file,
             tmp,
             path,
-            bytes: out.written + 8,
+            bytes: hashed.written + 8,
         })
     }
 
@@ -303,11 +308,11 @@ impl SnapshotStore {
         config: &Config,
         committed: &[(String, i32, Option<i64>)],
     ) -> Result<Restored, (Skip, String)> {
-        let mut bytes = Vec::new();
-        File::open(path)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| (Skip::Unreadable, e.to_string()))?;
-        let (header, body) = parse(&bytes)?;
+        let unreadable = |e: io::Error| (Skip::Unreadable, e.to_string());
+        let mut file = File::open(path).map_err(unreadable)?;
+        // Two passes, so that neither the file nor a half-decoded state of it is ever
+        // held in memory beside the engine: check everything, then decode.
+        let (header, body) = verify(&mut file)?;
         if header.format != FORMAT
             || header.build != env!("CARGO_PKG_VERSION")
             || header.config != self.config
@@ -348,7 +353,10 @@ impl SnapshotStore {
                 ));
             }
         }
-        let engine = Engine::read_image(config, self.mode, body)
+        file.seek(SeekFrom::Start(body.start)).map_err(unreadable)?;
+        // The buffer on top, so that the decoder's many small reads stay in it.
+        let image = BufReader::with_capacity(1 << 20, file.take(body.end - body.start));
+        let engine = Engine::read_image(config, self.mode, image)
             .map_err(|e| (Skip::Corrupt, e.to_string()))?;
         Ok(Restored {
             engine,
@@ -359,46 +367,79 @@ impl SnapshotStore {
     }
 }
 
-/// Splits a snapshot file into its header and engine image, checking the framing and the
-/// checksum.
-fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), (Skip, String)> {
-    if bytes.len() < FRAMING {
-        return Err((Skip::Truncated, format!("{} bytes", bytes.len())));
+/// Checks a snapshot file's framing and checksum, reading it once in 1 MiB slices;
+/// returns its header and where its engine image lies.
+fn verify(file: &mut File) -> Result<(Header, std::ops::Range<u64>), (Skip, String)> {
+    let unreadable = |e: io::Error| (Skip::Unreadable, e.to_string());
+    let len = file.metadata().map_err(unreadable)?.len();
+    if len < FRAMING as u64 {
+        return Err((Skip::Truncated, format!("{len} bytes")));
     }
-    if &bytes[..8] != MAGIC {
+    let mut reader = BufReader::with_capacity(1 << 20, &*file);
+    let mut hash = Xxh3::new();
+    let mut start = [0u8; 12];
+    reader.read_exact(&mut start).map_err(unreadable)?;
+    hash.update(&start);
+    if &start[..8] != MAGIC {
         return Err((Skip::Corrupt, "not a churnwatch snapshot".to_owned()));
     }
-    let word = |at: usize| -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(b)
-    };
-    let header_len = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize;
+    let header_len = u64::from(u32::from_le_bytes([
+        start[8], start[9], start[10], start[11],
+    ]));
     let header_end = 12 + header_len;
-    let expected = header_end
-        .checked_add(16)
-        .and_then(|n| n.checked_add(word(bytes.len() - 16) as usize));
-    match expected {
-        Some(n) if n == bytes.len() => {}
+    if header_end + 16 > len {
+        return Err((
+            Skip::Truncated,
+            format!("{len} bytes, header of {header_len}"),
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    reader.read_exact(&mut header).map_err(unreadable)?;
+    hash.update(&header);
+    // The body and its length, hashed as they stream past.
+    let mut left = len - 8 - header_end;
+    let mut last = [0u8; 8];
+    while left > 0 {
+        let chunk = reader.fill_buf().map_err(unreadable)?;
+        if chunk.is_empty() {
+            return Err((Skip::Truncated, "ended early".to_owned()));
+        }
+        let n = chunk.len().min(left as usize);
+        hash.update(&chunk[..n]);
+        // Keep the last 8 bytes seen: the body length.
+        if n >= 8 {
+            last.copy_from_slice(&chunk[n - 8..n]);
+        } else {
+            last.rotate_left(n);
+            last[8 - n..].copy_from_slice(&chunk[..n]);
+        }
+        reader.consume(n);
+        left -= n as u64;
+    }
+    let mut checksum = [0u8; 8];
+    reader.read_exact(&mut checksum).map_err(unreadable)?;
+    let body_len = u64::from_le_bytes(last);
+    match header_end
+        .checked_add(body_len)
+        .and_then(|n| n.checked_add(16))
+    {
+        Some(n) if n == len => {}
         // A cut-off file ends inside the body, so its "trailer" is body bytes: most
         // likely a length that does not fit. Either way the file is short of itself.
-        Some(n) if n > bytes.len() => {
-            return Err((Skip::Truncated, format!("{} of {n} bytes", bytes.len())))
-        }
+        Some(n) if n > len => return Err((Skip::Truncated, format!("{len} of {n} bytes"))),
         _ => {
             return Err((
                 Skip::Truncated,
-                format!("{} bytes, framing does not add up", bytes.len()),
+                format!("{len} bytes, framing does not add up"),
             ))
         }
     }
-    let checksum = word(bytes.len() - 8);
-    if xxh3_64(&bytes[..bytes.len() - 8]) != checksum {
+    if hash.digest() != u64::from_le_bytes(checksum) {
         return Err((Skip::Corrupt, "checksum mismatch".to_owned()));
     }
-    let header: Header = bincode::deserialize(&bytes[12..header_end])
-        .map_err(|e| (Skip::Corrupt, format!("header: {e}")))?;
-    Ok((header, &bytes[header_end..bytes.len() - 16]))
+    let header: Header =
+        bincode::deserialize(&header).map_err(|e| (Skip::Corrupt, format!("header: {e}")))?;
+    Ok((header, header_end..header_end + body_len))
 }
 
 /// Snapshot files in `dir`, newest first.
