@@ -79,15 +79,7 @@ fn measure(n: u32) -> (u64, u64, usize) {
 fn main() {
     // As the churnwatch binary does at start.
     churnwatch::alloc::tune_for_long_lived_state();
-    let counts: Vec<u32> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let counts = if counts.is_empty() {
-        vec![1_000_000, 10_000_000]
-    } else {
-        counts
-    };
+    let counts = population::counts_from_args();
     for n in counts {
         let (rss, live, members) = measure(n);
         println!(

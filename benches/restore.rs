@@ -23,15 +23,7 @@ fn median(mut v: Vec<Duration>) -> f64 {
 
 fn main() {
     churnwatch::alloc::tune_for_long_lived_state();
-    let counts: Vec<u32> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
-    let counts = if counts.is_empty() {
-        vec![1_000_000, 10_000_000]
-    } else {
-        counts
-    };
+    let counts = population::counts_from_args();
     let config = Config::default();
     for n in counts {
         let engine = population::typical_engine(n);

@@ -5,19 +5,9 @@
 
 mod kafka_support;
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kafka_support::*;
-
-/// Warning id → how many times it occurs.
-fn counts(ids: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for id in ids {
-        *counts.entry(id).or_insert(0) += 1;
-    }
-    counts
-}
 
 /// A pseudo-random pause in `[lo, hi)` ms, from a seed printed for reproduction.
 fn pause(state: &mut u64, lo: u64, hi: u64) -> Duration {
@@ -40,7 +30,7 @@ fn kill_9_at_random_points_neither_loses_nor_repeats_a_warning() {
     create_topic(&warnings, 3);
     create_topic(&dlq, 1);
     let lines = workload(42_000, 120, 41);
-    let expected = counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
+    let expected = id_counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
     assert!(
         expected.values().all(|n| *n == 1),
         "the replay itself gives each id once"
@@ -92,40 +82,9 @@ fn kill_9_at_random_points_neither_loses_nor_repeats_a_warning() {
     }
     assert!(cw.stop().success(), "a graceful stop exits 0");
 
-    let got = counts(warning_ids_all(&read_all(
+    let got = id_counts(warning_ids_all(&read_all(
         &warnings,
         Duration::from_secs(60),
     )));
-    let missing: Vec<&String> = expected
-        .keys()
-        .filter(|id| !got.contains_key(*id))
-        .collect();
-    let repeated: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
-    let unknown: Vec<&String> = got
-        .keys()
-        .filter(|id| !expected.contains_key(*id))
-        .collect();
-    eprintln!(
-        "{} distinct ids read, {} missing, {} repeated, {} unknown",
-        got.len(),
-        missing.len(),
-        repeated.len(),
-        unknown.len()
-    );
-    assert!(
-        missing.is_empty(),
-        "{} warnings lost, e.g. {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    assert!(
-        repeated.is_empty(),
-        "{} warnings repeated, e.g. {:?}",
-        repeated.len(),
-        &repeated[..repeated.len().min(5)]
-    );
-    assert!(
-        unknown.is_empty(),
-        "warnings the replay does not give: {unknown:?}"
-    );
+    assert_exactly_once(&expected, &got);
 }

@@ -6,7 +6,6 @@
 
 mod kafka_support;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -21,14 +20,6 @@ enum Damage {
     Corrupt,
     /// Every snapshot cut to half its length.
     Truncated,
-}
-
-fn counts(ids: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
-    let mut counts = BTreeMap::new();
-    for id in ids {
-        *counts.entry(id).or_insert(0) += 1;
-    }
-    counts
 }
 
 /// The group's snapshot files, newest first.
@@ -76,7 +67,7 @@ fn restart_over(damage: Damage) -> String {
     create_topic(&dlq, 1);
     let lines = workload(3_000, 120, 5);
     let (first, second) = lines.split_at(lines.len() / 2);
-    let expected = counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
+    let expected = id_counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
     let expected_first = replay(first, None).len();
     let records = |lines: &[String]| -> Vec<Record> {
         lines
@@ -137,29 +128,11 @@ fn restart_over(damage: Damage) -> String {
         );
     }
 
-    let got = counts(warning_ids_all(&read_all(
+    let got = id_counts(warning_ids_all(&read_all(
         &warnings,
         Duration::from_secs(60),
     )));
-    let missing: Vec<&String> = expected
-        .keys()
-        .filter(|id| !got.contains_key(*id))
-        .collect();
-    let repeated: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
-    let unknown: Vec<&String> = got
-        .keys()
-        .filter(|id| !expected.contains_key(*id))
-        .collect();
-    assert!(
-        missing.is_empty() && repeated.is_empty() && unknown.is_empty(),
-        "{} missing (e.g. {:?}), {} repeated (e.g. {:?}), {} unknown (e.g. {:?})",
-        missing.len(),
-        &missing[..missing.len().min(3)],
-        repeated.len(),
-        &repeated[..repeated.len().min(3)],
-        unknown.len(),
-        &unknown[..unknown.len().min(3)]
-    );
+    assert_exactly_once(&expected, &got);
     log
 }
 

@@ -43,3 +43,16 @@ pub fn typical_engine(n: u32) -> Engine {
     }
     engine
 }
+
+/// Member counts from the command line, or 1 M and 10 M.
+pub fn counts_from_args() -> Vec<u32> {
+    let counts: Vec<u32> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    if counts.is_empty() {
+        vec![1_000_000, 10_000_000]
+    } else {
+        counts
+    }
+}

@@ -3,7 +3,7 @@
 //! records and offsets are the broker's own.
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -459,4 +459,44 @@ pub fn replay(lines: &[String], config: Option<&Path>) -> Vec<String> {
 pub fn json_warning_id(line: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(line).expect("warning lines are JSON");
     v["warning_id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Warning id → how many times it occurs.
+pub fn id_counts(ids: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for id in ids {
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The warnings read (`got`, id → occurrences) are exactly the replay's (`expected`):
+/// none missing, none repeated, none the replay does not give.
+pub fn assert_exactly_once(expected: &BTreeMap<String, usize>, got: &BTreeMap<String, usize>) {
+    let missing: Vec<&String> = expected
+        .keys()
+        .filter(|id| !got.contains_key(*id))
+        .collect();
+    let repeated: Vec<(&String, &usize)> = got.iter().filter(|(_, n)| **n > 1).collect();
+    let unknown: Vec<&String> = got
+        .keys()
+        .filter(|id| !expected.contains_key(*id))
+        .collect();
+    eprintln!(
+        "{} distinct ids read, {} missing, {} repeated, {} unknown",
+        got.len(),
+        missing.len(),
+        repeated.len(),
+        unknown.len()
+    );
+    assert!(
+        missing.is_empty() && repeated.is_empty() && unknown.is_empty(),
+        "{} missing (e.g. {:?}), {} repeated (e.g. {:?}), {} unknown (e.g. {:?})",
+        missing.len(),
+        &missing[..missing.len().min(5)],
+        repeated.len(),
+        &repeated[..repeated.len().min(5)],
+        unknown.len(),
+        &unknown[..unknown.len().min(5)]
+    );
 }
