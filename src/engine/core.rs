@@ -248,6 +248,21 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Vec<Result<(), Rejection>> {
+        self.process_batch_counted(partition, events, wall, out)
+            .into_iter()
+            .map(|(result, _)| result)
+            .collect()
+    }
+
+    /// [`Engine::process_batch`], also telling how many warnings each event appended to
+    /// `out` (they are in event order), so a caller can attribute output to its input.
+    pub fn process_batch_counted(
+        &mut self,
+        partition: u32,
+        events: &[Event],
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+    ) -> Vec<(Result<(), Rejection>, usize)> {
         let mut found = std::mem::take(&mut self.scratch_found);
         let mut hashes = std::mem::take(&mut self.scratch_hashes);
         self.warm(events, &mut hashes, &mut found);
@@ -255,7 +270,11 @@ impl Engine {
         let results = events
             .iter()
             .zip(&found)
-            .map(|(event, &idx)| self.process_found(partition, event, idx, wall, out))
+            .map(|(event, &idx)| {
+                let before = out.len();
+                let result = self.process_found(partition, event, idx, wall, out);
+                (result, out.len() - before)
+            })
             .collect();
         self.scratch_found = found;
         results

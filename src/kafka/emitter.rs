@@ -81,6 +81,7 @@ impl Round {
 
     /// The output of a consumed message: its warnings (drained from `warnings`) and its
     /// dead letter, if refused.
+    #[cfg(test)]
     pub fn message(
         &mut self,
         advance: (u32, i64),
@@ -88,7 +89,20 @@ impl Round {
         warnings: &mut Vec<Warning>,
         dead_letter: Option<DeadLetter>,
     ) {
-        let quiet = warnings.is_empty() && dead_letter.is_none();
+        let count = warnings.len();
+        self.message_with(advance, source_ms, count, warnings.drain(..), dead_letter);
+    }
+
+    /// [`Round::message`] with the message's `count` warnings taken from `warnings`.
+    pub fn message_with(
+        &mut self,
+        advance: (u32, i64),
+        source_ms: Option<i64>,
+        count: usize,
+        warnings: impl Iterator<Item = Warning>,
+        dead_letter: Option<DeadLetter>,
+    ) {
+        let quiet = count == 0 && dead_letter.is_none();
         // Most messages cause nothing: a run of them from one partition is one unit, so
         // the bookkeeping is per output, not per input.
         if let Some(last) = self.units.last_mut() {
@@ -100,11 +114,13 @@ impl Round {
         }
         self.units.push(UnitOut {
             advance: Some(advance),
-            warnings: warnings.len() as u32,
+            warnings: count as u32,
             dead_letter: dead_letter.is_some(),
             source_ms,
         });
-        self.warnings.append(warnings);
+        let before = self.warnings.len();
+        self.warnings.extend(warnings.take(count));
+        debug_assert_eq!(self.warnings.len() - before, count);
         self.dead_letters.extend(dead_letter);
     }
 

@@ -34,7 +34,7 @@ use crate::decode::{JsonDecoder, ProtobufDecoder};
 use crate::engine::{Engine, TimeMode, Warning};
 use crate::http::Health;
 use crate::metrics::{Metrics, TopicCounters};
-use crate::model::EventTime;
+use crate::model::{Event, EventTime};
 use crate::query::QueryInbox;
 use crate::reject::{RejectReason, Rejection};
 
@@ -229,6 +229,8 @@ struct Processor<'c> {
     json: JsonDecoder,
     protobuf: ProtobufDecoder,
     out: Vec<Warning>,
+    /// A run's decoded events, kept for its capacity.
+    events: Vec<Event>,
     stats: RunStats,
     metrics: Arc<Metrics>,
     /// Per owned partition (engine index), its topic's counters.
@@ -348,6 +350,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         json: JsonDecoder::new(config.input.max_message_bytes),
         protobuf: ProtobufDecoder::new(config.input.max_message_bytes),
         out: Vec::new(),
+        events: Vec::new(),
         stats: RunStats::default(),
         metrics,
         counters: Vec::new(),
@@ -370,19 +373,30 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         // clock serves the 10-minute future-skew check and `emitted_at`, and reading it
         // per message cost 3 % of the loop.
         let mut wall = None;
+        let mut batch = Vec::with_capacity(ROUND);
         for _ in 0..ROUND {
             let polled = consumer.poll(wait);
             wait = Duration::ZERO;
+            if !lock(&consumer.context().changes).is_empty() {
+                // What was polled before the rebalance belongs to the old assignment.
+                p.handle_batch(&mut batch, *wall.get_or_insert_with(wall_clock))?;
+            }
             p.apply_changes(&consumer)?;
             match polled {
                 None => break,
-                Some(Ok(m)) => p.handle(&m, *wall.get_or_insert_with(wall_clock))?,
+                Some(Ok(m)) => {
+                    wall.get_or_insert_with(wall_clock);
+                    batch.push(m);
+                }
                 Some(Err(e)) => {
                     // Broker down, partition moved, …: librdkafka recovers on its own.
                     warn!(error = %e, "consumer error");
                     break;
                 }
             }
+        }
+        if let Some(wall) = wall {
+            p.handle_batch(&mut batch, wall)?;
         }
         p.flush_round()?;
         p.emitter.check()?;
@@ -673,60 +687,100 @@ impl Processor<'_> {
         }
     }
 
-    fn handle(&mut self, m: &BorrowedMessage<'_>, wall: EventTime) -> anyhow::Result<()> {
-        let Some(index) = self.assignment.index_of(m.topic(), m.partition()) else {
-            debug!(
-                topic = m.topic(),
-                partition = m.partition(),
-                "message of a partition not owned"
-            );
-            return Ok(());
-        };
-        let restoring = self.assignment.is_restoring(index, m.offset());
-        let payload = m.payload().unwrap_or(&[]);
-        let decoded = match self.assignment.get(index).encoding {
-            Encoding::Json => self.json.decode(payload),
-            Encoding::Protobuf => self.protobuf.decode(payload),
-        };
-        let mut out = std::mem::take(&mut self.out);
-        let result = decoded.and_then(|event| {
-            self.engine
-                .process(index, &event, wall, &mut out)
-                .map(|()| event.body.type_index())
-        });
-        if restoring {
-            // Its output was acknowledged before the restart; only the state was needed.
-            self.stats.restored += 1;
-            out.clear();
-            self.out = out;
-            return Ok(());
+    /// Handles the messages polled since the last call, in order: each run from one
+    /// partition goes through the engine as one batch (its lookups overlap), and each
+    /// message's warnings stay attributed to it for the commit bookkeeping.
+    fn handle_batch(
+        &mut self,
+        batch: &mut Vec<BorrowedMessage<'_>>,
+        wall: EventTime,
+    ) -> anyhow::Result<()> {
+        let mut start = 0;
+        while start < batch.len() {
+            let (topic, partition) = (batch[start].topic(), batch[start].partition());
+            let len = batch[start..]
+                .iter()
+                .take_while(|m| m.partition() == partition && m.topic() == topic)
+                .count();
+            let run = &batch[start..start + len];
+            start += len;
+            let Some(index) = self.assignment.index_of(topic, partition) else {
+                debug!(topic, partition, "messages of a partition not owned");
+                continue;
+            };
+            self.handle_run(index, run, wall);
         }
-        self.stats.consumed += 1;
-        let counters = &self.counters[index as usize];
-        let dead_letter = match result {
-            Ok(type_index) => {
-                counters.consumed(type_index);
-                None
-            }
-            Err(rejection) => {
-                counters.rejected(rejection.reason);
-                Some(self.dead_letter(m, &rejection))
-            }
-        };
+        batch.clear();
+        Ok(())
+    }
+
+    fn handle_run(&mut self, index: u32, run: &[BorrowedMessage<'_>], wall: EventTime) {
+        let encoding = self.assignment.get(index).encoding;
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        // Per message: its event's place in `events`, or why it was refused.
+        let decoded: Vec<Result<usize, Rejection>> = run
+            .iter()
+            .map(|m| {
+                let payload = m.payload().unwrap_or(&[]);
+                let event = match encoding {
+                    Encoding::Json => self.json.decode(payload),
+                    Encoding::Protobuf => self.protobuf.decode(payload),
+                }?;
+                events.push(event);
+                Ok(events.len() - 1)
+            })
+            .collect();
+        let mut out = std::mem::take(&mut self.out);
+        let mut results = self
+            .engine
+            .process_batch_counted(index, &events, wall, &mut out)
+            .into_iter();
         if self.mode == TimeMode::Live {
             for w in &mut out {
                 w.emitted_at = wall;
             }
         }
-        self.stats.warnings += out.len() as u64;
-        self.round.message(
-            (index, m.offset() + 1),
-            m.timestamp().to_millis(),
-            &mut out,
-            dead_letter,
-        );
+        let mut warnings = out.drain(..);
+        for (m, decoded) in run.iter().zip(decoded) {
+            let (result, count) = match decoded {
+                Ok(i) => match results.next() {
+                    Some((result, count)) => (result.map(|()| events[i].body.type_index()), count),
+                    // One result per event, by `process_batch_counted`'s contract.
+                    None => (Ok(events[i].body.type_index()), 0),
+                },
+                Err(rejection) => (Err(rejection), 0),
+            };
+            if self.assignment.is_restoring(index, m.offset()) {
+                // Its output was committed before the restart; only the state was needed.
+                self.stats.restored += 1;
+                warnings.by_ref().take(count).for_each(drop);
+                continue;
+            }
+            self.stats.consumed += 1;
+            let counters = &self.counters[index as usize];
+            let dead_letter = match result {
+                Ok(type_index) => {
+                    counters.consumed(type_index);
+                    None
+                }
+                Err(rejection) => {
+                    counters.rejected(rejection.reason);
+                    Some(self.dead_letter(m, &rejection))
+                }
+            };
+            self.stats.warnings += count as u64;
+            self.round.message_with(
+                (index, m.offset() + 1),
+                m.timestamp().to_millis(),
+                count,
+                warnings.by_ref(),
+                dead_letter,
+            );
+        }
+        drop(warnings);
         self.out = out;
-        Ok(())
+        self.events = events;
     }
 
     fn dead_letter(&mut self, m: &BorrowedMessage<'_>, rejection: &Rejection) -> DeadLetter {
