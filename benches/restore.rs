@@ -42,7 +42,7 @@ fn main() {
         for round in 0..3 {
             let began = Instant::now();
             let written = store
-                .write(&engine, &offsets, EventTime::from_millis(round), &config)
+                .write(&engine, &offsets, EventTime::from_millis(round))
                 .expect("snapshot written");
             pauses.push(began.elapsed());
             bytes = written.bytes;
@@ -51,7 +51,7 @@ fn main() {
             syncs.push(began.elapsed());
             let began = Instant::now();
             let restored = store
-                .load(&config, &committed, |path, skip, why| {
+                .load(&committed, |path, skip, why| {
                     panic!("{} passed over: {skip:?} {why}", path.display())
                 })
                 .expect("the snapshot loads");

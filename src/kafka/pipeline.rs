@@ -37,6 +37,8 @@ use crate::metrics::{Metrics, TopicCounters};
 use crate::model::{Event, EventTime};
 use crate::query::QueryInbox;
 use crate::reject::{RejectReason, Rejection};
+use crate::state::snapshot::next_offset;
+use crate::state::Restored;
 
 /// Messages handled per poll round before the loop looks at the clock and the producer.
 const ROUND: usize = 1024;
@@ -171,10 +173,7 @@ impl ConsumerContext for ConsumerCtx {
                 };
                 let mut start = TopicPartitionList::new();
                 for (topic, partition, _) in &assigned {
-                    let offset = restored
-                        .as_ref()
-                        .and_then(|r| r.offset_of(topic, *partition))
-                        .map_or(Offset::Beginning, Offset::Offset);
+                    let offset = start_offset(restored.as_deref(), topic, *partition);
                     if let Err(err) = start.add_partition_offset(topic, *partition, offset) {
                         error!(error = %err, "building the assignment");
                     }
@@ -416,7 +415,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         }
         if p.assigned && p.assignment.restored() {
             if let Some(writer) = &mut p.snapshots {
-                writer.maybe_write(&p.engine, &p.assignment, config);
+                writer.maybe_write(&p.engine, &p.assignment);
             }
         }
         let ready = p.assigned && p.assignment.restored();
@@ -447,7 +446,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     if p.assigned && p.assignment.restored() {
         if let Some(writer) = &mut p.snapshots {
             // Everything handled is committed now: the next start re-reads nothing.
-            writer.write_final(&p.engine, &p.assignment, config);
+            writer.write_final(&p.engine, &p.assignment);
         }
     }
     consumer.unsubscribe();
@@ -484,6 +483,13 @@ fn committed_targets(
             list.into_iter().map(|(t, p, _)| (t, p, None)).collect()
         }
     }
+}
+
+/// Where an assigned partition is read from: the snapshot's offset, or its beginning.
+fn start_offset(restored: Option<&Restored>, topic: &str, partition: i32) -> Offset {
+    restored
+        .and_then(|r| r.offset_of(topic, partition))
+        .map_or(Offset::Beginning, Offset::Offset)
 }
 
 fn to_duration(ms: i64) -> Duration {
@@ -577,12 +583,7 @@ impl Processor<'_> {
                                 .find(|i| i.topic == topic)
                                 .map_or(Encoding::Json, |i| i.encoding)
                         },
-                        |topic, partition| {
-                            starts
-                                .iter()
-                                .find(|s| s.topic == topic && s.partition == partition)
-                                .map_or(0, |s| s.next)
-                        },
+                        |topic, partition| next_offset(&starts, topic, partition).unwrap_or(0),
                     );
                     self.counters = list
                         .iter()
@@ -640,10 +641,7 @@ impl Processor<'_> {
             .and_then(|loader| loader.load(&list))
             .map(Box::new);
         for (topic, partition, _) in &list {
-            let offset = restored
-                .as_ref()
-                .and_then(|r| r.offset_of(topic, *partition))
-                .map_or(Offset::Beginning, Offset::Offset);
+            let offset = start_offset(restored.as_deref(), topic, *partition);
             consumer
                 .seek(topic, *partition, offset, METADATA_TIMEOUT)
                 .with_context(|| format!("seeking {topic}/{partition} to {offset:?}"))?;

@@ -27,21 +27,23 @@ use crate::engine::{Engine, TimeMode};
 use crate::metrics::Metrics;
 use crate::state::{PartitionOffset, Restored, SnapshotStore, Written};
 
+/// The store of `state.snapshot_dir`; `None` when it is empty (no snapshots).
+fn store(config: &Config, mode: TimeMode) -> Option<SnapshotStore> {
+    let dir = &config.state.snapshot_dir;
+    (!dir.is_empty()).then(|| SnapshotStore::new(dir.as_ref(), config, mode))
+}
+
 /// Loads snapshots; shared with the consumer's rebalance callback.
 #[derive(Clone)]
 pub struct SnapshotLoader {
     store: SnapshotStore,
-    config: Config,
     metrics: Arc<Metrics>,
 }
 
 impl SnapshotLoader {
-    /// `None` when `state.snapshot_dir` is empty.
     pub fn new(config: &Config, mode: TimeMode, metrics: Arc<Metrics>) -> Option<SnapshotLoader> {
-        let dir = &config.state.snapshot_dir;
-        (!dir.is_empty()).then(|| SnapshotLoader {
-            store: SnapshotStore::new(dir.as_ref(), config, mode),
-            config: config.clone(),
+        Some(SnapshotLoader {
+            store: store(config, mode)?,
             metrics,
         })
     }
@@ -49,7 +51,7 @@ impl SnapshotLoader {
     /// The snapshot to start `committed`'s partitions from, if one is usable.
     pub fn load(&self, committed: &[(String, i32, Option<i64>)]) -> Option<Restored> {
         let began = Instant::now();
-        let restored = self.store.load(&self.config, committed, |path, skip, why| {
+        let restored = self.store.load(committed, |path, skip, why| {
             warn!(path = %path.display(), reason = skip.code(), detail = why,
                   "passing over a snapshot");
             self.metrics.snapshot_skipped(skip);
@@ -81,11 +83,7 @@ pub struct SnapshotWriter {
 
 impl SnapshotWriter {
     pub fn new(config: &Config, mode: TimeMode, metrics: Arc<Metrics>) -> Option<SnapshotWriter> {
-        let dir = &config.state.snapshot_dir;
-        if dir.is_empty() {
-            return None;
-        }
-        let store = SnapshotStore::new(dir.as_ref(), config, mode);
+        let store = store(config, mode)?;
         let busy = Arc::new(AtomicBool::new(false));
         let (tx, rx) = sync_channel::<Written>(1);
         let finisher = {
@@ -94,18 +92,7 @@ impl SnapshotWriter {
                 .name("snapshots".to_owned())
                 .spawn(move || {
                     for written in rx {
-                        let bytes = written.bytes;
-                        match store.finish(written) {
-                            Ok(path) => {
-                                metrics.snapshot_written(bytes);
-                                debug!(path = %path.display(), bytes, "snapshot in place");
-                            }
-                            Err(e) => {
-                                metrics.snapshot_failed();
-                                warn!(error = %e, "a snapshot could not be put in place");
-                            }
-                        }
-                        busy.store(false, Ordering::Release);
+                        finish(&store, &metrics, &busy, written);
                     }
                 })
                 .ok()
@@ -127,20 +114,20 @@ impl SnapshotWriter {
     }
 
     /// Writes a snapshot if one is due and the previous one is in place.
-    pub fn maybe_write(&mut self, engine: &Engine, assignment: &Assignment, config: &Config) {
+    pub fn maybe_write(&mut self, engine: &Engine, assignment: &Assignment) {
         if self.last.elapsed() < self.every || self.busy.load(Ordering::Acquire) {
             return;
         }
         self.last = Instant::now();
-        self.write(engine, assignment, config);
+        self.write(engine, assignment);
     }
 
     /// A last snapshot at a graceful stop, in place before this returns.
-    pub fn write_final(&mut self, engine: &Engine, assignment: &Assignment, config: &Config) {
+    pub fn write_final(&mut self, engine: &Engine, assignment: &Assignment) {
         while self.busy.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(5));
         }
-        self.write(engine, assignment, config);
+        self.write(engine, assignment);
         if let Some((tx, handle)) = self.finisher.take() {
             drop(tx);
             // The helper only ends when the channel closes; a panic there is reported by
@@ -149,7 +136,7 @@ impl SnapshotWriter {
         }
     }
 
-    fn write(&mut self, engine: &Engine, assignment: &Assignment, config: &Config) {
+    fn write(&mut self, engine: &Engine, assignment: &Assignment) {
         let offsets: Vec<PartitionOffset> = assignment
             .partitions()
             .iter()
@@ -163,7 +150,7 @@ impl SnapshotWriter {
             return;
         }
         let began = Instant::now();
-        let written = match self.store.write(engine, &offsets, wall_clock(), config) {
+        let written = match self.store.write(engine, &offsets, wall_clock()) {
             Ok(w) => w,
             Err(e) => {
                 self.metrics.snapshot_failed();
@@ -185,14 +172,22 @@ impl SnapshotWriter {
     }
 
     fn finish_inline(&self, written: Written) {
-        let bytes = written.bytes;
-        match self.store.finish(written) {
-            Ok(_) => self.metrics.snapshot_written(bytes),
-            Err(e) => {
-                self.metrics.snapshot_failed();
-                warn!(error = %e, "a snapshot could not be put in place");
-            }
-        }
-        self.busy.store(false, Ordering::Release);
+        finish(&self.store, &self.metrics, &self.busy, written);
     }
+}
+
+/// Syncs `written` and puts it in place, then lets the next snapshot be written.
+fn finish(store: &SnapshotStore, metrics: &Metrics, busy: &AtomicBool, written: Written) {
+    let bytes = written.bytes;
+    match store.finish(written) {
+        Ok(path) => {
+            metrics.snapshot_written(bytes);
+            debug!(path = %path.display(), bytes, "snapshot in place");
+        }
+        Err(e) => {
+            metrics.snapshot_failed();
+            warn!(error = %e, "a snapshot could not be put in place");
+        }
+    }
+    busy.store(false, Ordering::Release);
 }

@@ -20,7 +20,7 @@
 //! the input.
 
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -102,11 +102,16 @@ pub struct Restored {
 impl Restored {
     /// Where `topic`/`partition` resumes, if the snapshot covers it.
     pub fn offset_of(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.partitions
-            .iter()
-            .find(|p| p.topic == topic && p.partition == partition)
-            .map(|p| p.next)
+        next_offset(&self.partitions, topic, partition)
     }
+}
+
+/// `topic`/`partition`'s next offset in `offsets`, if listed.
+pub fn next_offset(offsets: &[PartitionOffset], topic: &str, partition: i32) -> Option<i64> {
+    offsets
+        .iter()
+        .find(|p| p.topic == topic && p.partition == partition)
+        .map(|p| p.next)
 }
 
 impl std::fmt::Debug for Restored {
@@ -133,7 +138,9 @@ pub struct Written {
 pub struct SnapshotStore {
     root: PathBuf,
     keep: usize,
-    config: u64,
+    /// The configuration restored engines run under, and its fingerprint.
+    config: Config,
+    fingerprint: u64,
     mode: TimeMode,
 }
 
@@ -199,7 +206,8 @@ impl SnapshotStore {
         SnapshotStore {
             root: dir.join(sanitize(&config.kafka.group_id)),
             keep: config.state.snapshots_kept.max(1),
-            config: config_fingerprint(config),
+            config: config.clone(),
+            fingerprint: config_fingerprint(config),
             mode,
         }
     }
@@ -215,7 +223,6 @@ impl SnapshotStore {
         engine: &Engine,
         partitions: &[PartitionOffset],
         taken_at: EventTime,
-        config: &Config,
     ) -> anyhow::Result<Written> {
         let set: Vec<(String, i32)> = partitions
             .iter()
@@ -239,7 +246,7 @@ impl SnapshotStore {
         let header = bincode::serialize(&Header {
             format: FORMAT,
             build: env!("CARGO_PKG_VERSION").to_owned(),
-            config: config_fingerprint(config),
+            config: self.fingerprint,
             taken_at: taken_at.as_millis(),
             members: engine.member_count() as u64,
             partitions: partitions.to_vec(),
@@ -285,7 +292,6 @@ impl SnapshotStore {
     /// writes that never finished are removed.
     pub fn load(
         &self,
-        config: &Config,
         committed: &[(String, i32, Option<i64>)],
         mut skipped: impl FnMut(&Path, Skip, &str),
     ) -> Option<Restored> {
@@ -294,7 +300,7 @@ impl SnapshotStore {
         remove_leftovers(&dir);
         let files = snapshot_files(&dir).ok()?;
         for path in files {
-            match self.read(&path, config, committed) {
+            match self.read(&path, committed) {
                 Ok(restored) => return Some(restored),
                 Err((skip, why)) => skipped(&path, skip, &why),
             }
@@ -305,7 +311,6 @@ impl SnapshotStore {
     fn read(
         &self,
         path: &Path,
-        config: &Config,
         committed: &[(String, i32, Option<i64>)],
     ) -> Result<Restored, (Skip, String)> {
         let unreadable = |e: io::Error| (Skip::Unreadable, e.to_string());
@@ -315,7 +320,7 @@ impl SnapshotStore {
         let (header, body) = verify(&mut file)?;
         if header.format != FORMAT
             || header.build != env!("CARGO_PKG_VERSION")
-            || header.config != self.config
+            || header.config != self.fingerprint
         {
             return Err((
                 Skip::Incompatible,
@@ -356,7 +361,7 @@ impl SnapshotStore {
         file.seek(SeekFrom::Start(body.start)).map_err(unreadable)?;
         // The buffer on top, so that the decoder's many small reads stay in it.
         let image = BufReader::with_capacity(1 << 20, file.take(body.end - body.start));
-        let engine = Engine::read_image(config, self.mode, image)
+        let engine = Engine::read_image(&self.config, self.mode, image)
             .map_err(|e| (Skip::Corrupt, e.to_string()))?;
         Ok(Restored {
             engine,
@@ -375,11 +380,23 @@ fn verify(file: &mut File) -> Result<(Header, std::ops::Range<u64>), (Skip, Stri
     if len < FRAMING as u64 {
         return Err((Skip::Truncated, format!("{len} bytes")));
     }
+    // The trailer first: the body's length and the checksum.
+    let mut trailer = [0u8; 16];
+    file.seek(SeekFrom::End(-16)).map_err(unreadable)?;
+    file.read_exact(&mut trailer).map_err(unreadable)?;
+    let (body_len, checksum) = trailer.split_at(8);
+    let body_len = u64::from_le_bytes(body_len.try_into().unwrap_or_default());
+    let checksum = u64::from_le_bytes(checksum.try_into().unwrap_or_default());
+    file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
     let mut reader = BufReader::with_capacity(1 << 20, &*file);
-    let mut hash = Xxh3::new();
+    let mut hashed = Hashing {
+        inner: io::sink(),
+        hash: Xxh3::new(),
+        written: 0,
+    };
     let mut start = [0u8; 12];
     reader.read_exact(&mut start).map_err(unreadable)?;
-    hash.update(&start);
+    hashed.write_all(&start).map_err(unreadable)?;
     if &start[..8] != MAGIC {
         return Err((Skip::Corrupt, "not a churnwatch snapshot".to_owned()));
     }
@@ -387,38 +404,6 @@ fn verify(file: &mut File) -> Result<(Header, std::ops::Range<u64>), (Skip, Stri
         start[8], start[9], start[10], start[11],
     ]));
     let header_end = 12 + header_len;
-    if header_end + 16 > len {
-        return Err((
-            Skip::Truncated,
-            format!("{len} bytes, header of {header_len}"),
-        ));
-    }
-    let mut header = vec![0u8; header_len as usize];
-    reader.read_exact(&mut header).map_err(unreadable)?;
-    hash.update(&header);
-    // The body and its length, hashed as they stream past.
-    let mut left = len - 8 - header_end;
-    let mut last = [0u8; 8];
-    while left > 0 {
-        let chunk = reader.fill_buf().map_err(unreadable)?;
-        if chunk.is_empty() {
-            return Err((Skip::Truncated, "ended early".to_owned()));
-        }
-        let n = chunk.len().min(left as usize);
-        hash.update(&chunk[..n]);
-        // Keep the last 8 bytes seen: the body length.
-        if n >= 8 {
-            last.copy_from_slice(&chunk[n - 8..n]);
-        } else {
-            last.rotate_left(n);
-            last[8 - n..].copy_from_slice(&chunk[..n]);
-        }
-        reader.consume(n);
-        left -= n as u64;
-    }
-    let mut checksum = [0u8; 8];
-    reader.read_exact(&mut checksum).map_err(unreadable)?;
-    let body_len = u64::from_le_bytes(last);
     match header_end
         .checked_add(body_len)
         .and_then(|n| n.checked_add(16))
@@ -434,7 +419,12 @@ fn verify(file: &mut File) -> Result<(Header, std::ops::Range<u64>), (Skip, Stri
             ))
         }
     }
-    if hash.digest() != u64::from_le_bytes(checksum) {
+    let mut header = vec![0u8; header_len as usize];
+    reader.read_exact(&mut header).map_err(unreadable)?;
+    hashed.write_all(&header).map_err(unreadable)?;
+    // The body and its length, hashed as they stream past.
+    io::copy(&mut reader.take(body_len + 8), &mut hashed).map_err(unreadable)?;
+    if hashed.hash.digest() != checksum {
         return Err((Skip::Corrupt, "checksum mismatch".to_owned()));
     }
     let header: Header =
@@ -560,18 +550,14 @@ mod tests {
     ) -> PathBuf {
         let parts: Vec<PartitionOffset> = offsets.iter().map(|&(p, o)| at("in", p, o)).collect();
         let written = store
-            .write(&engine(config, members), &parts, EventTime(ms), config)
+            .write(&engine(config, members), &parts, EventTime(ms))
             .expect("written");
         store.finish(written).expect("in place")
     }
 
-    fn load(
-        store: &SnapshotStore,
-        config: &Config,
-        offsets: &[(i32, i64)],
-    ) -> (Option<Restored>, Vec<Skip>) {
+    fn load(store: &SnapshotStore, offsets: &[(i32, i64)]) -> (Option<Restored>, Vec<Skip>) {
         let mut skips = Vec::new();
-        let restored = store.load(config, &committed(offsets), |_, skip, _| skips.push(skip));
+        let restored = store.load(&committed(offsets), |_, skip, _| skips.push(skip));
         (restored, skips)
     }
 
@@ -582,7 +568,7 @@ mod tests {
         let store = SnapshotStore::new(&dir.0, &config, TimeMode::Live);
         save(&store, &config, 3, &[(1, 40), (0, 7)], 1_000);
         // The committed offsets may list the partitions in any order.
-        let (restored, skips) = load(&store, &config, &[(0, 9), (1, 40)]);
+        let (restored, skips) = load(&store, &[(0, 9), (1, 40)]);
         let restored = restored.expect("the snapshot is used");
         assert!(skips.is_empty());
         assert_eq!(restored.partitions, vec![at("in", 1, 40), at("in", 0, 7)]);
@@ -593,7 +579,7 @@ mod tests {
         crate::cli::state_out::write(&engine(&config, 3), &mut a).expect("in memory");
         crate::cli::state_out::write(&restored.engine, &mut b).expect("in memory");
         assert_eq!(a, b, "the same state");
-        let (none, _) = load(&store, &config, &[(0, 9)]);
+        let (none, _) = load(&store, &[(0, 9)]);
         assert!(none.is_none(), "another partition set has no snapshot");
     }
 
@@ -607,7 +593,7 @@ mod tests {
         let step = (whole.len() / 97).max(1);
         for len in (0..whole.len()).step_by(step).chain([whole.len() - 1]) {
             fs::write(&path, &whole[..len]).expect("writable");
-            let (restored, skips) = load(&store, &config, &[(0, 5)]);
+            let (restored, skips) = load(&store, &[(0, 5)]);
             assert!(
                 restored.is_none(),
                 "loaded a file cut to {len} of {} bytes",
@@ -632,7 +618,7 @@ mod tests {
             let mut bad = whole.clone();
             bad[i] ^= 0x20;
             fs::write(&path, &bad).expect("writable");
-            let (restored, skips) = load(&store, &config, &[(0, 5)]);
+            let (restored, skips) = load(&store, &[(0, 5)]);
             assert!(restored.is_none(), "loaded a file with byte {i} changed");
             assert_eq!(skips.len(), 1, "byte {i}: {skips:?}");
         }
@@ -645,12 +631,12 @@ mod tests {
         let store = SnapshotStore::new(&dir.0, &config, TimeMode::Live);
         save(&store, &config, 2, &[(0, 5)], 1_000);
         save(&store, &config, 4, &[(0, 10)], 2_000);
-        let (restored, skips) = load(&store, &config, &[(0, 7)]);
+        let (restored, skips) = load(&store, &[(0, 7)]);
         let restored = restored.expect("the older snapshot");
         assert_eq!(restored.partitions, vec![at("in", 0, 5)]);
         assert_eq!(restored.engine.member_count(), 2);
         assert_eq!(skips, vec![Skip::AheadOfCommit]);
-        let (newest, skips) = load(&store, &config, &[(0, 10)]);
+        let (newest, skips) = load(&store, &[(0, 10)]);
         assert_eq!(newest.expect("the newest").engine.member_count(), 4);
         assert!(skips.is_empty());
     }
@@ -664,7 +650,7 @@ mod tests {
         let mut other = config.clone();
         other.alerts.member_warning_cap = 5;
         let store = SnapshotStore::new(&dir.0, &other, TimeMode::Live);
-        let (restored, skips) = load(&store, &other, &[(0, 5)]);
+        let (restored, skips) = load(&store, &[(0, 5)]);
         assert!(restored.is_none());
         assert_eq!(skips, vec![Skip::Incompatible]);
     }
@@ -685,7 +671,7 @@ mod tests {
             snapshot_files(snap_dir).expect("listable").len(),
             config.state.snapshots_kept
         );
-        let (restored, _) = load(&store, &config, &[(0, 5)]);
+        let (restored, _) = load(&store, &[(0, 5)]);
         assert_eq!(restored.expect("the newest").taken_at, EventTime(4_000));
         assert!(
             !leftover.exists(),
