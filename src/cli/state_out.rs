@@ -6,26 +6,23 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::engine::member::TicketState;
 use crate::engine::{Engine, GroupState, Member};
-use crate::model::EventTime;
+use crate::query::views::{self, MemberFigures, MemberView};
 
+/// A member's line: her query view with the figures inline and the open tickets
+/// counted.
 #[derive(Serialize)]
-struct MemberLine<'a> {
-    member_id: &'a str,
-    group_id: Option<&'a str>,
-    tutor_id: Option<&'a str>,
-    fee_tier: Option<&'a str>,
+struct MemberLine {
+    member_id: String,
+    group_id: Option<String>,
+    tutor_id: Option<String>,
+    fee_tier: Option<String>,
     joined_at: Option<String>,
     left: bool,
     segment: &'static str,
     stage: &'static str,
-    recency_days: Option<i64>,
-    f30: u32,
-    m30: String,
-    f90: u32,
-    lifetime_orders: u32,
-    lifetime_amount: String,
+    #[serde(flatten)]
+    figures: MemberFigures,
     first_order_at: Option<String>,
     last_order_at: Option<String>,
     last_login_or_first_seen: String,
@@ -49,39 +46,29 @@ struct GroupLine<'a> {
     members_needed: u32,
 }
 
+impl From<MemberView> for MemberLine {
+    fn from(v: MemberView) -> MemberLine {
+        MemberLine {
+            member_id: v.member_id,
+            group_id: v.group_id,
+            tutor_id: v.tutor_id,
+            fee_tier: v.fee_tier,
+            joined_at: v.joined_at,
+            left: v.left,
+            segment: v.segment,
+            stage: v.stage,
+            figures: v.figures,
+            first_order_at: v.first_order_at,
+            last_order_at: v.last_order_at,
+            last_login_or_first_seen: v.last_login_or_first_seen,
+            open_tickets: v.open_tickets.len(),
+            next_wake: v.next_wake,
+        }
+    }
+}
+
 pub fn member_line(engine: &Engine, m: &Member) -> serde_json::Value {
-    let at = engine.watermark().max(m.clock);
-    let rfm = m.rfm(at);
-    let profile = m.has_profile();
-    let line = MemberLine {
-        member_id: m.id(),
-        group_id: engine.group_id_of(m).map(|g| g.as_str()),
-        tutor_id: if profile {
-            engine.tutor_id(m.tutor).map(|t| t.as_str())
-        } else {
-            None
-        },
-        fee_tier: profile.then(|| engine.rules().benchmark.tier_name(m.tier)),
-        joined_at: profile.then(|| m.joined_at().to_rfc3339()),
-        left: m.left(),
-        segment: m.segment.name(),
-        stage: m.stage.name(),
-        recency_days: rfm.recency.map(|r| r.whole_days()),
-        f30: rfm.f30,
-        m30: rfm.m30.to_string(),
-        f90: rfm.f90,
-        lifetime_orders: m.lifetime_orders,
-        lifetime_amount: m.lifetime_amount().to_string(),
-        first_order_at: m.first_order_at().map(EventTime::to_rfc3339),
-        last_order_at: m.last_order_at().map(EventTime::to_rfc3339),
-        last_login_or_first_seen: m.login_ref().to_rfc3339(),
-        open_tickets: m
-            .tickets()
-            .iter()
-            .filter(|t| t.state != TicketState::Resolved)
-            .count(),
-        next_wake: m.wake().map(EventTime::to_rfc3339),
-    };
+    let line = MemberLine::from(views::member_view(engine, m));
     serde_json::to_value(line).unwrap_or(serde_json::Value::Null)
 }
 

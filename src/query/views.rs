@@ -115,7 +115,8 @@ pub fn member(engine: &Engine, id: &MemberId) -> Option<MemberView> {
     engine.member_at(idx).map(|m| member_view(engine, &m))
 }
 
-fn member_view(engine: &Engine, m: &Member<'_>) -> MemberView {
+/// Her view as of the watermark (or her own clock, if later).
+pub fn member_view(engine: &Engine, m: &Member<'_>) -> MemberView {
     let at = engine.watermark().max(m.clock);
     let rfm = m.rfm(at);
     let profile = m.has_profile();
