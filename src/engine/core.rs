@@ -52,7 +52,7 @@ pub struct MemoryEstimate {
     pub index: usize,
     pub timers: usize,
     pub groups: usize,
-    /// Tutor rosters and recent falls, for queries and metrics.
+    /// Tutor rosters, for queries and metrics (the last fall is in the member record).
     pub roster: usize,
 }
 
