@@ -399,6 +399,14 @@ pub struct StateConfig {
     /// Snapshots kept per partition set: the newest may reflect input whose output was
     /// not committed yet when the process died, and is then passed over for the next.
     pub snapshots_kept: usize,
+    /// A member who left (`member_left`) is forgotten once she has been silent this long
+    /// (no profile, order or login); `0s` keeps her. At least `time.retention_horizon`,
+    /// so that a redelivered event of hers is refused as too old rather than creating
+    /// her afresh.
+    pub evict_left_after: Span,
+    /// Any other member is forgotten once silent this long, and leaves her group's
+    /// figures then; `0s` keeps every member for ever. At least `time.retention_horizon`.
+    pub evict_dormant_after: Span,
 }
 
 impl Default for StateConfig {
@@ -408,6 +416,8 @@ impl Default for StateConfig {
             snapshot_dir: "/tmp/churnwatch".to_owned(),
             snapshot_interval: Span::seconds(60),
             snapshots_kept: 2,
+            evict_left_after: Span::days(90),
+            evict_dormant_after: Span::days(365),
         }
     }
 }
@@ -573,6 +583,17 @@ impl Config {
         }
         if t.retention_horizon < Span::days(90) {
             bail!("time.retention_horizon must be at least 90d (the F90 window)");
+        }
+        for (name, span) in [
+            ("state.evict_left_after", self.state.evict_left_after),
+            ("state.evict_dormant_after", self.state.evict_dormant_after),
+        ] {
+            if span != Span::ZERO && span < t.retention_horizon {
+                bail!(
+                    "{name} must be 0s (never) or at least time.retention_horizon ({})",
+                    t.retention_horizon
+                );
+            }
         }
         let mut seen = Vec::new();
         for rule in &self.segments.rules {
@@ -810,6 +831,17 @@ mod tests {
     fn float_amounts_are_refused_in_configuration() {
         let err = Config::from_toml("[groups]\noutput_target = 450.5\n").unwrap_err();
         assert!(format!("{err:#}").contains("float"), "{err:#}");
+    }
+
+    #[test]
+    fn eviction_never_comes_before_the_retention_horizon() {
+        for key in ["evict_left_after", "evict_dormant_after"] {
+            let err = Config::from_toml(&format!("[state]\n{key} = \"89d\"\n")).unwrap_err();
+            assert!(format!("{err:#}").contains(key), "{err:#}");
+            for ok in ["0s", "90d", "400d"] {
+                assert!(Config::from_toml(&format!("[state]\n{key} = \"{ok}\"\n")).is_ok());
+            }
+        }
     }
 
     #[test]

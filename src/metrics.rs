@@ -38,6 +38,7 @@ pub struct Metrics {
     groups_by_activity_grade: IntGaugeVec,
     groups_by_output_grade: IntGaugeVec,
     members_tracked: IntGauge,
+    members_evicted: IntCounterVec,
     groups_tracked: IntGauge,
     state_memory: IntGauge,
     timers_pending: IntGauge,
@@ -223,6 +224,14 @@ impl Metrics {
                 &["grade"],
             ),
             members_tracked: int_gauge(&r, "churnwatch_members_tracked", "Members in memory."),
+            members_evicted: counter_vec(
+                &r,
+                "churnwatch_members_evicted_total",
+                "Members forgotten after a silence of state.evict_left_after (reason left) or \
+                 state.evict_dormant_after (reason dormant), over the state's whole history \
+                 (carried across restores).",
+                &["reason"],
+            ),
             groups_tracked: int_gauge(&r, "churnwatch_groups_tracked", "Groups in memory."),
             state_memory: int_gauge(
                 &r,
@@ -390,6 +399,11 @@ impl Metrics {
                 .set(n as i64);
         }
         self.members_tracked.set(tracked as i64);
+        for (reason, n) in engine.stats().evictions() {
+            // The engine's count is cumulative; the counter catches up with it.
+            let counter = self.members_evicted.with_label_values(&[reason]);
+            counter.inc_by(n.saturating_sub(counter.get()));
+        }
         let mut activity = [0i64; Grade::ALL.len() + 1];
         let mut output = [0i64; Grade::ALL.len() + 1];
         let mut groups = 0;
@@ -494,6 +508,44 @@ mod tests {
             ),
             Some(0.0)
         );
+    }
+
+    #[test]
+    fn evictions_reach_their_counter() {
+        let m = Metrics::new();
+        let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let mut out = Vec::new();
+        let t0 = EventTime::from_millis(1_700_000_000_000);
+        for id in ["a", "b"] {
+            let event = Event {
+                event_id: format!("login-{id}").into(),
+                member_id: MemberId::new(id),
+                ts: t0,
+                body: EventBody::Login,
+            };
+            let _ = engine.process(0, &event, t0, &mut out);
+        }
+        m.observe_engine(&engine, t0);
+        let s = text(&m);
+        assert_eq!(
+            value(&s, r#"churnwatch_members_evicted_total{reason="dormant"}"#),
+            Some(0.0)
+        );
+        // A year of silence (the default horizon) and both are gone.
+        engine.advance_to(t0 + crate::model::Span::days(365), &mut out);
+        m.observe_engine(&engine, t0);
+        m.observe_engine(&engine, t0);
+        let s = text(&m);
+        assert_eq!(
+            value(&s, r#"churnwatch_members_evicted_total{reason="dormant"}"#),
+            Some(2.0),
+            "counted once however often observed"
+        );
+        assert_eq!(
+            value(&s, r#"churnwatch_members_evicted_total{reason="left"}"#),
+            Some(0.0)
+        );
+        assert_eq!(value(&s, "churnwatch_members_tracked"), Some(0.0));
     }
 
     #[test]

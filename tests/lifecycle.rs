@@ -210,7 +210,8 @@ fn a_member_who_left_gets_no_more_warnings() {
     s.order("m1", "o1", 2000, day(0));
     s.take();
     s.left("m1", day(1));
-    s.advance(day(120));
+    // Kept until 90 days of silence (state.evict_left_after; tests/eviction.rs).
+    s.advance(day(91) - MS);
     assert!(s.for_member("m1").is_empty(), "{:?}", s.for_member("m1"));
     assert_eq!(
         s.segment("m1"),

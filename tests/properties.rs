@@ -8,6 +8,11 @@
 //!   member's last fall) equals a recount over the members and the warnings;
 //! - an engine written to an image at any point and read back goes on exactly like the
 //!   one that never stopped: the same warnings, the same final state.
+//!
+//! Determinism, batching, images and the roster's counts run with eviction after 90 days
+//! of silence (the shortest allowed), so that members are forgotten, come back afresh and
+//! reuse freed slots throughout; the recomputations from scratch, whose models know
+//! nothing of eviction, run with it off.
 
 mod common;
 
@@ -101,8 +106,33 @@ fn stream() -> impl Strategy<Value = Vec<Event>> {
     })
 }
 
+/// Members forgotten after 90 days of silence, left or not.
+fn evicting() -> Config {
+    let mut config = Config::default();
+    config.state.evict_left_after = Span::days(90);
+    config.state.evict_dormant_after = Span::days(90);
+    config.validate().expect("a valid configuration");
+    config
+}
+
+/// Members kept for ever.
+fn keeping() -> Config {
+    let mut config = Config::default();
+    config.state.evict_left_after = Span::ZERO;
+    config.state.evict_dormant_after = Span::ZERO;
+    config
+}
+
 fn run(events: &[Event], until: EventTime) -> (Engine, Vec<Warning>, Vec<bool>) {
-    let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+    run_with(&evicting(), events, until)
+}
+
+fn run_with(
+    config: &Config,
+    events: &[Event],
+    until: EventTime,
+) -> (Engine, Vec<Warning>, Vec<bool>) {
+    let mut engine = Engine::new(config, TimeMode::Replay);
     let mut out = Vec::new();
     let accepted = events
         .iter()
@@ -166,7 +196,7 @@ proptest! {
         bounds.push(0);
         bounds.push(events.len());
         bounds.sort_unstable();
-        let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let mut engine = Engine::new(&evicting(), TimeMode::Replay);
         let mut out = Vec::new();
         for pair in bounds.windows(2) {
             engine.process_batch(0, &events[pair[0]..pair[1]], WALL, &mut out);
@@ -183,7 +213,7 @@ proptest! {
     ) {
         let until = end_of(&events, extra);
         let cut = cut % (events.len() + 1);
-        let config = Config::default();
+        let config = evicting();
         let mut original = Engine::new(&config, TimeMode::Replay);
         let mut before = Vec::new();
         original.process_batch(0, &events[..cut], WALL, &mut before);
@@ -206,7 +236,7 @@ proptest! {
         events in stream(),
         extra in 0i64..150,
     ) {
-        let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let mut engine = Engine::new(&keeping(), TimeMode::Replay);
         let mut out = Vec::new();
         let mut orders: BTreeMap<String, Vec<(EventTime, Fen)>> = BTreeMap::new();
         let mut seen: HashSet<(String, u64)> = HashSet::new();
@@ -267,7 +297,7 @@ proptest! {
     #[test]
     fn group_figures_equal_a_brute_force_recount(events in stream(), extra in 0i64..150) {
         let until = end_of(&events, extra);
-        let (engine, _, accepted) = run(&events, until);
+        let (engine, _, accepted) = run_with(&keeping(), &events, until);
         let config = Config::default();
         let table = churnwatch::engine::benchmark::BenchmarkTable::new(&config.groups.benchmark);
         // Replays membership with the engine's documented rule: last writer by event time.
@@ -311,7 +341,7 @@ proptest! {
 
     #[test]
     fn the_roster_equals_a_recount(events in stream(), extra in 0i64..150) {
-        let (engine, warnings, _) = run(&events, end_of(&events, extra));
+        let (engine, _, _) = run(&events, end_of(&events, extra));
         let roster = engine.roster();
         for (segment, n) in roster.members_by_segment() {
             let recount = engine.members().filter(|m| m.segment == segment).count() as u64;
@@ -338,7 +368,9 @@ proptest! {
             expected.sort();
             prop_assert_eq!(listed, expected, "tutor {}", tutor);
         }
-        // A member who never left fell at her last segment warning, unless it was a rise.
+        // A member who never left fell at her last segment warning, unless it was a rise
+        // (with eviction off: one who came back afresh has no fall of her old life).
+        let (engine, warnings, _) = run_with(&keeping(), &events, end_of(&events, extra));
         let left: HashSet<&str> = events
             .iter()
             .filter(|e| matches!(e.body, EventBody::MemberLeft))
@@ -360,6 +392,28 @@ proptest! {
             prop_assert_eq!(m.fell_at(), expected, "member {}", m.id());
         }
     }
+}
+
+/// The properties above run with eviction on; this shows their streams do evict, so that
+/// they cover it.
+#[test]
+fn the_random_streams_evict_members() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut evicting_runs, mut runs) = (0, 0);
+    for _ in 0..100 {
+        let events = stream().new_tree(&mut runner).expect("a stream").current();
+        let (engine, _, _) = run(&events, end_of(&events, 100));
+        runs += 1;
+        if engine.stats().evictions().any(|(_, n)| n > 0) {
+            evicting_runs += 1;
+        }
+    }
+    assert!(
+        evicting_runs * 3 >= runs,
+        "only {evicting_runs} of {runs} streams evicted a member"
+    );
 }
 
 /// Every member's and group's state as `replay --state-out` writes it.

@@ -68,7 +68,15 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
         *segments.entry(m.segment).or_default() += 1;
         *stages.entry(m.stage).or_default() += 1;
     }
-    let _ = writeln!(s, "  members: {members}");
+    let evicted = stats
+        .evictions()
+        .map(|(reason, n)| format!("{n} {reason}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        s,
+        "  members: {members} held (evicted after their silence: {evicted})"
+    );
     for (segment, n) in segments.iter().rev() {
         let _ = writeln!(s, "    {:<26} {n}", segment.name());
     }

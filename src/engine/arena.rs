@@ -1,7 +1,8 @@
 //! Member ids in 12 bytes of the member record instead of a 24-byte string (10 M
 //! members, SPEC §9: ≤ 2 GB): an id of up to 11 bytes inline, a longer one in an
 //! append-only byte arena. Inline ids cost no second cache miss on lookup, which every
-//! event does; ids are never removed, so the arena never fragments.
+//! event does. An evicted member's long id stays behind as garbage, counted; once the
+//! garbage outweighs the live ids the engine copies the live ones into a new arena.
 //!
 //! Each id is a length byte and the bytes (an id of 255 bytes or more: 255, then the
 //! length as four bytes). Chunks are 1 MiB and never reallocated; an id too long for a
@@ -24,7 +25,7 @@ const IN_ARENA: u8 = u8::MAX;
 
 /// A member id as her record holds it: up to [`INLINE`] bytes inline with the length in
 /// the last byte, or [`IN_ARENA`] there and an [`IdRef`] in the first four.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IdSlot([u8; INLINE + 1]);
 
 /// How an id is compared with the stored ones during a lookup.
@@ -52,7 +53,12 @@ impl<'a> IdKey<'a> {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct IdArena {
     chunks: Vec<Vec<u8>>,
+    /// Bytes of ids released since the arena was built.
+    garbage: usize,
 }
+
+/// Garbage below this is never worth a copy.
+const COMPACT_MIN_GARBAGE: usize = CHUNK;
 
 impl IdArena {
     /// The slot for `id`, storing it in the arena if it is too long for the slot.
@@ -66,6 +72,33 @@ impl IdArena {
                 IdSlot(slot)
             }
         }
+    }
+
+    /// The id in `slot` is no longer needed (its member was evicted).
+    pub fn release(&mut self, slot: &IdSlot) {
+        if slot.0[INLINE] == IN_ARENA {
+            let len = self.resolve(slot).len();
+            self.garbage += len + if len < usize::from(LONG) { 1 } else { 5 };
+        }
+    }
+
+    /// Whether released ids make up most of the arena, so that copying the live ones
+    /// into a new arena ([`IdArena::compacted`]) pays: amortised over the releases, each
+    /// byte is copied at most once per byte released.
+    pub fn wants_compaction(&self) -> bool {
+        let used: usize = self.chunks.iter().map(Vec::len).sum();
+        self.garbage >= COMPACT_MIN_GARBAGE && self.garbage * 2 >= used
+    }
+
+    /// A new arena with the ids of `slots` only, each slot rewritten to point into it.
+    pub fn compacted<'s>(&self, slots: impl Iterator<Item = &'s mut IdSlot>) -> IdArena {
+        let mut fresh = IdArena::default();
+        for slot in slots {
+            if slot.0[INLINE] == IN_ARENA {
+                *slot = fresh.store(self.resolve(slot));
+            }
+        }
+        fresh
     }
 
     /// Whether `slot` holds the id of `key`. An inline id is compared as 12 bytes,
@@ -177,6 +210,23 @@ mod tests {
             }
         }
         assert_eq!(arena.resolve(&arena.clone().store("m0000001")), "m0000001");
+
+        // Release every other id and compact: the kept ones resolve to the same text.
+        let mut kept: Vec<(IdSlot, &String)> = Vec::new();
+        for (i, (slot, id)) in slots.iter().zip(&ids).enumerate() {
+            if i % 2 == 0 {
+                arena.release(slot);
+            } else {
+                kept.push((*slot, id));
+            }
+        }
+        assert!(arena.wants_compaction(), "half the bytes released");
+        let fresh = arena.compacted(kept.iter_mut().map(|(slot, _)| slot));
+        for (slot, id) in &kept {
+            assert_eq!(fresh.resolve(slot), id.as_str());
+        }
+        assert!(!fresh.wants_compaction());
+        assert!(fresh.heap_bytes() < arena.heap_bytes());
         assert_eq!(arena.resolve(&arena.clone().store("ééééé")), "ééééé");
         assert!(arena.chunks.len() > 2);
     }

@@ -9,7 +9,8 @@
 
 mod image;
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
@@ -19,8 +20,8 @@ use super::group::{Contribution, GroupEvent, GroupState};
 use super::index::{MemberIndex, MAX_MEMBERS};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
-    Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, INSTANT_MAX,
-    INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
+    Eviction, Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable,
+    INSTANT_MAX, INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
 use super::orders::OrderPool;
 use super::prefetch::{prefetch, prefetch_value};
@@ -117,6 +118,12 @@ pub struct Engine {
     roster: Roster,
     /// `state.max_members`: new members beyond it are refused.
     max_members: usize,
+    /// Slots of evicted members, smallest first: reused before the slab grows. Derived
+    /// from the records (see [`MemberState::is_vacant`]), so the smallest-first order
+    /// is the same in an engine read back from an image.
+    vacant: BinaryHeap<Reverse<u32>>,
+    /// Evictions so far: a slot looked up before this moved may since hold someone else.
+    evictions: u64,
 }
 
 impl Engine {
@@ -152,6 +159,8 @@ impl Engine {
             scratch_hashes: Vec::new(),
             stats: EngineStats::default(),
             roster: Roster::default(),
+            vacant: BinaryHeap::new(),
+            evictions: 0,
         }
     }
 
@@ -221,7 +230,8 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Result<(), Rejection> {
-        // From here on `idx` is exact: nothing below creates a member before `apply`.
+        // From here on `idx` is exact: nothing below creates a member before `apply` (the
+        // timers may evict her, which `apply` sees in her vacant slot).
         let idx = found.or_else(|| self.find(&event.member_id));
         if let Err(rejection) = self.check(event, idx, wall) {
             self.stats.count_rejection(rejection.reason);
@@ -267,10 +277,13 @@ impl Engine {
         let mut hashes = std::mem::take(&mut self.scratch_hashes);
         self.warm(events, &mut hashes, &mut found);
         self.scratch_hashes = hashes;
+        let warmed_at = self.evictions;
         let results = events
             .iter()
             .zip(&found)
             .map(|(event, &idx)| {
+                // After an eviction a slot found by the warm-up may hold someone else.
+                let idx = idx.filter(|_| self.evictions == warmed_at);
                 let before = out.len();
                 let result = self.process_found(partition, event, idx, wall, out);
                 (result, out.len() - before)
@@ -455,7 +468,7 @@ impl Engine {
             }
         }
         // Last, so that a message that is wrong in itself says so whatever the capacity.
-        if idx.is_none() && self.members.len() >= self.max_members {
+        if idx.is_none() && self.member_count() >= self.max_members {
             return Err(Rejection::new(
                 RejectReason::MemberCapacity,
                 format!(
@@ -485,12 +498,18 @@ impl Engine {
             return idx;
         }
         let hash = self.hasher.hash_one(id.as_str());
-        // `check` refused a new member at `max_members` (≤ MAX_MEMBERS < 2^25), so the
-        // index fits a u32 and is not the warm-up timer's.
-        let idx = self.members.len() as u32;
-        debug_assert!(self.members.len() < self.max_members && idx != WARMUP_TIMER);
-        let id_slot = self.ids.store(id.as_str());
-        self.members.push(MemberState::new(id_slot, first_seen));
+        debug_assert!(self.member_count() < self.max_members);
+        let state = MemberState::new(self.ids.store(id.as_str()), first_seen);
+        let idx = match self.vacant.pop() {
+            Some(Reverse(idx)) => {
+                self.members[idx as usize] = state;
+                idx
+            }
+            // `check` refused a new member at `max_members` (≤ MAX_MEMBERS < 2^25), so
+            // with no slot vacant the new index fits a u32 and is not the warm-up timer's.
+            None => self.members.push(state) as u32,
+        };
+        debug_assert!(idx != WARMUP_TIMER);
         self.roster.joined();
         let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
         self.index.insert_unique(hash, idx, |i| {
@@ -520,9 +539,8 @@ impl Engine {
     }
 
     fn apply(&mut self, event: &Event, found: Option<u32>, out: &mut Vec<Warning>) {
-        let known = self.members.len();
-        let idx = self.find_or_create(&event.member_id, found, event.ts);
-        let created = idx as usize == known;
+        let mut created = found.is_none();
+        let mut idx = self.find_or_create(&event.member_id, found, event.ts);
         // A late event is applied as of the watermark; an event ahead of it as of its own
         // time. Never before the member's own clock: her state only moves forward.
         let at = event
@@ -530,6 +548,12 @@ impl Engine {
             .max(self.watermark)
             .max(self.members[idx as usize].clock);
         self.catch_up(idx, at, out);
+        if self.members[idx as usize].is_vacant() {
+            // Her silence reached its horizon before this event (the watermark's timers
+            // or her own catch-up evicted her): she starts afresh.
+            idx = self.find_or_create(&event.member_id, None, event.ts);
+            created = true;
+        }
         // Everything due up to `at` has just fired. Only a profile change or an order can
         // move her group figures. A login can only move a future instant (the lapse
         // clock), so it skips the figures and the evaluation: 80 % of a real stream is
@@ -628,7 +652,8 @@ impl Engine {
         }
     }
 
-    /// Time alone moves member `idx` to `at`.
+    /// Time alone moves member `idx` to `at`, and evicts her if her silence has reached
+    /// its horizon (after whatever was due at `at` has fired).
     fn step(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let clock = self.members[idx as usize].clock;
         let before = self.contribution(idx, clock);
@@ -636,7 +661,41 @@ impl Engine {
         self.move_contribution(before, after);
         self.evaluate(idx, at, out);
         self.members[idx as usize].clock = at;
-        self.reschedule(idx);
+        match self.view(idx).evictable(at, &self.rules) {
+            Some(why) => self.evict(idx, why),
+            None => self.reschedule(idx),
+        }
+    }
+
+    /// Forgets member `idx`: out of her group's figures, the roster, the timers, the
+    /// index; her orders, tickets and id released; her slot free for the next new member.
+    fn evict(&mut self, idx: u32, why: Eviction) {
+        let clock = self.members[idx as usize].clock;
+        let before = self.contribution(idx, clock);
+        self.move_contribution(before, None);
+        self.set_wake(idx, None);
+        let m = &mut self.members[idx as usize];
+        let tutor = m.has_profile().then_some(m.tutor);
+        self.roster.evicted(idx, m.segment, m.stage, tutor);
+        m.release_orders(&mut self.orders);
+        if m.has_tickets() {
+            self.tickets.remove(&idx);
+        }
+        let hash = self.hasher.hash_one(self.ids.resolve(m.id_slot()));
+        let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
+        let removed = self.index.remove(hash, idx, |i| {
+            hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
+        });
+        debug_assert!(removed, "an evicted member was in the index");
+        self.ids.release(self.members[idx as usize].id_slot());
+        self.members[idx as usize] = MemberState::vacant();
+        self.vacant.push(Reverse(idx));
+        self.evictions += 1;
+        self.stats.count_eviction(why);
+        if self.ids.wants_compaction() {
+            let slots = self.members.iter_mut().map(MemberState::id_slot_mut);
+            self.ids = self.ids.compacted(slots);
+        }
     }
 
     fn contribution(&self, idx: u32, at: EventTime) -> Option<(u32, Contribution)> {
@@ -1109,15 +1168,17 @@ impl Engine {
         self.find(id).map(|idx| self.view(idx))
     }
 
+    /// Members held (evicted ones no longer).
     pub fn member_count(&self) -> usize {
-        self.members.len()
+        self.members.len() - self.vacant.len()
     }
 
-    /// Every member, in first-seen order.
+    /// Every member held, by slot (first-seen order, until evictions free slots).
     pub fn members(&self) -> impl Iterator<Item = Member<'_>> {
         self.members
             .iter()
             .enumerate()
+            .filter(|(_, m)| !m.is_vacant())
             .map(|(idx, m)| Member::new(idx as u32, m, &self.ids, &self.orders, &self.tickets))
     }
 
@@ -1149,7 +1210,10 @@ impl Engine {
 
     /// The member at `idx`, an index [`Roster::of_tutor`] handed out.
     pub fn member_at(&self, idx: u32) -> Option<Member<'_>> {
-        ((idx as usize) < self.members.len()).then(|| self.view(idx))
+        self.members
+            .get(idx as usize)
+            .is_some_and(|m| !m.is_vacant())
+            .then(|| self.view(idx))
     }
 
     pub fn roster(&self) -> &Roster {

@@ -3,8 +3,9 @@
 //! here so that a lookup can be split in stages. A batch of events first prefetches each
 //! id's home bucket (computable from the hash alone), then each first candidate's member
 //! record, and only then compares ids: the cache misses of the whole batch overlap
-//! instead of forming one chain of three per event. Members are never removed, so there
-//! are no tombstones: linear probing stops at the first empty bucket.
+//! instead of forming one chain of three per event. Removal (an evicted member) shifts
+//! the rest of the probe run back instead of leaving a tombstone, so linear probing
+//! still stops at the first empty bucket and a table never fills with dead entries.
 //!
 //! The tag shares the bucket with the slot (one byte per bucket less than a separate tag
 //! array: 2 bytes per member at 1 M members), which bounds an engine to [`MAX_MEMBERS`].
@@ -95,6 +96,47 @@ impl MemberIndex {
         self.len += 1;
     }
 
+    /// Removes `slot`, stored under `hash`, if it is there. `rehash` gives the hash of a
+    /// stored slot: each entry after it in the probe run moves back into the hole when
+    /// its home allows (backward-shift deletion).
+    pub fn remove(&mut self, hash: u64, slot: u32, rehash: impl Fn(u32) -> u64) -> bool {
+        let Some(mut hole) = self.position(hash, slot) else {
+            return false;
+        };
+        let mask = self.buckets.len() - 1;
+        let mut i = (hole + 1) & mask;
+        // Terminates: the table is never full, so the run ends at an empty bucket.
+        while self.buckets[i] != EMPTY {
+            let home = self.home(rehash(slot_of(self.buckets[i])));
+            // The entry may fill the hole if the hole lies on its probe path, i.e. is no
+            // further from `i` than its home is.
+            if (i.wrapping_sub(home) & mask) >= (i.wrapping_sub(hole) & mask) {
+                self.buckets[hole] = self.buckets[i];
+                hole = i;
+            }
+            i = (i + 1) & mask;
+        }
+        self.buckets[hole] = EMPTY;
+        self.len -= 1;
+        true
+    }
+
+    fn position(&self, hash: u64, slot: u32) -> Option<usize> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let want = tag(hash) | (slot + 1) & SLOT_MASK;
+        let mut i = self.home(hash);
+        loop {
+            match self.buckets[i] {
+                EMPTY => return None,
+                b if b == want => return Some(i),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
     fn place(&mut self, hash: u64, slot: u32) {
         let mask = self.buckets.len() - 1;
         let mut i = self.home(hash);
@@ -140,6 +182,46 @@ mod tests {
         }
         assert_eq!(index.find(hash(5_000), |s| s == 5_000), None);
         assert_eq!(MemberIndex::default().find(1, |_| true), None);
+    }
+
+    /// Inserts and removals in random order against a plain map, with a poor hash so
+    /// that probe runs are long and wrap around the end of the table.
+    #[test]
+    fn removal_keeps_every_other_entry_findable() {
+        use std::collections::HashSet;
+        let hash = |key: u32| {
+            u64::from(key % 13).wrapping_mul(0x9E37_79B9_7F4A_7C15) | u64::from(key & 1) << 63
+        };
+        let mut index = MemberIndex::default();
+        let mut model: HashSet<u32> = HashSet::new();
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        for step in 0..20_000u32 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let key = (state % 600) as u32;
+            if model.contains(&key) {
+                assert!(
+                    index.remove(hash(key), key, hash),
+                    "step {step}: {key} present"
+                );
+                model.remove(&key);
+            } else {
+                assert!(
+                    !index.remove(hash(key), key, hash),
+                    "step {step}: {key} absent"
+                );
+                index.insert_unique(hash(key), key, hash);
+                model.insert(key);
+            }
+            assert_eq!(index.len(), model.len());
+            if step % 97 == 0 {
+                for key in 0..600u32 {
+                    let found = index.find(hash(key), |s| s == key);
+                    assert_eq!(found.is_some(), model.contains(&key), "step {step}: {key}");
+                }
+            }
+        }
     }
 
     #[test]

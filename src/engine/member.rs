@@ -245,6 +245,27 @@ pub struct MemberState {
 const LEFT: u8 = 1;
 /// The ticket table holds tickets of hers.
 const HAS_TICKETS: u8 = 2;
+/// The record is free: its member was evicted and no one has taken the slot since.
+const VACANT: u8 = 4;
+
+/// Why a member was forgotten.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Eviction {
+    /// She left and has been silent for `state.evict_left_after`.
+    Left,
+    /// She has been silent for `state.evict_dormant_after`.
+    Dormant,
+}
+
+impl Eviction {
+    /// The metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Eviction::Left => "left",
+            Eviction::Dormant => "dormant",
+        }
+    }
+}
 
 impl MemberState {
     pub fn new(id: IdSlot, first_seen: EventTime) -> MemberState {
@@ -273,8 +294,49 @@ impl MemberState {
         }
     }
 
+    /// A free record, for the slot of an evicted member.
+    pub fn vacant() -> MemberState {
+        let mut m = MemberState::new(IdSlot::default(), NEVER);
+        m.flags = VACANT;
+        m
+    }
+
+    pub fn is_vacant(&self) -> bool {
+        self.flags & VACANT != 0
+    }
+
     pub fn lifetime_amount(&self) -> Fen {
         Fen(self.lifetime_amount.get())
+    }
+
+    /// Her last sign of life: the latest profile change, order or login (or when she was
+    /// first seen). Ticket events do not count: a ticket still open keeps her anyway.
+    pub fn last_seen(&self) -> EventTime {
+        self.profile_ts
+            .get()
+            .max(self.last_order.get())
+            .max(self.login_ref.get())
+    }
+
+    /// When she is to be forgotten, and why, under the configured horizons.
+    pub fn eviction(&self, rules: &Rules) -> Option<(EventTime, Eviction)> {
+        let state = &rules.config.state;
+        let (after, why) = if self.left() {
+            (state.evict_left_after, Eviction::Left)
+        } else {
+            (state.evict_dormant_after, Eviction::Dormant)
+        };
+        (after != Span::ZERO).then(|| (self.last_seen() + after, why))
+    }
+
+    /// Gives her orders back to the pool (she is being evicted).
+    pub fn release_orders(&mut self, pool: &mut OrderPool) {
+        let n = self.orders.len();
+        pool.remove_front(&mut self.orders, n);
+    }
+
+    pub fn id_slot_mut(&mut self) -> &mut IdSlot {
+        &mut self.id
     }
 
     /// Whether her membership ended (`member_left`, not undone by a later profile).
@@ -613,12 +675,28 @@ impl<'a> Member<'a> {
         if let Some(due) = self.next_lapse_due(rules) {
             consider(due);
         }
+        let mut ticket_open = false;
         for ticket in self.tickets() {
             if ticket.state == TicketState::Open {
+                ticket_open = true;
                 consider(ticket.opened_at + config.alerts.after_sales_sla);
             }
         }
+        // A ticket still to be warned about holds eviction off until its SLA has passed
+        // (that wake is considered above). An eviction instant already behind her clock
+        // (a late `member_left`) is due at once.
+        if let Some((at, _)) = self.eviction(rules).filter(|_| !ticket_open) {
+            consider(at.max(now + Span::MILLI));
+        }
         next
+    }
+
+    /// Whether she is to be forgotten at `now`: her silence has reached its horizon and
+    /// no ticket of hers still awaits its warning.
+    pub fn evictable(&self, now: EventTime, rules: &Rules) -> Option<Eviction> {
+        let (at, why) = self.eviction(rules)?;
+        let ticket_open = self.tickets().iter().any(|t| t.state == TicketState::Open);
+        (at <= now && !ticket_open).then_some(why)
     }
 }
 

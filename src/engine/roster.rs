@@ -38,16 +38,27 @@ impl Roster {
         }
     }
 
+    /// The member was evicted: out of the counts and off her tutor's list.
+    pub fn evicted(&mut self, idx: u32, segment: Segment, stage: Stage, tutor: Option<u32>) {
+        self.by_segment[segment as usize] -= 1;
+        self.by_stage[stage as usize] -= 1;
+        self.off_list(idx, tutor);
+    }
+
+    fn off_list(&mut self, idx: u32, tutor: Option<u32>) {
+        if let Some(list) = tutor.and_then(|t| self.tutor_members.get_mut(t as usize)) {
+            if let Some(pos) = list.iter().position(|&m| m == idx) {
+                list.swap_remove(pos);
+            }
+        }
+    }
+
     /// The member's profile names tutor `to` (`from` before, if she had a profile).
     pub fn retutor(&mut self, idx: u32, from: Option<u32>, to: u32) {
         if from == Some(to) {
             return;
         }
-        if let Some(list) = from.and_then(|t| self.tutor_members.get_mut(t as usize)) {
-            if let Some(pos) = list.iter().position(|&m| m == idx) {
-                list.swap_remove(pos);
-            }
-        }
+        self.off_list(idx, from);
         let to = to as usize;
         if self.tutor_members.len() <= to {
             self.tutor_members.resize_with(to + 1, Vec::new);
@@ -127,5 +138,12 @@ mod tests {
         r.retutor(7, Some(0), 0);
         assert_eq!(r.of_tutor(0), &[7], "the same tutor again changes nothing");
         assert!(r.of_tutor(9).is_empty());
+        r.joined();
+        r.evicted(8, Segment::New, Stage::Acquisition, Some(2));
+        assert_eq!(r.members_by_segment().map(|(_, n)| n).sum::<u64>(), 0);
+        assert!(
+            r.of_tutor(2).is_empty(),
+            "an evicted member leaves her tutor's list"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Counters the engine keeps about its own work: the replay summary and (later) metrics
 //! read them. Fixed arrays indexed by the closed enums: counting is on the per-event path.
 
+use super::member::Eviction;
 use super::warning::{Warning, WarningKind};
 use crate::model::event::{EventBody, TYPE_NAMES};
 use crate::reject::RejectReason;
@@ -15,6 +16,8 @@ pub struct EngineStats {
     warnings: [u64; WarningKind::ALL.len()],
     /// Non-critical member warnings sent with `notify: false` because of the contact cap.
     pub capped: u64,
+    /// Members forgotten: left, dormant.
+    evicted: [u64; 2],
 }
 
 impl EngineStats {
@@ -29,6 +32,17 @@ impl EngineStats {
         if let Some(i) = RejectReason::ALL.iter().position(|r| *r == reason) {
             self.rejections[i] += 1;
         }
+    }
+
+    pub fn count_eviction(&mut self, why: Eviction) {
+        self.evicted[why as usize] += 1;
+    }
+
+    /// Members evicted, by reason (`left`, `dormant`).
+    pub fn evictions(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        [Eviction::Left, Eviction::Dormant]
+            .into_iter()
+            .map(|why| (why.name(), self.evicted[why as usize]))
     }
 
     pub fn count_warning(&mut self, warning: &Warning) {

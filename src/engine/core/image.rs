@@ -3,7 +3,8 @@
 //! (`crate::state`); this is pure.
 //!
 //! Only what cannot be derived is written: the rules come from the configuration, the
-//! group and tutor maps are rebuilt from their vectors, scratch space starts empty. The
+//! group and tutor maps are rebuilt from their vectors, the vacant slots from the records,
+//! scratch space starts empty. The
 //! member index is written as is (its hasher has a fixed seed), because rebuilding it
 //! costs more than reading it.
 
@@ -113,10 +114,17 @@ impl Engine {
                 engine.max_members
             )));
         }
-        if image.index.len() != image.members.len() {
+        let vacant: std::collections::BinaryHeap<_> = image
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| m.is_vacant())
+            .map(|(i, _)| std::cmp::Reverse(i as u32))
+            .collect();
+        if image.index.len() != image.members.len() - vacant.len() {
             return Err(ImageError::Inconsistent(format!(
-                "{} members but {} index entries",
-                image.members.len(),
+                "{} members held but {} index entries",
+                image.members.len() - vacant.len(),
                 image.index.len()
             )));
         }
@@ -162,6 +170,7 @@ impl Engine {
         engine.live_timers = image.live_timers;
         engine.stats = image.stats;
         engine.roster = image.roster;
+        engine.vacant = vacant;
         Ok(engine)
     }
 }
