@@ -196,7 +196,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         }
         if events % CHECK_EVERY == 0 {
             if let Some(inbox) = &edges.queries {
-                inbox.serve(&engine, 64);
+                inbox.serve(Some(&engine), 64);
             }
             if last_observed.elapsed() >= observe_every {
                 last_observed = Instant::now();
@@ -237,7 +237,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         lock.flush()?;
         while !shutdown.requested() {
             if let Some(inbox) = &edges.queries {
-                inbox.serve(&engine, 64);
+                inbox.serve(Some(&engine), 64);
             }
             thread::sleep(Duration::from_millis(20));
         }

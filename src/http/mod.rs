@@ -179,9 +179,10 @@ async fn ask(state: &AppState, query: Query) -> Result<Answer, Response> {
         .await
         .map_err(|e| {
             let status = match e {
-                QueryError::Busy | QueryError::Timeout | QueryError::Unavailable => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                QueryError::Busy
+                | QueryError::Timeout
+                | QueryError::Unavailable
+                | QueryError::Standby => StatusCode::SERVICE_UNAVAILABLE,
             };
             error(status, e.to_string())
         })

@@ -39,6 +39,9 @@ use crate::config::KafkaConfig;
 use crate::engine::Warning;
 use crate::metrics::Metrics;
 
+/// How long one slice of an abort may block before delivery reports are served.
+const ABORT_SLICE: Duration = Duration::from_millis(100);
+
 /// Pause before a record the broker refused is sent again.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Rounds waiting for this thread at most: beyond that the pipeline waits (back-pressure).
@@ -476,12 +479,7 @@ impl Worker {
             }
             Err(e) => {
                 warn!(error = %e, "the transaction failed; aborting it and rebuilding the state");
-                if let Err(abort) = producer.abort_transaction(Timeout::Never) {
-                    if matches!(&abort, KafkaError::Transaction(a) if a.is_fatal()) {
-                        return Err(anyhow::anyhow!("aborting the transaction: {abort}"));
-                    }
-                    warn!(error = %abort, "aborting the failed transaction");
-                }
+                self.abort_serving()?;
                 self.poisoned = true;
                 self.sender.refused.clear();
                 lock(&self.reported).rebuild = Some(self.generation);
@@ -497,15 +495,29 @@ impl Worker {
             return Ok(());
         }
         info!("aborting the open transaction: the assignment changed");
-        match self.sender.producer.abort_transaction(Timeout::Never) {
-            Err(KafkaError::Transaction(e)) if e.is_fatal() => {
-                Err(anyhow::anyhow!("aborting the transaction: {e}"))
+        self.abort_serving()
+    }
+
+    /// Aborts the open transaction. librdkafka's abort first waits until every record
+    /// handed to it has had its delivery report served, and this thread is the one that
+    /// serves them: one blocking call deadlocks whenever records are still in flight (a
+    /// rebalance mid-stream). So the abort goes in short slices, serving delivery
+    /// reports in between; librdkafka resumes a timed-out abort where it left off.
+    fn abort_serving(&mut self) -> anyhow::Result<()> {
+        loop {
+            match self.sender.producer.abort_transaction(ABORT_SLICE) {
+                Ok(()) => return Ok(()),
+                Err(KafkaError::Transaction(e)) if e.is_fatal() => {
+                    return Err(anyhow::anyhow!("aborting the transaction: {e}"));
+                }
+                Err(KafkaError::Transaction(e)) if e.is_retriable() => {
+                    self.sender.service(Duration::ZERO)?;
+                }
+                Err(e) => {
+                    warn!(error = %e, "aborting the transaction");
+                    return Ok(());
+                }
             }
-            Err(e) => {
-                warn!(error = %e, "aborting the transaction");
-                Ok(())
-            }
-            Ok(()) => Ok(()),
         }
     }
 
@@ -664,6 +676,12 @@ impl Sender {
         for d in deliveries {
             match d {
                 Delivery::Acked(unit) => self.tracker.acked(unit),
+                // Records of an aborted transaction, purged unsent: not a refusal.
+                Delivery::Refused(_, e)
+                    if matches!(
+                        e.rdkafka_error_code(),
+                        Some(RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight)
+                    ) => {}
                 Delivery::Refused(r, e) => {
                     self.metrics.produce_failed();
                     if self.retry_refused {

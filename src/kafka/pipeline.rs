@@ -9,7 +9,7 @@
 //! when every record caused by it, and by everything before it, has been acknowledged.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -102,6 +102,12 @@ pub struct RunStats {
 
 struct ConsumerCtx {
     changes: Mutex<Vec<AssignmentChange>>,
+    /// The input topics, in configuration order: whoever the group gives the first one's
+    /// partition 0 holds them all.
+    inputs: Vec<String>,
+    /// Set once the pipeline has stopped: an assignment still in flight is declined
+    /// rather than restored (its broker round trips would hold the exit up).
+    closing: AtomicBool,
     metrics: Arc<Metrics>,
     /// Where assigned partitions may start from instead of their beginning.
     snapshots: Option<SnapshotLoader>,
@@ -131,12 +137,58 @@ impl ClientContext for ConsumerCtx {
     }
 }
 
+impl ConsumerCtx {
+    /// What this instance reads, given what the group assigned it: every partition of
+    /// every input if the group gave it the first input's partition 0 (the lease),
+    /// nothing otherwise. A group's members are spread over the partitions by member id,
+    /// so its figures are right only where one instance sees them all: that instance is
+    /// active, the others stand by and take over when it leaves (a rebalance moves the
+    /// lease, and the state with it through snapshots or the input).
+    fn whole_input(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &TopicPartitionList,
+    ) -> TopicPartitionList {
+        let lead = self.inputs.first().map(String::as_str);
+        let holds_lease = tpl
+            .elements()
+            .iter()
+            .any(|e| Some(e.topic()) == lead && e.partition() == 0);
+        let mut whole = TopicPartitionList::new();
+        if !holds_lease {
+            return whole;
+        }
+        for topic in &self.inputs {
+            match consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT) {
+                Ok(metadata) => {
+                    for t in metadata.topics().iter().filter(|t| t.name() == topic) {
+                        for p in t.partitions() {
+                            whole.add_partition(topic, p.id());
+                        }
+                    }
+                }
+                Err(e) => {
+                    // Without the topic's partitions only the group's share is known:
+                    // group figures cover part of the members until the next rebalance.
+                    error!(topic = %topic, error = %e, "cannot list the input's partitions; reading the group's share only");
+                    for el in tpl.elements().iter().filter(|el| el.topic() == topic) {
+                        whole.add_partition(topic, el.partition());
+                    }
+                }
+            }
+        }
+        whole
+    }
+}
+
 impl ConsumerContext for ConsumerCtx {
-    /// Eager rebalancing with a twist: assigned partitions are read from the newest usable
-    /// snapshot's offsets, or from their beginning, so the in-memory state can be
-    /// rebuilt; the committed offsets become the restore targets instead of the start
-    /// positions. The partitions are kept in (topic, partition) order: the engine numbers
-    /// them in that order, and a snapshot's state is numbered the same way.
+    /// Eager rebalancing with two twists. The instance holding the lease (see
+    /// [`ConsumerCtx::whole_input`]) reads every input partition, the others none.
+    /// Partitions are read from the newest usable snapshot's offsets, or from their
+    /// beginning, so the in-memory state can be rebuilt; the committed offsets become the
+    /// restore targets instead of the start positions. The partitions are kept in
+    /// (topic, partition) order: the engine numbers them in that order, and a snapshot's
+    /// state is numbered the same way.
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -144,14 +196,27 @@ impl ConsumerContext for ConsumerCtx {
         tpl: &mut TopicPartitionList,
     ) {
         let change = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS
+                if self.closing.load(Ordering::SeqCst) =>
+            {
+                if let Err(e) = consumer.assign(&TopicPartitionList::new()) {
+                    error!(error = %e, "declining an assignment while stopping");
+                }
+                AssignmentChange::Revoked
+            }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                let committed = match consumer.committed_offsets(tpl.clone(), METADATA_TIMEOUT) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        // Without the targets every re-read message counts as new: its
-                        // warnings are produced again (duplicates, never a loss).
-                        warn!(error = %e, "could not read committed offsets; output will repeat");
-                        None
+                let tpl = self.whole_input(consumer, tpl);
+                let committed = if tpl.count() == 0 {
+                    Some(TopicPartitionList::new())
+                } else {
+                    match consumer.committed_offsets(tpl.clone(), METADATA_TIMEOUT) {
+                        Ok(c) => Some(c),
+                        Err(e) => {
+                            // Without the targets every re-read message counts as new: its
+                            // warnings are produced again (duplicates, never a loss).
+                            warn!(error = %e, "could not read committed offsets; output will repeat");
+                            None
+                        }
                     }
                 };
                 let mut assigned = Vec::new();
@@ -317,6 +382,8 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     let consumer: BaseConsumer<ConsumerCtx> = consumer_config(k)?
         .create_with_context(ConsumerCtx {
             changes: Mutex::new(Vec::new()),
+            inputs: k.inputs.iter().map(|i| i.topic.clone()).collect(),
+            closing: AtomicBool::new(false),
             metrics: metrics.clone(),
             snapshots: SnapshotLoader::new(config, mode, metrics.clone()),
         })
@@ -429,7 +496,8 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
             p.metrics.observe_engine(&p.engine, wall_clock());
         }
         if let Some(inbox) = &queries {
-            inbox.serve(&p.engine, QUERIES_PER_ROUND);
+            let standing_by = p.assigned && p.assignment.partitions().is_empty();
+            inbox.serve((!standing_by).then_some(&p.engine), QUERIES_PER_ROUND);
         }
     }
     p.health.set_ready(false);
@@ -449,6 +517,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
             writer.write_final(&p.engine, &p.assignment);
         }
     }
+    consumer.context().closing.store(true, Ordering::SeqCst);
     consumer.unsubscribe();
     info!(stats = ?p.stats, "stopped");
     Ok(p.stats)
@@ -595,6 +664,10 @@ impl Processor<'_> {
                         self.engine.own_partition(i, wall);
                     }
                     self.skip_deleted_history(consumer);
+                    if list.is_empty() {
+                        info!("standing by: another instance of the group holds the input");
+                        continue;
+                    }
                     info!(
                         partitions = list.len(),
                         restoring = !self.assignment.restored(),

@@ -35,6 +35,8 @@ pub enum Answer {
     Member(Option<MemberView>),
     Group(Option<GroupView>),
     Tutor(Option<TutorBoard>),
+    /// This instance stands by: another one of its consumer group holds the state.
+    Standby,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,6 +47,8 @@ pub enum QueryError {
     Unavailable,
     #[error("the engine did not answer in time")]
     Timeout,
+    #[error("standing by: another instance of the consumer group holds the input and the state")]
+    Standby,
 }
 
 /// Answers `query` from `engine`.
@@ -83,6 +87,7 @@ impl QueryClient {
                 TrySendError::Disconnected(_) => QueryError::Unavailable,
             })?;
         match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(Answer::Standby)) => Err(QueryError::Standby),
             Ok(Ok(answer)) => Ok(answer),
             // The inbox was dropped with the query in it: the engine thread ended.
             Ok(Err(_)) => Err(QueryError::Unavailable),
@@ -96,15 +101,17 @@ pub struct QueryInbox {
 }
 
 impl QueryInbox {
-    /// Answers up to `max` waiting queries; never blocks. Returns how many it answered.
-    pub fn serve(&self, engine: &Engine, max: usize) -> usize {
+    /// Answers up to `max` waiting queries from `engine`, or with [`Answer::Standby`]
+    /// when this instance holds no state; never blocks. Returns how many it answered.
+    pub fn serve(&self, engine: Option<&Engine>, max: usize) -> usize {
         let mut served = 0;
         while served < max {
             let Ok(request) = self.rx.try_recv() else {
                 break;
             };
             // The asker may have timed out and gone: nothing to do then.
-            let _ = request.reply.send(answer(engine, &request.query));
+            let reply = engine.map_or(Answer::Standby, |e| answer(e, &request.query));
+            let _ = request.reply.send(reply);
             served += 1;
         }
         served
@@ -131,7 +138,7 @@ mod tests {
         let owner = std::thread::spawn(move || {
             let mut served = 0;
             while served == 0 {
-                served = inbox.serve(&engine, 8);
+                served = inbox.serve(Some(&engine), 8);
                 std::thread::sleep(Duration::from_millis(1));
             }
             served
@@ -142,6 +149,22 @@ mod tests {
         ));
         assert_eq!(answer, Ok(Answer::Member(None)));
         assert_eq!(owner.join().ok(), Some(1));
+    }
+
+    #[test]
+    fn a_standby_says_so() {
+        let (client, inbox) = channel(4);
+        let owner = std::thread::spawn(move || {
+            while inbox.serve(None, 8) == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+        let answer = runtime().block_on(client.ask(
+            Query::Member(MemberId::new("anyone")),
+            Duration::from_secs(10),
+        ));
+        assert_eq!(answer, Err(QueryError::Standby));
+        assert!(owner.join().is_ok());
     }
 
     #[test]

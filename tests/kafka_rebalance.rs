@@ -1,0 +1,203 @@
+//! Rebalances against the real broker. One instance of a consumer group holds every input
+//! partition (the one the group gives the first input's partition 0); others stand by.
+//! When instances join and leave mid-stream, the input and the state move between them,
+//! through the snapshots and the input, and the warnings topic, read `read_committed`,
+//! still holds exactly the warnings of a clean replay: none missing, none twice.
+
+mod http_support;
+mod kafka_support;
+
+use std::time::{Duration, Instant};
+
+use http_support::{get, wait_for};
+use kafka_support::*;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// What an instance's log says it does since the last rebalance.
+#[derive(Debug, PartialEq)]
+enum Role {
+    Joining,
+    StandingBy,
+    Reading(usize),
+}
+
+fn role(cw: &Churnwatch) -> Role {
+    let log = cw.log_text();
+    let last = log.lines().rev().find(|l| {
+        ["standing by", "partitions assigned", "partitions revoked"]
+            .iter()
+            .any(|t| l.contains(t))
+    });
+    match last {
+        None => Role::Joining,
+        Some(l) if l.contains("partitions revoked") => Role::Joining,
+        Some(l) if l.contains("standing by") => Role::StandingBy,
+        Some(l) => {
+            let n = l
+                .split("partitions=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            Role::Reading(n)
+        }
+    }
+}
+
+/// Waits until the instances' roles are `expected` (in any order).
+fn wait_for_roles(instances: &[&Churnwatch], mut expected: Vec<Role>, what: &str) {
+    let key = |r: &Role| format!("{r:?}");
+    expected.sort_by_key(key);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let mut roles: Vec<Role> = instances.iter().map(|cw| role(cw)).collect();
+        roles.sort_by_key(key);
+        if roles == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: roles {roles:?}, expected {expected:?}; logs:\n{}",
+            instances
+                .iter()
+                .map(|cw| cw.log_text())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn wait_for_warnings(topic: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let got = read_all(topic, Duration::from_secs(30)).len();
+        if got >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {got} of {n} warnings");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn one_instance_reads_every_partition_and_a_standby_takes_over() {
+    require_broker();
+    let input = unique("lease-in");
+    let warnings = unique("lease-warnings");
+    let dlq = unique("lease-dlq");
+    let group = unique("lease-group");
+    create_topic(&input, 4);
+    create_topic(&warnings, 1);
+    create_topic(&dlq, 1);
+    let lines = workload(500, 60, 3);
+    let records: Vec<Record> = lines
+        .iter()
+        .map(|l| Record::new(&member_key(l), l.as_bytes()))
+        .collect();
+    produce(&input, &records);
+    let sets = settings(&group, &input, "json", &warnings, &dlq);
+    let a = Churnwatch::start(&sets, None, &format!("{group}-a"));
+    wait_for_roles(&[&a], vec![Role::Reading(4)], "alone");
+    let b = Churnwatch::start(&sets, None, &format!("{group}-b"));
+    // After the rebalance one of them reads all four partitions, the other none (the
+    // group's own split would have given each two).
+    wait_for_roles(
+        &[&a, &b],
+        vec![Role::Reading(4), Role::StandingBy],
+        "b joined",
+    );
+    let (mut active, mut standby) = if role(&a) == Role::StandingBy {
+        (b, a)
+    } else {
+        (a, b)
+    };
+    // Queries go to the instance holding the state; a standby says so (503) rather than
+    // answer from an empty state, and is ready (to take over) all the same.
+    let member = member_key(&lines[0]);
+    let (at_active, at_standby) = (active.http_address(), standby.http_address());
+    let reply = get(&format!("http://{at_standby}/v1/members/{member}"), None);
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(reply.body.contains("standing by"), "{}", reply.body);
+    assert_eq!(
+        get(&format!("http://{at_standby}/readyz"), None).status,
+        200
+    );
+    wait_for("the active instance knows the member", WAIT, || {
+        (get(&format!("http://{at_active}/v1/members/{member}"), None).status == 200).then_some(())
+    });
+    assert!(active.stop().success());
+    wait_for_roles(&[&standby], vec![Role::Reading(4)], "the active one left");
+    assert!(standby.stop().success());
+}
+
+#[test]
+fn instances_joining_and_leaving_mid_stream_move_the_state_and_keep_exactly_once() {
+    require_broker();
+    let input = unique("rebalance-in");
+    let warnings = unique("rebalance-warnings");
+    let dlq = unique("rebalance-dlq");
+    let group = unique("rebalance-group");
+    // One input partition: the order the replay sees is the order of the topic.
+    create_topic(&input, 1);
+    create_topic(&warnings, 3);
+    create_topic(&dlq, 1);
+    let lines = workload(20_000, 120, 17);
+    let expected = id_counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
+    let mut sets = settings(&group, &input, "json", &warnings, &dlq);
+    sets.push("kafka.delivery=exactly_once".to_owned());
+    let slices: Vec<Vec<Record>> = lines
+        .chunks(lines.len().div_ceil(3))
+        .map(|slice| {
+            slice
+                .iter()
+                .map(|l| Record::new(&member_key(l), l.as_bytes()))
+                .collect()
+        })
+        .collect();
+    eprintln!(
+        "{} events, {} warnings expected",
+        lines.len(),
+        expected.len()
+    );
+
+    let a = Churnwatch::start(&sets, None, &format!("{group}-a"));
+    produce(&input, &slices[0]);
+    wait_for_roles(&[&a], vec![Role::Reading(1)], "a alone");
+    // B joins while the first slice is being handled and the second arrives.
+    let b = Churnwatch::start(&sets, None, &format!("{group}-b"));
+    produce(&input, &slices[1]);
+    wait_for_roles(
+        &[&a, &b],
+        vec![Role::Reading(1), Role::StandingBy],
+        "b joined",
+    );
+    // A leaves: B holds the input now, whichever held it before.
+    assert!(a.stop().success());
+    wait_for_roles(&[&b], vec![Role::Reading(1)], "a left");
+    // A second instance joins, the last slice arrives, and B leaves: the input and the
+    // state move to C.
+    let c = Churnwatch::start(&sets, None, &format!("{group}-c"));
+    produce(&input, &slices[2]);
+    wait_for_roles(
+        &[&b, &c],
+        vec![Role::Reading(1), Role::StandingBy],
+        "c joined",
+    );
+    assert!(b.stop().success());
+    wait_for_roles(&[&c], vec![Role::Reading(1)], "b left");
+    wait_for_warnings(&warnings, expected.len());
+    let c_log = c.log_text();
+    assert!(c.stop().success(), "a graceful stop exits 0");
+    assert!(
+        c_log.contains("from=\"a snapshot\"") || c_log.contains("from=a snapshot"),
+        "the state reached C through a snapshot of B's:\n{c_log}"
+    );
+
+    let got = id_counts(warning_ids_all(&read_all(
+        &warnings,
+        Duration::from_secs(60),
+    )));
+    assert_exactly_once(&expected, &got);
+}
