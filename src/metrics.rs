@@ -510,21 +510,27 @@ mod tests {
         );
     }
 
+    /// A login of each member at `at`.
+    fn log_in(engine: &mut Engine, ids: &[&str], at: EventTime) {
+        let mut out = Vec::new();
+        for id in ids {
+            let event = Event {
+                event_id: format!("login-{id}").into(),
+                member_id: MemberId::new(id),
+                ts: at,
+                body: EventBody::Login,
+            };
+            let _ = engine.process(0, &event, at, &mut out);
+        }
+    }
+
     #[test]
     fn evictions_reach_their_counter() {
         let m = Metrics::new();
         let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
         let mut out = Vec::new();
         let t0 = EventTime::from_millis(1_700_000_000_000);
-        for id in ["a", "b"] {
-            let event = Event {
-                event_id: format!("login-{id}").into(),
-                member_id: MemberId::new(id),
-                ts: t0,
-                body: EventBody::Login,
-            };
-            let _ = engine.process(0, &event, t0, &mut out);
-        }
+        log_in(&mut engine, &["a", "b"], t0);
         m.observe_engine(&engine, t0);
         let s = text(&m);
         assert_eq!(
@@ -552,17 +558,8 @@ mod tests {
     fn the_census_reaches_the_gauges() {
         let m = Metrics::new();
         let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
-        let mut out = Vec::new();
         let t0 = EventTime::from_millis(1_700_000_000_000);
-        for id in ["a", "b", "c"] {
-            let event = Event {
-                event_id: format!("login-{id}").into(),
-                member_id: MemberId::new(id),
-                ts: t0,
-                body: EventBody::Login,
-            };
-            let _ = engine.process(0, &event, t0, &mut out);
-        }
+        log_in(&mut engine, &["a", "b", "c"], t0);
         m.observe_engine(&engine, t0 + crate::model::Span::seconds(90));
         let s = text(&m);
         assert_eq!(

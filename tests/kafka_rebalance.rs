@@ -69,18 +69,6 @@ fn wait_for_roles(instances: &[&Churnwatch], mut expected: Vec<Role>, what: &str
     }
 }
 
-fn wait_for_warnings(topic: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(240);
-    loop {
-        let got = read_all(topic, Duration::from_secs(30)).len();
-        if got >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "only {got} of {n} warnings");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 #[test]
 fn one_instance_reads_every_partition_and_a_standby_takes_over() {
     require_broker();
@@ -187,7 +175,7 @@ fn instances_joining_and_leaving_mid_stream_move_the_state_and_keep_exactly_once
     );
     assert!(b.stop().success());
     wait_for_roles(&[&c], vec![Role::Reading(1)], "b left");
-    wait_for_warnings(&warnings, expected.len());
+    wait_for_warnings(&warnings, expected.len(), Duration::from_secs(240));
     let c_log = c.log_text();
     assert!(c.stop().success(), "a graceful stop exits 0");
     assert!(

@@ -7,7 +7,7 @@
 mod kafka_support;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_support::*;
 
@@ -42,19 +42,6 @@ fn snapshots_of(group: &str) -> Vec<PathBuf> {
     files
 }
 
-/// Waits until the warnings topic holds at least `n` warnings.
-fn wait_for_warnings(topic: &str, n: usize) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let got = read_all(topic, Duration::from_secs(30)).len();
-        if got >= n {
-            return;
-        }
-        assert!(Instant::now() < deadline, "only {got} of {n} warnings");
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 fn restart_over(damage: Damage) -> String {
     require_broker();
     let name = format!("snap-{damage:?}").to_lowercase();
@@ -80,7 +67,7 @@ fn restart_over(damage: Damage) -> String {
     // Run 1 handles the first half and stops gracefully: a last snapshot at the commit.
     let cw = Churnwatch::start(&sets, None, &format!("{group}-1"));
     produce(&input, &records(first));
-    wait_for_warnings(&warnings, expected_first);
+    wait_for_warnings(&warnings, expected_first, WAIT);
     assert!(cw.stop().success(), "a graceful stop exits 0");
     let files = snapshots_of(&group);
     assert!(!files.is_empty(), "run 1 wrote snapshots");
@@ -110,7 +97,7 @@ fn restart_over(damage: Damage) -> String {
     let mut cw = Churnwatch::start(&sets, None, &format!("{group}-2"));
     cw.wait_for_log("partitions assigned", WAIT);
     produce(&input, &records(second));
-    wait_for_warnings(&warnings, expected.len());
+    wait_for_warnings(&warnings, expected.len(), WAIT);
     let log_path = cw.log.clone();
     assert!(cw.stop().success(), "a graceful stop exits 0");
     let log = std::fs::read_to_string(&log_path).expect("run 2's log");

@@ -500,3 +500,16 @@ pub fn assert_exactly_once(expected: &BTreeMap<String, usize>, got: &BTreeMap<St
         &unknown[..unknown.len().min(5)]
     );
 }
+
+/// Waits until the warnings topic holds at least `n` warnings (read `read_committed`).
+pub fn wait_for_warnings(topic: &str, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = read_all(topic, Duration::from_secs(30)).len();
+        if got >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {got} of {n} warnings");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
