@@ -8,10 +8,15 @@ use rdkafka::ClientConfig;
 use crate::config::KafkaConfig;
 
 /// Consumer settings the pipeline's correctness rests on: offsets are committed by the
-/// pipeline only, after the broker acknowledged the warnings they caused.
-const CONSUMER_FIXED: [(&str, &str); 2] = [
+/// pipeline only, after the broker acknowledged the warnings they caused; rebalancing is
+/// eager (every partition revoked, then the new assignment), which the rebalance
+/// callback's whole-input lease and restore rely on, and the classic group protocol
+/// that lets it assign what it reads.
+const CONSUMER_FIXED: [(&str, &str); 4] = [
     ("enable.auto.commit", "false"),
     ("enable.auto.offset.store", "false"),
+    ("partition.assignment.strategy", "range,roundrobin"),
+    ("group.protocol", "classic"),
 ];
 
 /// Producer settings the "nothing is dropped" promise rests on: every warning acknowledged
@@ -79,8 +84,9 @@ fn layer(
         if let Some((_, required)) = fixed.iter().find(|(f, _)| f == key) {
             if value != required {
                 bail!(
-                    "librdkafka property `{key}` must be `{required}` for at-least-once \
-                     delivery; remove it from the configuration"
+                    "librdkafka property `{key}` must be `{required}`: churnwatch's delivery \
+                     guarantees and rebalance handling rely on it; remove it from the \
+                     configuration"
                 );
             }
         }
@@ -129,5 +135,12 @@ mod tests {
             .insert("enable.auto.commit".into(), "true".into());
         let err = consumer_config(&k).unwrap_err().to_string();
         assert!(err.contains("enable.auto.commit"), "{err}");
+        let mut k = KafkaConfig::default();
+        k.consumer_properties.insert(
+            "partition.assignment.strategy".into(),
+            "cooperative-sticky".into(),
+        );
+        let err = consumer_config(&k).unwrap_err().to_string();
+        assert!(err.contains("partition.assignment.strategy"), "{err}");
     }
 }
