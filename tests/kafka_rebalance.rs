@@ -118,6 +118,13 @@ fn one_instance_reads_every_partition_and_a_standby_takes_over() {
     assert!(active.stop().success());
     wait_for_roles(&[&standby], vec![Role::Reading(4)], "the active one left");
     assert!(standby.stop().success());
+    // Snapshots come only from the instance holding the input: one partition set.
+    let sets: Vec<_> = std::fs::read_dir(snapshot_dir().join(&group))
+        .expect("the group's snapshot directory")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(sets.len(), 1, "partition sets with snapshots: {sets:?}");
 }
 
 #[test]

@@ -480,7 +480,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
             last_commit = Instant::now();
             p.commit_progress(&consumer);
         }
-        if p.assigned && p.assignment.restored() {
+        if p.holds_restored_input() {
             if let Some(writer) = &mut p.snapshots {
                 writer.maybe_write(&p.engine, &p.assignment);
             }
@@ -511,7 +511,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     if !safe.is_empty() {
         p.commit(&consumer, &safe, CommitMode::Sync);
     }
-    if p.assigned && p.assignment.restored() {
+    if p.holds_restored_input() {
         if let Some(writer) = &mut p.snapshots {
             // Everything handled is committed now: the next start re-reads nothing.
             writer.write_final(&p.engine, &p.assignment);
@@ -567,6 +567,12 @@ fn to_duration(ms: i64) -> Duration {
 
 impl Processor<'_> {
     /// Logs restore progress every few seconds, and its end.
+    /// Reads input and has caught up with it: what a snapshot is worth writing for (a
+    /// standby has no state to write).
+    fn holds_restored_input(&self) -> bool {
+        self.assigned && !self.assignment.partitions().is_empty() && self.assignment.restored()
+    }
+
     fn report_restore(&mut self, ready: bool, remaining: i64) {
         const EVERY: Duration = Duration::from_secs(5);
         match (&mut self.restoring_since, ready || !self.assigned) {
