@@ -110,9 +110,12 @@ pub fn replay(
                 write_dead_letter(dl, line_no, rejection, &raw[start..end])?;
             }
         }
-        for w in out.drain(..) {
-            output::write_json_line(warnings, &w)?;
+        // Encoded where they lie: draining would move each warning (about 250 bytes) out
+        // first.
+        for w in &out {
+            output::write_json_line(warnings, w)?;
         }
+        out.clear();
         // A watermark jump can fire every member's timer in one call; do not keep that
         // burst's capacity for the rest of the run.
         if out.capacity() > BURST_CAPACITY {
@@ -121,8 +124,8 @@ pub fn replay(
     }
     if let Some(until) = options.until {
         engine.advance_to(until, &mut out);
-        for w in out.drain(..) {
-            output::write_json_line(warnings, &w)?;
+        for w in &out {
+            output::write_json_line(warnings, w)?;
         }
     }
     warnings.flush()?;
