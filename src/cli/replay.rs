@@ -45,27 +45,27 @@ pub fn replay(
     let decoder = JsonDecoder::new(config.input.max_message_bytes);
     let mut counts = InputCounts::default();
     let mut out: Vec<Warning> = Vec::new();
-    let mut reader = input;
+    let mut reader = LineReader::new(input);
     // Lines are handed to the engine in batches, as a consumer poll would: the engine
-    // warms the batch's state before applying it event by event (same result).
-    let mut raw: Vec<u8> = Vec::with_capacity(BATCH * 256);
+    // warms the batch's state before applying it event by event (same result, however
+    // the input is split).
     let mut lines: Vec<(usize, usize, u64)> = Vec::with_capacity(BATCH);
     let mut events = Vec::with_capacity(BATCH);
     let mut event_lines = Vec::with_capacity(BATCH);
     let mut refused: Vec<(usize, Rejection)> = Vec::new();
     loop {
-        raw.clear();
         lines.clear();
+        reader.refill()?;
         while lines.len() < BATCH {
-            let start = raw.len();
-            if reader.read_until(b'\n', &mut raw)? == 0 {
+            // A batch ends early where the buffered input does: its lines must stay in
+            // place until the engine is done with them.
+            let Some((start, end)) = reader.next_line() else {
                 break;
-            }
-            let mut end = raw.len();
-            while end > start && matches!(raw[end - 1], b'\n' | b'\r') {
-                end -= 1;
-            }
-            if raw[start..end].iter().all(u8::is_ascii_whitespace) {
+            };
+            if reader.bytes()[start..end]
+                .iter()
+                .all(u8::is_ascii_whitespace)
+            {
                 counts.blank_lines += 1;
                 continue;
             }
@@ -73,8 +73,12 @@ pub fn replay(
             lines.push((start, end, counts.lines));
         }
         if lines.is_empty() {
-            break;
+            if reader.is_done() {
+                break;
+            }
+            continue;
         }
+        let raw = reader.bytes();
         events.clear();
         event_lines.clear();
         refused.clear();
@@ -106,9 +110,12 @@ pub fn replay(
                 write_dead_letter(dl, line_no, rejection, &raw[start..end])?;
             }
         }
-        for w in out.drain(..) {
-            output::write_json_line(warnings, &w)?;
+        // Encoded where they lie: draining would move each warning (about 250 bytes) out
+        // first.
+        for w in &out {
+            output::write_json_line(warnings, w)?;
         }
+        out.clear();
         // A watermark jump can fire every member's timer in one call; do not keep that
         // burst's capacity for the rest of the run.
         if out.capacity() > BURST_CAPACITY {
@@ -117,12 +124,100 @@ pub fn replay(
     }
     if let Some(until) = options.until {
         engine.advance_to(until, &mut out);
-        for w in out.drain(..) {
-            output::write_json_line(warnings, &w)?;
+        for w in &out {
+            output::write_json_line(warnings, w)?;
         }
     }
     warnings.flush()?;
     Ok((engine, counts))
+}
+
+/// Bytes read in one go: lines are split in place in this buffer, with no copy per line.
+/// At least the caller's `BufReader` capacity (1 MiB), so reads bypass its own buffer.
+const READ_CHUNK: usize = 1 << 20;
+
+/// JSON lines read in large chunks into one buffer and handed out in place, as byte
+/// ranges of [`LineReader::bytes`] without their line ending.
+struct LineReader<R> {
+    input: R,
+    /// `buf[..filled]` holds input; the rest is room to read into.
+    buf: Vec<u8>,
+    filled: usize,
+    /// Start of the first line not handed out yet.
+    pos: usize,
+    eof: bool,
+}
+
+impl<R: BufRead> LineReader<R> {
+    fn new(input: R) -> Self {
+        LineReader {
+            input,
+            buf: Vec::new(),
+            filled: 0,
+            pos: 0,
+            eof: false,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.filled]
+    }
+
+    /// Whether every line has been handed out and the input is exhausted.
+    fn is_done(&self) -> bool {
+        self.eof && self.pos == self.filled
+    }
+
+    /// Unless a whole line is already buffered, drops the lines handed out (invalidating
+    /// their ranges) and reads more, until a line ends or the input does.
+    fn refill(&mut self) -> io::Result<()> {
+        if self.eof || memchr::memchr(b'\n', &self.buf[self.pos..self.filled]).is_some() {
+            return Ok(());
+        }
+        self.buf.copy_within(self.pos..self.filled, 0);
+        self.filled -= self.pos;
+        self.pos = 0;
+        loop {
+            // A line longer than the buffer doubles it (`max_message_bytes` is enforced
+            // by the decoder, as for any line).
+            if self.buf.len() - self.filled < READ_CHUNK {
+                let len = (self.buf.len() * 2).max(self.filled + READ_CHUNK);
+                self.buf.resize(len, 0);
+            }
+            let read = match self.input.read(&mut self.buf[self.filled..]) {
+                Ok(read) => read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if read == 0 {
+                self.eof = true;
+                return Ok(());
+            }
+            let fresh = self.filled..self.filled + read;
+            self.filled += read;
+            if memchr::memchr(b'\n', &self.buf[fresh]).is_some() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The next buffered line as `(start, end)` in [`LineReader::bytes`], without its
+    /// trailing `\n` and `\r`s; the input's last line needs no newline. `None` when no
+    /// whole line is left in the buffer (call [`LineReader::refill`]).
+    fn next_line(&mut self) -> Option<(usize, usize)> {
+        let start = self.pos;
+        let rest = &self.buf[start..self.filled];
+        let mut end = match memchr::memchr(b'\n', rest) {
+            Some(i) => start + i + 1,
+            None if self.eof && !rest.is_empty() => self.filled,
+            None => return None,
+        };
+        self.pos = end;
+        while end > start && matches!(self.buf[end - 1], b'\n' | b'\r') {
+            end -= 1;
+        }
+        Some((start, end))
+    }
 }
 
 fn write_dead_letter(

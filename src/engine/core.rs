@@ -656,8 +656,10 @@ impl Engine {
     /// its horizon (after whatever was due at `at` has fired).
     fn step(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let clock = self.members[idx as usize].clock;
-        let before = self.contribution(idx, clock);
-        let after = self.contribution(idx, at);
+        let (before, after) = match self.view(idx).contributions([clock, at], &self.rules) {
+            Some((group, [before, after])) => (Some((group, before)), Some((group, after))),
+            None => (None, None),
+        };
         self.move_contribution(before, after);
         self.evaluate(idx, at, out);
         self.members[idx as usize].clock = at;

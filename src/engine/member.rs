@@ -593,28 +593,49 @@ impl<'a> Member<'a> {
 
     /// What the member adds to its group's figures at `now`, or `None` outside any group.
     pub fn contribution(&self, now: EventTime, rules: &Rules) -> Option<(u32, Contribution)> {
+        let (group, [c]) = self.contributions([now], rules)?;
+        Some((group, c))
+    }
+
+    /// [`Member::contribution`] at each of `instants`, in one pass over the orders: a
+    /// timer step needs it at the member's clock and at the step's instant. Inlined so
+    /// the array is built in the caller's frame rather than copied out.
+    #[inline]
+    pub fn contributions<const N: usize>(
+        &self,
+        instants: [EventTime; N],
+        rules: &Rules,
+    ) -> Option<(u32, [Contribution; N])> {
         if !self.in_group() {
             return None;
         }
-        let mut c = Contribution {
-            tracked: true,
-            ..Contribution::default()
-        };
-        c.counted = now - self.joined_at() >= TENURE_MONTH;
-        if c.counted {
-            c.expected_pct = rules
-                .benchmark
-                .expected_pct(self.tier, tenure_month(self.joined_at(), now));
-            for order in self
-                .orders
-                .iter()
-                .filter(|o| o.at() <= now && o.at() > now - WINDOW_30)
-            {
-                c.active = true;
-                c.revenue[order.category().index()] += order.amount();
+        let mut cs = instants.map(|now| {
+            let counted = now - self.joined_at() >= TENURE_MONTH;
+            Contribution {
+                tracked: true,
+                counted,
+                expected_pct: if counted {
+                    rules
+                        .benchmark
+                        .expected_pct(self.tier, tenure_month(self.joined_at(), now))
+                } else {
+                    0
+                },
+                ..Contribution::default()
+            }
+        });
+        let latest = instants.iter().copied().max().unwrap_or(EventTime::MIN);
+        // Orders are ascending by time: none after the latest instant counts.
+        for order in self.orders.iter().take_while(|o| o.at() <= latest) {
+            let at = order.at();
+            for (c, &now) in cs.iter_mut().zip(&instants) {
+                if c.counted && at <= now && at > now - WINDOW_30 {
+                    c.active = true;
+                    c.revenue[order.category().index()] += order.amount();
+                }
             }
         }
-        Some((self.group, c))
+        Some((self.group, cs))
     }
 
     /// The earliest instant after `now` at which anything derived from this state can
