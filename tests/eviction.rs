@@ -7,7 +7,9 @@ mod common;
 
 use churnwatch::config::Config;
 use churnwatch::engine::{Segment, WarningKind};
-use churnwatch::model::{GroupId, MemberId, Span, TicketStatus};
+use churnwatch::model::{
+    stable_hash, Category, EventBody, Fen, GroupId, MemberId, Order, Span, TicketStatus,
+};
 use churnwatch::reject::RejectReason;
 use common::*;
 
@@ -29,12 +31,18 @@ fn group(s: &Scenario, id: &str) -> (u32, u32, u32) {
     (g.tracked, g.counted, g.expected_sum)
 }
 
-#[test]
-fn a_member_who_left_is_forgotten_after_ninety_days_of_silence() {
+/// m1 joins g1, orders on day 2 and leaves on day 10: forgotten on day 100.
+fn left_on_day_ten() -> Scenario {
     let mut s = Scenario::new();
     s.profile("m1", "g1", "399", day(-100), day(0));
     s.order("m1", "o1", 200, day(2));
     s.left("m1", day(10));
+    s
+}
+
+#[test]
+fn a_member_who_left_is_forgotten_after_ninety_days_of_silence() {
+    let mut s = left_on_day_ten();
     assert_eq!(group(&s, "g1"), (0, 0, 0), "leaving takes her out at once");
     s.advance(day(100) - MS);
     assert!(held(&s, "m1"), "not a millisecond early");
@@ -54,25 +62,22 @@ fn a_member_who_left_is_forgotten_after_ninety_days_of_silence() {
 
 #[test]
 fn her_redelivered_events_are_refused_rather_than_creating_her_again() {
-    let mut s = Scenario::new();
-    s.profile("m1", "g1", "399", day(-100), day(0));
-    s.order("m1", "o1", 200, day(2));
-    s.left("m1", day(10));
+    let mut s = left_on_day_ten();
     s.advance(day(100));
     let order = s.try_send(
         "m1",
         day(2),
-        churnwatch::model::EventBody::Order(churnwatch::model::Order {
-            order_key: churnwatch::model::stable_hash("o1"),
-            amount: churnwatch::model::Fen::yuan(200),
-            category: churnwatch::model::Category::Skincare,
+        EventBody::Order(Order {
+            order_key: stable_hash("o1"),
+            amount: Fen::yuan(200),
+            category: Category::Skincare,
         }),
     );
     assert_eq!(
         order.map_err(|r| r.reason),
         Err(RejectReason::BeyondRetentionHorizon)
     );
-    let left = s.try_send("m1", day(10), churnwatch::model::EventBody::MemberLeft);
+    let left = s.try_send("m1", day(10), EventBody::MemberLeft);
     assert_eq!(
         left.map_err(|r| r.reason),
         Err(RejectReason::BeyondRetentionHorizon)
@@ -82,10 +87,7 @@ fn her_redelivered_events_are_refused_rather_than_creating_her_again() {
 
 #[test]
 fn a_member_who_comes_back_after_eviction_starts_afresh() {
-    let mut s = Scenario::new();
-    s.profile("m1", "g1", "399", day(-100), day(0));
-    s.order("m1", "o1", 2000, day(2));
-    s.left("m1", day(10));
+    let mut s = left_on_day_ten();
     s.advance(day(100));
     s.take();
     s.login("m1", day(120));
@@ -211,11 +213,7 @@ fn freed_slots_go_to_new_members_and_every_member_is_still_found() {
         slots,
         "no new slots"
     );
-    let refused = s.try_send(
-        "one-too-many",
-        day(370),
-        churnwatch::model::EventBody::Login,
-    );
+    let refused = s.try_send("one-too-many", day(370), EventBody::Login);
     assert_eq!(
         refused.map_err(|r| r.reason),
         Err(RejectReason::MemberCapacity)

@@ -157,31 +157,30 @@ fn instances_joining_and_leaving_mid_stream_move_the_state_and_keep_exactly_once
         expected.len()
     );
 
+    // A new instance joins while the running one handles its input and the next slice
+    // arrives; then the old one leaves: the new one holds the input now, whichever held
+    // it between, and the state has moved to it.
+    let hand_over = |old: Churnwatch, name: &str, slice: &[Record]| -> Churnwatch {
+        let new = Churnwatch::start(&sets, None, &format!("{group}-{name}"));
+        produce(&input, slice);
+        wait_for_roles(
+            &[&old, &new],
+            vec![Role::Reading(1), Role::StandingBy],
+            &format!("{name} joined"),
+        );
+        assert!(old.stop().success());
+        wait_for_roles(
+            &[&new],
+            vec![Role::Reading(1)],
+            &format!("{name} took over"),
+        );
+        new
+    };
     let a = Churnwatch::start(&sets, None, &format!("{group}-a"));
     produce(&input, &slices[0]);
     wait_for_roles(&[&a], vec![Role::Reading(1)], "a alone");
-    // B joins while the first slice is being handled and the second arrives.
-    let b = Churnwatch::start(&sets, None, &format!("{group}-b"));
-    produce(&input, &slices[1]);
-    wait_for_roles(
-        &[&a, &b],
-        vec![Role::Reading(1), Role::StandingBy],
-        "b joined",
-    );
-    // A leaves: B holds the input now, whichever held it before.
-    assert!(a.stop().success());
-    wait_for_roles(&[&b], vec![Role::Reading(1)], "a left");
-    // A second instance joins, the last slice arrives, and B leaves: the input and the
-    // state move to C.
-    let c = Churnwatch::start(&sets, None, &format!("{group}-c"));
-    produce(&input, &slices[2]);
-    wait_for_roles(
-        &[&b, &c],
-        vec![Role::Reading(1), Role::StandingBy],
-        "c joined",
-    );
-    assert!(b.stop().success());
-    wait_for_roles(&[&c], vec![Role::Reading(1)], "b left");
+    let b = hand_over(a, "b", &slices[1]);
+    let c = hand_over(b, "c", &slices[2]);
     wait_for_warnings(&warnings, expected.len(), Duration::from_secs(240));
     let c_log = c.log_text();
     assert!(c.stop().success(), "a graceful stop exits 0");

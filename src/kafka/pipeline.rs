@@ -496,8 +496,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
             p.metrics.observe_engine(&p.engine, wall_clock());
         }
         if let Some(inbox) = &queries {
-            let standing_by = p.assigned && p.assignment.partitions().is_empty();
-            inbox.serve((!standing_by).then_some(&p.engine), QUERIES_PER_ROUND);
+            inbox.serve((!p.standing_by()).then_some(&p.engine), QUERIES_PER_ROUND);
         }
     }
     p.health.set_ready(false);
@@ -566,13 +565,18 @@ fn to_duration(ms: i64) -> Duration {
 }
 
 impl Processor<'_> {
-    /// Logs restore progress every few seconds, and its end.
+    /// Assigned nothing to read: another instance of the group holds the input.
+    fn standing_by(&self) -> bool {
+        self.assigned && self.assignment.partitions().is_empty()
+    }
+
     /// Reads input and has caught up with it: what a snapshot is worth writing for (a
     /// standby has no state to write).
     fn holds_restored_input(&self) -> bool {
-        self.assigned && !self.assignment.partitions().is_empty() && self.assignment.restored()
+        self.assigned && !self.standing_by() && self.assignment.restored()
     }
 
+    /// Logs restore progress every few seconds, and its end.
     fn report_restore(&mut self, ready: bool, remaining: i64) {
         const EVERY: Duration = Duration::from_secs(5);
         match (&mut self.restoring_since, ready || !self.assigned) {

@@ -4,9 +4,8 @@
 //!
 //! Only what cannot be derived is written: the rules come from the configuration, the
 //! group and tutor maps are rebuilt from their vectors, the vacant slots from the records,
-//! scratch space starts empty. The
-//! member index is written as is (its hasher has a fixed seed), because rebuilding it
-//! costs more than reading it.
+//! scratch space starts empty. The member index is written as is (its hasher has a fixed
+//! seed), because rebuilding it costs more than reading it.
 
 use std::io::{Read, Write};
 
