@@ -27,7 +27,7 @@ use super::orders::OrderPool;
 use super::prefetch::{prefetch, prefetch_value};
 use super::roster::Roster;
 use super::rules::Rules;
-use super::segment::{change_severity, Segment, Severity};
+use super::segment::{change_severity, Rfm, Segment, Severity};
 use super::slab::Slab;
 use super::stats::EngineStats;
 use super::timers::Timers;
@@ -79,14 +79,16 @@ const PREFETCH_RECORD: usize = 8;
 const PREFETCH_ORDERS: usize = 4;
 
 /// A member warning decided during evaluation, emitted once the state is updated.
-type Pending = (
-    WarningKind,
-    Severity,
-    Option<Label>,
-    Option<Label>,
-    EventTime,
-    Detail,
-);
+struct Pending {
+    kind: WarningKind,
+    severity: Severity,
+    from: Option<Label>,
+    to: Option<Label>,
+    when: EventTime,
+    detail: Detail,
+    /// Within the contact cap (decided just before emitting).
+    notify: bool,
+}
 
 pub struct Engine {
     rules: Rules,
@@ -846,7 +848,7 @@ impl Engine {
         let mut pending = std::mem::take(&mut self.scratch_pending);
         pending.clear();
 
-        let target = m.target_segment(at, &self.rules);
+        let (target, rfm_at) = m.target_segment_rfm(at, &self.rules);
         let from = m.segment;
         let mut fell_at = m.fell_at();
         if target != from {
@@ -874,14 +876,15 @@ impl Engine {
                     WarningKind::ActivationOverdue => Severity::Notice,
                     _ => change_severity(from, target),
                 };
-                pending.push((
+                pending.push(Pending {
                     kind,
                     severity,
-                    Some(Label::Segment(from)),
-                    Some(Label::Segment(target)),
-                    at,
-                    Detail::None,
-                ));
+                    from: Some(Label::Segment(from)),
+                    to: Some(Label::Segment(target)),
+                    when: at,
+                    detail: Detail::None,
+                    notify: false,
+                });
             }
         }
 
@@ -900,14 +903,15 @@ impl Engine {
                     break;
                 }
                 recall_fired += 1;
-                pending.push((
-                    WarningKind::RecallDue,
-                    Severity::Notice,
-                    None,
-                    Some(Label::Segment(target)),
-                    due,
-                    Detail::RecallAttempt(recall_fired),
-                ));
+                pending.push(Pending {
+                    kind: WarningKind::RecallDue,
+                    severity: Severity::Notice,
+                    from: None,
+                    to: Some(Label::Segment(target)),
+                    when: due,
+                    detail: Detail::RecallAttempt(recall_fired),
+                    notify: false,
+                });
             }
         }
 
@@ -924,14 +928,15 @@ impl Engine {
             } else {
                 Severity::Notice
             };
-            pending.push((
-                WarningKind::LoginLapsed,
+            pending.push(Pending {
+                kind: WarningKind::LoginLapsed,
                 severity,
-                None,
-                Some(Label::Segment(target)),
-                due,
-                Detail::DaysSinceLogin(lapse.whole_days()),
-            ));
+                from: None,
+                to: Some(Label::Segment(target)),
+                when: due,
+                detail: Detail::DaysSinceLogin(lapse.whole_days()),
+                notify: false,
+            });
         }
 
         let sla = config.alerts.after_sales_sla;
@@ -953,20 +958,20 @@ impl Engine {
                         ticket_id: ticket.id.clone(),
                         open_hours: (due - ticket.opened_at).as_millis() / 3_600_000,
                     };
-                    let to = Some(Label::Segment(target));
-                    pending.push((
-                        WarningKind::AfterSalesOverdue,
+                    pending.push(Pending {
+                        kind: WarningKind::AfterSalesOverdue,
                         severity,
-                        None,
-                        to,
-                        due,
+                        from: None,
+                        to: Some(Label::Segment(target)),
+                        when: due,
                         detail,
-                    ));
+                        notify: false,
+                    });
                 }
             }
         }
         // Cap entries must still count for the earliest warning about to be emitted.
-        let earliest = pending.iter().map(|p| p.4).min().unwrap_or(at).min(at);
+        let earliest = pending.iter().map(|p| p.when).min().unwrap_or(at).min(at);
         m.prune(
             idx,
             &mut self.orders,
@@ -983,56 +988,45 @@ impl Engine {
 
         // A member who has left gets no more warnings; her state still moves with time.
         if !self.members[idx as usize].left() {
-            pending.sort_by_key(|p| p.4);
-            for (kind, severity, from, to, when, detail) in pending.drain(..) {
-                self.emit_member(idx, kind, severity, from, to, when, detail, out);
-            }
+            pending.sort_by_key(|p| p.when);
+            self.emit_member(idx, at, rfm_at, &mut pending, out);
         }
         self.scratch_pending = pending;
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Emits the member warnings `pending` (in time order), with the figures at each
+    /// one's instant. `rfm_at` is her RFM at `at` if evaluation computed it (the retention
+    /// horizon's pruning since cannot move it: the horizon is at least the F90 window).
     fn emit_member(
         &mut self,
         idx: u32,
-        kind: WarningKind,
-        severity: Severity,
-        from: Option<Label>,
-        to: Option<Label>,
-        when: EventTime,
-        detail: Detail,
+        at: EventTime,
+        rfm_at: Option<Rfm>,
+        pending: &mut Vec<Pending>,
         out: &mut Vec<Warning>,
     ) {
+        if pending.is_empty() {
+            return;
+        }
         let alerts = &self.rules.config.alerts;
+        let cap = alerts.member_warning_cap as usize;
         let m = &mut self.members[idx as usize];
-        let notify = if severity == Severity::Critical {
-            true
-        } else {
-            let cap = alerts.member_warning_cap as usize;
-            let admitted = m.cap_log.admit(when, cap, alerts.cap_window);
-            if !admitted {
+        for p in pending.iter_mut() {
+            p.notify =
+                p.severity == Severity::Critical || m.cap_log.admit(p.when, cap, alerts.cap_window);
+            if !p.notify {
                 self.stats.capped += 1;
             }
-            admitted
-        };
-        let m = self.view(idx);
-        let rfm = m.rfm(when);
-        let figures = Figures::Member(MemberFigures {
-            recency_days: rfm.recency.map(|r| r.whole_days()),
-            f30: rfm.f30,
-            m30: rfm.m30,
-            f90: rfm.f90,
-            lifetime_orders: m.lifetime_orders,
-            lifetime_amount: m.lifetime_amount(),
-            detail: detail.clone(),
-        });
-        let action = match (kind, to) {
-            (
-                WarningKind::SegmentDowngrade | WarningKind::SegmentUpgrade,
-                Some(Label::Segment(s)),
-            ) => self.rules.segment_action(s),
-            _ => self.rules.kind_action(kind),
-        };
+        }
+        let m = Member::new(
+            idx,
+            &self.members[idx as usize],
+            &self.ids,
+            &self.orders,
+            &self.tickets,
+        );
+        let id = m.id();
+        let member_id = MemberId::new(id);
         let (group_id, tutor_id) = if m.has_profile() {
             (
                 Some(self.groups[m.group as usize].id.clone()),
@@ -1041,23 +1035,44 @@ impl Engine {
         } else {
             (None, None)
         };
-        let warning = Warning {
-            id: WarningId::derive(kind, m.id(), when, from, to, &detail),
-            kind,
-            severity,
-            member_id: Some(MemberId::new(m.id())),
-            group_id,
-            tutor_id,
-            from,
-            to,
-            event_time: when,
-            emitted_at: self.watermark.max(when),
-            figures,
-            action,
-            notify,
-        };
-        self.stats.count_warning(&warning);
-        out.push(warning);
+        for p in pending.drain(..) {
+            let rfm = match rfm_at {
+                Some(rfm) if p.when == at => rfm,
+                _ => m.rfm(p.when),
+            };
+            let action = match (p.kind, p.to) {
+                (
+                    WarningKind::SegmentDowngrade | WarningKind::SegmentUpgrade,
+                    Some(Label::Segment(s)),
+                ) => self.rules.segment_action(s),
+                _ => self.rules.kind_action(p.kind),
+            };
+            let warning = Warning {
+                id: WarningId::derive(p.kind, id, p.when, p.from, p.to, &p.detail),
+                kind: p.kind,
+                severity: p.severity,
+                member_id: Some(member_id.clone()),
+                group_id: group_id.clone(),
+                tutor_id: tutor_id.clone(),
+                from: p.from,
+                to: p.to,
+                event_time: p.when,
+                emitted_at: self.watermark.max(p.when),
+                figures: Figures::Member(MemberFigures {
+                    recency_days: rfm.recency.map(|r| r.whole_days()),
+                    f30: rfm.f30,
+                    m30: rfm.m30,
+                    f90: rfm.f90,
+                    lifetime_orders: m.lifetime_orders,
+                    lifetime_amount: m.lifetime_amount(),
+                    detail: p.detail,
+                }),
+                action,
+                notify: p.notify,
+            };
+            self.stats.count_warning(&warning);
+            out.push(warning);
+        }
     }
 
     /// Re-grades every group whose figures moved, at instant `at`.

@@ -31,7 +31,7 @@ impl Grade {
         Grade::Excellent,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Grade::Failing => "failing",
             Grade::Qualified => "qualified",

@@ -579,16 +579,24 @@ impl<'a> Member<'a> {
     /// The segment the rules give at `now`. A member who never ordered stays `new` until
     /// the activation deadline has passed, then is `general_retain`.
     pub fn target_segment(&self, now: EventTime, rules: &Rules) -> Segment {
+        self.target_segment_rfm(now, rules).0
+    }
+
+    /// [`Member::target_segment`], with the RFM figures it was read from (`None` for a
+    /// member who never ordered: none were needed).
+    pub fn target_segment_rfm(&self, now: EventTime, rules: &Rules) -> (Segment, Option<Rfm>) {
         if self.last_order_at().is_none() {
             let deadline_passed = self.has_profile()
                 && now - self.joined_at() > rules.config.lifecycle.activation_deadline;
-            return if deadline_passed || self.segment != Segment::New {
+            let segment = if deadline_passed || self.segment != Segment::New {
                 Segment::GeneralRetain
             } else {
                 Segment::New
             };
+            return (segment, None);
         }
-        rules.segments.classify(&self.rfm(now))
+        let rfm = self.rfm(now);
+        (rules.segments.classify(&rfm), Some(rfm))
     }
 
     /// What the member adds to its group's figures at `now`, or `None` outside any group.

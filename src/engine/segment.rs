@@ -48,7 +48,7 @@ impl Segment {
         self >= Segment::ImportantRetain
     }
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Segment::New => "new",
             Segment::GeneralRetain => "general_retain",
@@ -130,7 +130,7 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Severity::Notice => "NOTICE",
             Severity::Warning => "WARNING",

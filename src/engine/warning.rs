@@ -38,7 +38,7 @@ impl WarningKind {
         WarningKind::GroupOutputBelowTarget,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             WarningKind::SegmentDowngrade => "SEGMENT_DOWNGRADE",
             WarningKind::SegmentUpgrade => "SEGMENT_UPGRADE",
@@ -78,7 +78,7 @@ pub enum Label {
 }
 
 impl Label {
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Label::Segment(s) => s.name(),
             Label::Grade(g) => g.name(),
@@ -160,27 +160,23 @@ impl WarningId {
         detail: &Detail,
     ) -> WarningId {
         // The byte stream is gathered on the stack and hashed in one call: the streaming
-        // hasher costs a 192-byte secret copy and a buffer per id, about a third of a
-        // member warning's construction. Both give the same digest for the same bytes;
-        // ids too long for the stack buffer (rare, long ids) still stream.
-        let mut stack = StackBytes::default();
-        let fits = identity_bytes(kind, subject, event_time, from, to, detail, |bytes| {
-            stack.push(bytes)
-        });
-        if fits {
-            return WarningId(xxhash_rust::xxh3::xxh3_128(stack.as_slice()));
+        // hasher costs a 192-byte secret copy and a buffer per id. Names are copied as
+        // fixed-width moves rather than one `memcpy` call per piece, which cost more than
+        // the hash. Both paths give the same digest for the same bytes; ids too long for
+        // the stack buffer (rare, long ids) still stream.
+        if let Some(bytes) = IdentityBuf::gather(kind, subject, event_time, from, to, detail) {
+            return WarningId(xxhash_rust::xxh3::xxh3_128(bytes.as_slice()));
         }
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         identity_bytes(kind, subject, event_time, from, to, detail, |bytes| {
             h.update(bytes);
-            true
         });
         WarningId(h.digest128())
     }
 }
 
-/// Feeds the identity of a warning to `sink` piece by piece; stops and returns false as
-/// soon as `sink` does.
+/// Feeds the identity of a warning to `sink` piece by piece: the definition of the byte
+/// stream an id hashes, which [`IdentityBuf::gather`] reproduces on the stack.
 ///
 /// Fields are separated by a NUL, which no id or label contains, so distinct field tuples
 /// never give the same byte stream.
@@ -191,57 +187,163 @@ fn identity_bytes(
     from: Option<Label>,
     to: Option<Label>,
     detail: &Detail,
-    mut sink: impl FnMut(&[u8]) -> bool,
-) -> bool {
-    let time = event_time.as_millis().to_le_bytes();
-    let head: [&[u8]; 5] = [
-        kind.name().as_bytes(),
-        &[0],
-        subject.as_bytes(),
-        &[0],
-        &time,
-    ];
-    if !head.into_iter().all(&mut sink) {
-        return false;
-    }
+    mut sink: impl FnMut(&[u8]),
+) {
+    sink(kind.name().as_bytes());
+    sink(&[0]);
+    sink(subject.as_bytes());
+    sink(&[0]);
+    sink(&event_time.as_millis().to_le_bytes());
     for label in [from, to] {
-        if !(sink(label.map_or("", Label::name).as_bytes()) && sink(&[0])) {
-            return false;
-        }
+        sink(label.map_or("", Label::name).as_bytes());
+        sink(&[0]);
     }
     match detail {
-        Detail::None => true,
+        Detail::None => {}
         Detail::RecallAttempt(n) => sink(&[*n]),
         Detail::DaysSinceLogin(d) => sink(&d.to_le_bytes()),
         Detail::Ticket { ticket_id, .. } => sink(ticket_id.as_bytes()),
     }
 }
 
-/// A fixed stack buffer for [`identity_bytes`]: room for ids of up to about 150 bytes
-/// with every other field at its longest.
-struct StackBytes {
-    buf: [u8; 256],
+/// Widest kind or label name; [`padded`] refuses a longer one at compile time.
+const NAME_WIDTH: usize = 32;
+
+/// A name zero-padded to [`NAME_WIDTH`], so that it is copied as one fixed-size move.
+struct PaddedName {
+    bytes: [u8; NAME_WIDTH],
     len: usize,
 }
 
-impl Default for StackBytes {
-    fn default() -> Self {
-        StackBytes {
-            buf: [0; 256],
-            len: 0,
+const fn padded(name: &str) -> PaddedName {
+    let src = name.as_bytes();
+    assert!(src.len() <= NAME_WIDTH, "a name wider than NAME_WIDTH");
+    let mut bytes = [0; NAME_WIDTH];
+    let mut i = 0;
+    while i < src.len() {
+        bytes[i] = src[i];
+        i += 1;
+    }
+    PaddedName {
+        bytes,
+        len: src.len(),
+    }
+}
+
+/// Padded names, by the enums' discriminants.
+static KIND_NAMES: [PaddedName; WarningKind::ALL.len()] = {
+    let mut i = 0;
+    let mut names = [const { padded("") }; WarningKind::ALL.len()];
+    while i < names.len() {
+        names[i] = padded(WarningKind::ALL[i].name());
+        i += 1;
+    }
+    names
+};
+static SEGMENT_NAMES: [PaddedName; Segment::ALL.len()] = {
+    let mut i = 0;
+    let mut names = [const { padded("") }; Segment::ALL.len()];
+    while i < names.len() {
+        names[i] = padded(Segment::ALL[i].name());
+        i += 1;
+    }
+    names
+};
+static GRADE_NAMES: [PaddedName; Grade::ALL.len()] = {
+    let mut i = 0;
+    let mut names = [const { padded("") }; Grade::ALL.len()];
+    while i < names.len() {
+        names[i] = padded(Grade::ALL[i].name());
+        i += 1;
+    }
+    names
+};
+static UNGRADED: PaddedName = padded(Label::Ungraded.name());
+static NO_LABEL: PaddedName = padded("");
+
+impl Label {
+    fn padded(label: Option<Label>) -> &'static PaddedName {
+        match label {
+            None => &NO_LABEL,
+            Some(Label::Segment(s)) => &SEGMENT_NAMES[s as usize],
+            Some(Label::Grade(g)) => &GRADE_NAMES[g as usize],
+            Some(Label::Ungraded) => &UNGRADED,
         }
     }
 }
 
-impl StackBytes {
-    /// Appends `bytes`, or returns false (and keeps what it has) if they do not fit.
-    fn push(&mut self, bytes: &[u8]) -> bool {
-        let Some(room) = self.buf.get_mut(self.len..self.len + bytes.len()) else {
-            return false;
+/// Room for the identity of a warning whose subject and ticket id together take up to
+/// [`IdentityBuf::VARIABLE`] bytes, plus the slack a fixed-width move may write past the
+/// end of what it keeps.
+struct IdentityBuf {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl IdentityBuf {
+    /// Bytes left for the variable parts once the fixed-width ones are counted at their
+    /// widest (three names, four NULs, the time and a detail of up to 8 bytes).
+    const VARIABLE: usize = 256 - 3 * NAME_WIDTH - 4 - 8 - 8;
+
+    /// The identity bytes of [`identity_bytes`], or `None` when the subject and ticket id
+    /// are too long for the buffer.
+    fn gather(
+        kind: WarningKind,
+        subject: &str,
+        event_time: EventTime,
+        from: Option<Label>,
+        to: Option<Label>,
+        detail: &Detail,
+    ) -> Option<IdentityBuf> {
+        let ticket = match detail {
+            Detail::Ticket { ticket_id, .. } => ticket_id.as_bytes(),
+            _ => &[],
         };
-        room.copy_from_slice(bytes);
-        self.len += bytes.len();
-        true
+        if subject.len() + ticket.len() > Self::VARIABLE {
+            return None;
+        }
+        // Every write below stays inside `buf`: the variable parts fit in `VARIABLE` and
+        // each fixed-width move in the width `VARIABLE` leaves for it.
+        let mut b = IdentityBuf {
+            buf: [0; 256],
+            len: 0,
+        };
+        b.name(&KIND_NAMES[kind as usize]);
+        b.nul();
+        b.buf[b.len..b.len + subject.len()].copy_from_slice(subject.as_bytes());
+        b.len += subject.len();
+        b.nul();
+        b.word(event_time.as_millis().to_le_bytes(), 8);
+        b.name(Label::padded(from));
+        b.nul();
+        b.name(Label::padded(to));
+        b.nul();
+        match detail {
+            Detail::None => {}
+            Detail::RecallAttempt(n) => b.word([*n, 0, 0, 0, 0, 0, 0, 0], 1),
+            Detail::DaysSinceLogin(d) => b.word(d.to_le_bytes(), 8),
+            Detail::Ticket { .. } => {
+                b.buf[b.len..b.len + ticket.len()].copy_from_slice(ticket);
+                b.len += ticket.len();
+            }
+        }
+        Some(b)
+    }
+
+    fn name(&mut self, name: &PaddedName) {
+        self.buf[self.len..self.len + NAME_WIDTH].copy_from_slice(&name.bytes);
+        self.len += name.len;
+    }
+
+    fn nul(&mut self) {
+        self.buf[self.len] = 0;
+        self.len += 1;
+    }
+
+    /// Writes all eight bytes, keeps the first `keep`.
+    fn word(&mut self, bytes: [u8; 8], keep: usize) {
+        self.buf[self.len..self.len + 8].copy_from_slice(&bytes);
+        self.len += keep;
     }
 
     fn as_slice(&self) -> &[u8] {
@@ -277,42 +379,60 @@ mod tests {
     use super::*;
 
     /// The one-shot hash over the stack buffer and the streaming fallback must agree: ids
-    /// are a contract with downstream de-duplication.
+    /// are a contract with downstream de-duplication. Every kind and label, subjects up to
+    /// the buffer's limit and past it.
     #[test]
     fn short_and_long_subjects_hash_as_one_byte_stream() {
+        let labels: Vec<Option<Label>> = Segment::ALL
+            .map(Label::Segment)
+            .into_iter()
+            .chain(Grade::ALL.map(Label::Grade))
+            .chain([Label::Ungraded])
+            .map(Some)
+            .chain([None])
+            .collect();
+        let at = EventTime(1_767_225_600_123);
+        let edge = "e".repeat(IdentityBuf::VARIABLE);
         let long = "m".repeat(400);
-        for subject in ["m0000001", long.as_str()] {
+        let ticket = |id: &str| Detail::Ticket {
+            ticket_id: CompactString::from(id),
+            open_hours: 49,
+        };
+        let mut cases = Vec::new();
+        for (i, kind) in WarningKind::ALL.into_iter().enumerate() {
+            for (j, &from) in labels.iter().enumerate() {
+                let to = labels[(i + j) % labels.len()];
+                cases.push((kind, "m0000001", from, to, Detail::None));
+            }
+        }
+        for subject in ["m0000001", &edge[1..], edge.as_str(), long.as_str()] {
             for detail in [
                 Detail::None,
                 Detail::RecallAttempt(2),
-                Detail::DaysSinceLogin(30),
-                Detail::Ticket {
-                    ticket_id: CompactString::from("tk-9"),
-                    open_hours: 49,
-                },
+                Detail::DaysSinceLogin(-30),
+                ticket("t"),
+                ticket(&"t".repeat(90)),
             ] {
-                let (from, to) = (Some(Label::Segment(Segment::New)), Some(Label::Ungraded));
-                let at = EventTime(1_767_225_600_123);
-                // The same bytes, streamed and gathered: both digests must be the id.
-                let mut h = xxhash_rust::xxh3::Xxh3::new();
-                let mut bytes = Vec::new();
-                identity_bytes(
+                cases.push((
                     WarningKind::RecallDue,
                     subject,
-                    at,
-                    from,
-                    to,
-                    &detail,
-                    |b| {
-                        h.update(b);
-                        bytes.extend_from_slice(b);
-                        true
-                    },
-                );
-                let id = WarningId::derive(WarningKind::RecallDue, subject, at, from, to, &detail);
-                assert_eq!(id.0, h.digest128());
-                assert_eq!(id.0, xxhash_rust::xxh3::xxh3_128(&bytes));
+                    labels[3],
+                    labels[9],
+                    detail,
+                ));
             }
+        }
+        for (kind, subject, from, to, detail) in cases {
+            // The same bytes, streamed and gathered: both digests must be the id.
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            let mut bytes = Vec::new();
+            identity_bytes(kind, subject, at, from, to, &detail, |b| {
+                h.update(b);
+                bytes.extend_from_slice(b);
+            });
+            let id = WarningId::derive(kind, subject, at, from, to, &detail);
+            assert_eq!(id.0, h.digest128());
+            assert_eq!(id.0, xxhash_rust::xxh3::xxh3_128(&bytes));
         }
     }
 }

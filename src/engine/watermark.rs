@@ -7,8 +7,6 @@
 //! time moves it. Wall-clock readings are passed in; nothing here reads a clock.
 use serde::{Deserialize, Serialize};
 
-use std::collections::BTreeMap;
-
 use crate::model::{EventTime, Span};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +29,10 @@ pub struct WatermarkTracker {
     mode: TimeMode,
     lateness: Span,
     idle_timeout: Span,
-    partitions: BTreeMap<u32, PartitionClock>,
+    /// By partition, ascending: a few dozen at most, read on every event, so a vector
+    /// (stored as a map, as the image format has it).
+    #[serde(with = "partition_map")]
+    partitions: Vec<(u32, PartitionClock)>,
     current: EventTime,
 }
 
@@ -41,7 +42,7 @@ impl WatermarkTracker {
             mode,
             lateness,
             idle_timeout,
-            partitions: BTreeMap::new(),
+            partitions: Vec::new(),
             current: EventTime::MIN,
         }
     }
@@ -52,10 +53,7 @@ impl WatermarkTracker {
 
     /// Records an event of `partition` and returns the (never decreasing) watermark.
     pub fn observe(&mut self, partition: u32, event_time: EventTime, wall: EventTime) -> EventTime {
-        let clock = self.partitions.entry(partition).or_insert(PartitionClock {
-            max_event_time: EventTime::MIN,
-            last_seen_wall: wall,
-        });
+        let clock = self.clock(partition, wall);
         clock.max_event_time = clock.max_event_time.max(event_time);
         clock.last_seen_wall = wall;
         self.recompute(wall)
@@ -66,10 +64,23 @@ impl WatermarkTracker {
     /// alone and fire timers ahead of the others' unread events. In live mode it still
     /// stops holding it back after `idle_timeout` without events.
     pub fn own_partition(&mut self, partition: u32, wall: EventTime) {
-        self.partitions.entry(partition).or_insert(PartitionClock {
-            max_event_time: EventTime::MIN,
-            last_seen_wall: wall,
-        });
+        self.clock(partition, wall);
+    }
+
+    /// The partition's clock, created as of `wall` if it had none.
+    fn clock(&mut self, partition: u32, wall: EventTime) -> &mut PartitionClock {
+        let at = match self.partitions.binary_search_by_key(&partition, |p| p.0) {
+            Ok(at) => at,
+            Err(at) => {
+                let fresh = PartitionClock {
+                    max_event_time: EventTime::MIN,
+                    last_seen_wall: wall,
+                };
+                self.partitions.insert(at, (partition, fresh));
+                at
+            }
+        };
+        &mut self.partitions[at].1
     }
 
     /// Re-evaluates idleness at `wall` (live mode's periodic tick).
@@ -79,13 +90,13 @@ impl WatermarkTracker {
 
     /// Partitions this instance no longer owns stop counting (rebalance).
     pub fn forget_partition(&mut self, partition: u32) {
-        self.partitions.remove(&partition);
+        self.partitions.retain(|p| p.0 != partition);
     }
 
     fn recompute(&mut self, wall: EventTime) -> EventTime {
         let live = self.mode == TimeMode::Live;
         let mut candidate: Option<EventTime> = None;
-        for clock in self.partitions.values() {
+        for (_, clock) in &self.partitions {
             let idle = live && wall - clock.last_seen_wall >= self.idle_timeout;
             if !idle {
                 let mark = clock.max_event_time - self.lateness;
@@ -99,6 +110,31 @@ impl WatermarkTracker {
         };
         self.current = self.current.max(next);
         self.current
+    }
+}
+
+/// Serializes the partition clocks as a map from partition to clock, as the image format
+/// has held them since it was a `BTreeMap`.
+mod partition_map {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::PartitionClock;
+
+    pub fn serialize<S: Serializer>(
+        partitions: &[(u32, PartitionClock)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(partitions.iter().map(|(p, c)| (p, c)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(u32, PartitionClock)>, D::Error> {
+        Ok(BTreeMap::<u32, PartitionClock>::deserialize(deserializer)?
+            .into_iter()
+            .collect())
     }
 }
 
