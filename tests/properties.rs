@@ -259,7 +259,10 @@ proptest! {
                 prop_assert_eq!(usize::from(m.lapse_fired), lapses_due, "member {}: lapse levels", m.id());
                 // The pending timer is always the earliest future change, however it was
                 // scheduled (full recomputation or the login fast path).
-                prop_assert_eq!(m.wake(), m.next_wake(m.clock, engine.rules()), "wake of member {}", m.id());
+                // Its kind too: a wake marked group-only skips her evaluation.
+                let plan = m.wake_plan(m.clock, engine.rules());
+                prop_assert_eq!(m.wake(), plan.map(|w| w.at), "wake of member {}", m.id());
+                prop_assert_eq!(plan.map(|w| w.group_only), m.wake().map(|_| m.group_wake()), "wake kind of member {}", m.id());
             }
             Ok(())
         };

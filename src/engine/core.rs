@@ -20,7 +20,7 @@ use super::group::{Contribution, GroupEvent, GroupState};
 use super::index::{MemberIndex, MAX_MEMBERS};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
-    Eviction, Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable,
+    Eviction, Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, Wake,
     INSTANT_MAX, INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
 use super::orders::OrderPool;
@@ -595,21 +595,41 @@ impl Engine {
     /// pending wake, every other candidate is unchanged and the new wake is the earlier of
     /// the old wake and the new lapse instant: no need to walk the orders again.
     fn reschedule_after_login(&mut self, idx: u32, lapse_due_before: Option<EventTime>) {
-        let old = self.members[idx as usize].wake();
+        let m = &self.members[idx as usize];
+        let old = m.wake();
         if old.is_some() && old == lapse_due_before {
             self.reschedule(idx);
             return;
         }
-        let new = match (old, self.members[idx as usize].next_lapse_due(&self.rules)) {
-            (Some(w), Some(l)) => Some(w.min(l)),
-            (w, l) => w.or(l),
+        // The lapse is a member-side candidate: when it comes first the wake is no longer
+        // group-only; otherwise the old wake's kind stands (the login only moved member-side
+        // candidates later).
+        let new = match (old, m.next_lapse_due(&self.rules)) {
+            (Some(w), Some(l)) if l <= w => Some(Wake {
+                at: l,
+                group_only: false,
+            }),
+            (Some(w), _) => Some(Wake {
+                at: w,
+                group_only: m.group_wake(),
+            }),
+            (None, l) => l.map(|at| Wake {
+                at,
+                group_only: false,
+            }),
         };
         self.set_wake(idx, new);
     }
 
     /// Records the member's next wake-up, queueing it if it moved.
-    fn set_wake(&mut self, idx: u32, next: Option<EventTime>) {
+    fn set_wake(&mut self, idx: u32, next: Option<Wake>) {
         let m = &mut self.members[idx as usize];
+        // Without a wake the flag is left as it was: the step that cleared the wake reads
+        // it next.
+        if let Some(wake) = next {
+            m.set_group_wake(wake.group_only);
+        }
+        let next = next.map(|w| w.at);
         let old = m.wake();
         if old == next {
             return;
@@ -657,12 +677,20 @@ impl Engine {
     /// Time alone moves member `idx` to `at`, and evicts her if her silence has reached
     /// its horizon (after whatever was due at `at` has fired).
     fn step(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
-        let clock = self.members[idx as usize].clock;
+        let m = &self.members[idx as usize];
+        let (clock, group_only) = (m.clock, m.group_wake());
         let (before, after) = match self.view(idx).contributions([clock, at], &self.rules) {
             Some((group, [before, after])) => (Some((group, before)), Some((group, after))),
             None => (None, None),
         };
         self.move_contribution(before, after);
+        if group_only {
+            // Every member-side instant is later (see `Member::wake_plan`): evaluating
+            // her would change nothing, and her silence has not reached its horizon.
+            self.members[idx as usize].clock = at;
+            self.reschedule(idx);
+            return;
+        }
         self.evaluate(idx, at, out);
         self.members[idx as usize].clock = at;
         match self.view(idx).evictable(at, &self.rules) {
@@ -744,7 +772,7 @@ impl Engine {
 
     fn reschedule(&mut self, idx: u32) {
         let m = self.view(idx);
-        let next = m.next_wake(m.clock, &self.rules);
+        let next = m.wake_plan(m.clock, &self.rules);
         self.set_wake(idx, next);
     }
 

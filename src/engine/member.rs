@@ -228,7 +228,7 @@ pub struct MemberState {
     pub tutor: u32,
     pub lifetime_orders: u32,
     pub tier: u8,
-    /// [`LEFT`] and [`HAS_TICKETS`]: one byte for both.
+    /// [`LEFT`], [`HAS_TICKETS`], [`VACANT`] and [`GROUP_WAKE`]: one byte for all.
     flags: u8,
     pub segment: Segment,
     pub stage: Stage,
@@ -247,6 +247,9 @@ const LEFT: u8 = 1;
 const HAS_TICKETS: u8 = 2;
 /// The record is free: its member was evicted and no one has taken the slot since.
 const VACANT: u8 = 4;
+/// At her pending wake-up only her group contribution can change (see
+/// [`Member::wake_plan`]).
+const GROUP_WAKE: u8 = 8;
 
 /// Why a member was forgotten.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -414,6 +417,19 @@ impl MemberState {
         self.wake = wake.unwrap_or(NEVER);
     }
 
+    /// Whether at her pending wake-up only her group contribution can change.
+    pub fn group_wake(&self) -> bool {
+        self.flags & GROUP_WAKE != 0
+    }
+
+    pub fn set_group_wake(&mut self, group_only: bool) {
+        if group_only {
+            self.flags |= GROUP_WAKE;
+        } else {
+            self.flags &= !GROUP_WAKE;
+        }
+    }
+
     pub fn order_list(&self) -> OrderList {
         self.orders
     }
@@ -507,6 +523,28 @@ impl MemberState {
 
     pub fn stage_at(&self, now: EventTime) -> Stage {
         Stage::at(now, self.last_order_at(), self.lifetime_orders)
+    }
+}
+
+/// A member's next wake-up: when, and whether only her group contribution can change then.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Wake {
+    pub at: EventTime,
+    pub group_only: bool,
+}
+
+/// The earliest of the instants considered that lie after a given instant.
+struct Earliest(Option<EventTime>, EventTime);
+
+impl Earliest {
+    fn after(now: EventTime) -> Earliest {
+        Earliest(None, now)
+    }
+
+    fn consider(&mut self, at: EventTime) {
+        if at > self.1 && self.0.is_none_or(|n| at < n) {
+            self.0 = Some(at);
+        }
     }
 }
 
@@ -651,73 +689,93 @@ impl<'a> Member<'a> {
     /// order leaving the 30-day window of her group's figures, the activation deadline, a
     /// tenure month, a recall attempt, a login lapse or an after-sales SLA.
     pub fn next_wake(&self, now: EventTime, rules: &Rules) -> Option<EventTime> {
+        self.wake_plan(now, rules).map(|wake| wake.at)
+    }
+
+    /// [`Member::next_wake`], and whether at that instant only her contribution to her
+    /// group's figures can change (a tenure month, or an order leaving a 30-day window no
+    /// segment rule of hers reads): then every member-side candidate is later, so her
+    /// evaluation would find nothing to do and the timer step skips it.
+    pub fn wake_plan(&self, now: EventTime, rules: &Rules) -> Option<Wake> {
         let config = &rules.config;
-        let mut next: Option<EventTime> = None;
-        let mut consider = |at: EventTime| {
-            if at > now && next.is_none_or(|n| at < n) {
-                next = Some(at);
-            }
-        };
+        let mut member = Earliest::after(now);
+        let mut group = Earliest::after(now);
+        let last = self.last_order_at();
         // Only the current row's bounds can change the segment (see `rule_for`).
-        let rule = rules
-            .segments
-            .rule_for(self.segment)
-            .filter(|_| self.last_order_at().is_some());
-        let rule_reads_30 = rule.is_some_and(|r| r.min_m30.is_some() || r.min_f30.is_some());
-        let rule_reads_90 = rule.is_some_and(|r| r.min_f90.is_some());
-        if let Some(last) = self.last_order_at() {
-            let rule_bound = rule.and_then(|r| r.max_recency);
-            for bound in rule_bound.into_iter().chain([DECLINE_AFTER, LOST_AFTER]) {
-                consider(last + bound + Span::MILLI);
+        let rule = last.and_then(|_| rules.segments.rule_for(self.segment));
+        let reads_30 = rule.is_some_and(|r| r.min_m30.is_some() || r.min_f30.is_some());
+        let reads_90 = rule.is_some_and(|r| r.min_f90.is_some());
+        if let Some(last) = last {
+            if let Some(bound) = rule.and_then(|r| r.max_recency) {
+                member.consider(last + bound + Span::MILLI);
             }
+            member.consider(last + DECLINE_AFTER + Span::MILLI);
+            member.consider(last + LOST_AFTER + Span::MILLI);
             if self.stage_at(now) == Stage::Decline {
                 if let Some(offset) = config
                     .lifecycle
                     .recall_schedule
                     .get(usize::from(self.recall_fired))
                 {
-                    consider(decline_entry(last) + *offset);
+                    member.consider(decline_entry(last) + *offset);
                 }
             }
         } else if self.has_profile() && self.segment == Segment::New {
-            consider(self.joined_at() + config.lifecycle.activation_deadline + Span::MILLI);
+            member.consider(self.joined_at() + config.lifecycle.activation_deadline + Span::MILLI);
         }
+        let in_group = self.in_group();
         // The 30-day window also feeds the group's active count and revenue.
-        let windows = [
-            (WINDOW_30, rule_reads_30 || self.in_group()),
-            (WINDOW_90, rule_reads_90),
-        ];
-        for (window, matters) in windows {
-            if let Some(order) = self
-                .orders
-                .iter()
-                .find(|o| matters && o.at() + window > now)
-            {
-                consider(order.at() + window);
+        if reads_30 || in_group {
+            if let Some(order) = self.orders.iter().find(|o| o.at() + WINDOW_30 > now) {
+                let leaves = order.at() + WINDOW_30;
+                if reads_30 {
+                    member.consider(leaves);
+                } else {
+                    group.consider(leaves);
+                }
             }
         }
-        if self.in_group() {
+        if reads_90 {
+            if let Some(order) = self.orders.iter().find(|o| o.at() + WINDOW_90 > now) {
+                member.consider(order.at() + WINDOW_90);
+            }
+        }
+        if in_group {
             if let Some(boundary) = next_tenure_boundary(self.joined_at(), now) {
-                consider(boundary);
+                group.consider(boundary);
             }
         }
         if let Some(due) = self.next_lapse_due(rules) {
-            consider(due);
+            member.consider(due);
         }
         let mut ticket_open = false;
         for ticket in self.tickets() {
             if ticket.state == TicketState::Open {
                 ticket_open = true;
-                consider(ticket.opened_at + config.alerts.after_sales_sla);
+                member.consider(ticket.opened_at + config.alerts.after_sales_sla);
             }
         }
         // A ticket still to be warned about holds eviction off until its SLA has passed
         // (that wake is considered above). An eviction instant already behind her clock
         // (a late `member_left`) is due at once.
         if let Some((at, _)) = self.eviction(rules).filter(|_| !ticket_open) {
-            consider(at.max(now + Span::MILLI));
+            member.consider(at.max(now + Span::MILLI));
         }
-        next
+        match (member.0, group.0) {
+            (Some(m), Some(g)) if g < m => Some(Wake {
+                at: g,
+                group_only: true,
+            }),
+            (Some(at), _) => Some(Wake {
+                at,
+                group_only: false,
+            }),
+            (None, Some(at)) => Some(Wake {
+                at,
+                group_only: true,
+            }),
+            (None, None) => None,
+        }
     }
 
     /// Whether she is to be forgotten at `now`: her silence has reached its horizon and
@@ -757,6 +815,78 @@ mod tests {
     fn the_member_record_holds_its_size() {
         assert_eq!(std::mem::size_of::<Instant48>(), 6);
         assert_eq!(std::mem::size_of::<MemberState>(), 120);
+    }
+
+    /// A member in group 0 who joined `joined_days` before `t0` and placed one order of
+    /// `yuan` at `order_at`, in `segment`, last seen logging in at `t0`.
+    fn grouped(
+        t0: EventTime,
+        joined_days: i64,
+        order_at: EventTime,
+        yuan: i64,
+        segment: Segment,
+    ) -> (MemberState, OrderPool) {
+        let mut pool = OrderPool::default();
+        let mut m = MemberState::new(IdSlot::default(), order_at);
+        m.group = 0;
+        m.set_profile_times(Some(t0 - Span::days(joined_days)), order_at);
+        m.record_order(&mut pool, order_at, 1, Category::Home, Fen(yuan * 100));
+        m.segment = segment;
+        m.set_login_ref(t0);
+        (m, pool)
+    }
+
+    /// The timer step skips her evaluation exactly when the plan says group-only, so the
+    /// plan must call a wake group-only only when every member-side instant is later.
+    #[test]
+    fn a_wake_is_group_only_when_only_her_group_figures_can_change_then() {
+        let rules = Rules::new(&crate::config::Config::default());
+        let (ids, tickets) = (IdArena::default(), TicketTable::default());
+        let t0 = EventTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let plan = |m: &MemberState, pool: &OrderPool| {
+            Member::new(0, m, &ids, pool, &tickets).wake_plan(t0, &rules)
+        };
+        // A first tenure month ending in 20 days comes before her row's bound, the
+        // decline boundary, the order leaving the window and the login lapse (30 days).
+        let (mut m, pool) = grouped(t0, 10, t0, 50, Segment::GeneralDevelopment);
+        let tenure = t0 + Span::days(20);
+        assert_eq!(
+            plan(&m, &pool),
+            Some(Wake {
+                at: tenure,
+                group_only: true
+            })
+        );
+        // A member-side instant at the same millisecond makes it a full evaluation.
+        m.set_login_ref(tenure - Span::days(30));
+        assert_eq!(
+            plan(&m, &pool),
+            Some(Wake {
+                at: tenure,
+                group_only: false
+            })
+        );
+        // An order leaving the 30-day window in 5 days: group-only for a row that reads
+        // no 30-day figure (R ≤ 30 d) ...
+        let order_at = t0 - Span::days(25);
+        let (m, pool) = grouped(t0, 40, order_at, 150, Segment::GeneralDevelopment);
+        let leaves = order_at + WINDOW_30;
+        assert_eq!(
+            plan(&m, &pool),
+            Some(Wake {
+                at: leaves,
+                group_only: true
+            })
+        );
+        // ... but not for one whose rule reads M30 (R ≤ 30 d and M30 ≥ 100).
+        let (m, pool) = grouped(t0, 40, order_at, 150, Segment::GeneralValue);
+        assert_eq!(
+            plan(&m, &pool),
+            Some(Wake {
+                at: leaves,
+                group_only: false
+            })
+        );
     }
 
     #[test]
