@@ -56,6 +56,9 @@ impl CapLog {
     /// Forgets notifications at or before `window_start`: they count for no window that
     /// can still come.
     pub fn forget_until(&mut self, window_start: EventTime) {
+        if self.is_empty() {
+            return;
+        }
         let mut kept = 0;
         for i in 0..self.len() {
             let at = self.get(i);

@@ -366,11 +366,21 @@ impl Engine {
 
     /// Moves the watermark forward to `to` and fires every timer due by then, in time
     /// order. Used by the edges (`replay --until`) and by `process`.
+    #[inline]
     pub fn advance_to(&mut self, to: EventTime, out: &mut Vec<Warning>) {
         if to <= self.watermark {
             return;
         }
         self.watermark = to;
+        // Most events move the watermark without bringing a timer due: that test is kept
+        // inline, the firing out of line.
+        if self.timers.next_due(to).is_some() {
+            self.fire_due(to, out);
+        }
+    }
+
+    #[inline(never)]
+    fn fire_due(&mut self, to: EventTime, out: &mut Vec<Warning>) {
         while let Some(at) = self.timers.next_due(to) {
             let mut due = std::mem::take(&mut self.scratch_due);
             due.clear();
@@ -495,10 +505,16 @@ impl Engine {
 
     /// Her slot: `found`, the result of a lookup made since the last member was created,
     /// or a new slot.
+    #[inline]
     fn find_or_create(&mut self, id: &MemberId, found: Option<u32>, first_seen: EventTime) -> u32 {
-        if let Some(idx) = found {
-            return idx;
+        match found {
+            Some(idx) => idx,
+            None => self.create(id, first_seen),
         }
+    }
+
+    /// A new slot for member `id`, first seen at `first_seen`.
+    fn create(&mut self, id: &MemberId, first_seen: EventTime) -> u32 {
         let hash = self.hasher.hash_one(id.as_str());
         debug_assert!(self.member_count() < self.max_members);
         let state = MemberState::new(self.ids.store(id.as_str()), first_seen);
@@ -622,6 +638,7 @@ impl Engine {
     }
 
     /// Records the member's next wake-up, queueing it if it moved.
+    #[inline]
     fn set_wake(&mut self, idx: u32, next: Option<Wake>) {
         let m = &mut self.members[idx as usize];
         // Without a wake the flag is left as it was: the step that cleared the wake reads
@@ -630,10 +647,15 @@ impl Engine {
             m.set_group_wake(wake.group_only);
         }
         let next = next.map(|w| w.at);
-        let old = m.wake();
-        if old == next {
-            return;
+        if m.wake() != next {
+            self.move_wake(idx, next);
         }
+    }
+
+    #[inline(never)]
+    fn move_wake(&mut self, idx: u32, next: Option<EventTime>) {
+        let m = &mut self.members[idx as usize];
+        let old = m.wake();
         m.set_wake(next);
         match (old, next) {
             (None, Some(_)) => self.live_timers += 1,
@@ -1104,10 +1126,15 @@ impl Engine {
     }
 
     /// Re-grades every group whose figures moved, at instant `at`.
+    #[inline]
     fn flush_groups(&mut self, at: EventTime, out: &mut Vec<Warning>) {
-        if self.dirty_groups.is_empty() {
-            return;
+        if !self.dirty_groups.is_empty() {
+            self.regrade_dirty(at, out);
         }
+    }
+
+    #[inline(never)]
+    fn regrade_dirty(&mut self, at: EventTime, out: &mut Vec<Warning>) {
         let mut dirty = std::mem::take(&mut self.dirty_groups);
         dirty.sort_unstable();
         let mut events = std::mem::take(&mut self.scratch_group_events);

@@ -488,10 +488,12 @@ impl MemberState {
         horizon_start: EventTime,
         cap_window_start: EventTime,
     ) {
-        let keep_from = pool
-            .get(self.orders)
-            .partition_point(|o| o.at() <= horizon_start);
-        pool.remove_front(&mut self.orders, keep_from);
+        let orders = pool.get(self.orders);
+        // Usually her oldest order is still within the horizon: nothing to search.
+        if orders.first().is_some_and(|o| o.at() <= horizon_start) {
+            let keep_from = orders.partition_point(|o| o.at() <= horizon_start);
+            pool.remove_front(&mut self.orders, keep_from);
+        }
         if self.has_tickets() {
             if let Some(list) = tickets.get_mut(&idx) {
                 list.retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
@@ -559,6 +561,7 @@ pub struct Member<'a> {
 }
 
 impl<'a> Member<'a> {
+    #[inline]
     pub fn new(
         idx: u32,
         state: &'a MemberState,
@@ -726,7 +729,8 @@ impl<'a> Member<'a> {
         let in_group = self.in_group();
         // The 30-day window also feeds the group's active count and revenue.
         if reads_30 || in_group {
-            if let Some(order) = self.orders.iter().find(|o| o.at() + WINDOW_30 > now) {
+            let since = now - WINDOW_30;
+            if let Some(order) = self.orders.iter().find(|o| o.at() > since) {
                 let leaves = order.at() + WINDOW_30;
                 if reads_30 {
                     member.consider(leaves);
@@ -736,7 +740,8 @@ impl<'a> Member<'a> {
             }
         }
         if reads_90 {
-            if let Some(order) = self.orders.iter().find(|o| o.at() + WINDOW_90 > now) {
+            let since = now - WINDOW_90;
+            if let Some(order) = self.orders.iter().find(|o| o.at() > since) {
                 member.consider(order.at() + WINDOW_90);
             }
         }

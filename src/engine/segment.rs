@@ -83,12 +83,19 @@ pub struct Rfm {
 #[derive(Clone, Debug)]
 pub struct SegmentTable {
     rules: Vec<SegmentRule>,
+    /// By segment, the first row placing a member in it: read at every wake-up plan.
+    row_of: [Option<usize>; Segment::ALL.len()],
 }
 
 impl SegmentTable {
     pub fn new(rules: &[SegmentRule]) -> SegmentTable {
+        let mut row_of = [None; Segment::ALL.len()];
+        for (row, rule) in rules.iter().enumerate().rev() {
+            row_of[rule.segment as usize] = Some(row);
+        }
         SegmentTable {
             rules: rules.to_vec(),
+            row_of,
         }
     }
 
@@ -116,7 +123,7 @@ impl SegmentTable {
     /// not match never starts to: the segment changes exactly when this row stops
     /// matching. Its bounds are the only ones time can cross to change the segment.
     pub fn rule_for(&self, segment: Segment) -> Option<&SegmentRule> {
-        self.rules.iter().find(|rule| rule.segment == segment)
+        self.row_of[segment as usize].map(|row| &self.rules[row])
     }
 }
 

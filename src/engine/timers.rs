@@ -128,23 +128,31 @@ impl Timers {
             if bucket > bucket_of(limit) {
                 return None;
             }
-            self.far_order.pop();
-            let chunks = self.far.remove(&bucket).unwrap_or_default();
-            // Sized to this bucket, so a burst does not keep its capacity for later ones.
-            let total = chunks.iter().map(Vec::len).sum();
-            self.near = Vec::with_capacity(total);
-            self.cursor = 0;
-            for mut chunk in chunks {
-                self.near.extend_from_slice(&chunk);
-                if self.spare.len() < MAX_SPARE {
-                    chunk.clear();
-                    self.spare.push(chunk);
-                }
-            }
-            self.near.sort_unstable();
-            self.near_bucket = bucket;
+            self.load(bucket);
         }
         self.head().map(|(at, _)| at).filter(|at| *at <= limit)
+    }
+
+    /// Makes far bucket `bucket`, the earliest, the sorted one being drained. Once per
+    /// 18.6 hours of event time: kept out of line so that `next_due`, called for every
+    /// event, stays small.
+    #[inline(never)]
+    fn load(&mut self, bucket: i64) {
+        self.far_order.pop();
+        let chunks = self.far.remove(&bucket).unwrap_or_default();
+        // Sized to this bucket, so a burst does not keep its capacity for later ones.
+        let total = chunks.iter().map(Vec::len).sum();
+        self.near = Vec::with_capacity(total);
+        self.cursor = 0;
+        for mut chunk in chunks {
+            self.near.extend_from_slice(&chunk);
+            if self.spare.len() < MAX_SPARE {
+                chunk.clear();
+                self.spare.push(chunk);
+            }
+        }
+        self.near.sort_unstable();
+        self.near_bucket = bucket;
     }
 
     /// Removes every entry at exactly `at` and returns the slots in ascending order, each
