@@ -9,6 +9,8 @@
 //! chunk gets a chunk of its own.
 use serde::{Deserialize, Serialize};
 
+use super::short_copy::copy_short;
+
 const CHUNK_BITS: u32 = 20;
 const CHUNK: usize = 1 << CHUNK_BITS;
 /// Chunks an [`IdRef`] can name: 4 GiB of ids.
@@ -41,7 +43,7 @@ impl<'a> IdKey<'a> {
     pub fn new(id: &'a str) -> IdKey<'a> {
         if id.len() <= INLINE {
             let mut slot = [0; INLINE + 1];
-            slot[..id.len()].copy_from_slice(id.as_bytes());
+            copy_short(&mut slot, id.as_bytes());
             slot[INLINE] = id.len() as u8;
             IdKey::Inline(IdSlot(slot))
         } else {

@@ -774,6 +774,14 @@ impl Engine {
         if before == after {
             return;
         }
+        if let (Some((from, b)), Some((to, a))) = (&before, &after) {
+            if from == to {
+                // The common case, a member moving with time inside her group: one pass.
+                self.groups[*to as usize].replace(b, a);
+                self.mark_dirty(*to);
+                return;
+            }
+        }
         if let Some((group, c)) = before {
             self.groups[group as usize].remove(&c);
             self.mark_dirty(group);

@@ -136,6 +136,34 @@ impl GroupState {
         self.apply(c, -1);
     }
 
+    /// `remove(before)` then `add(after)`, in one pass.
+    pub fn replace(&mut self, before: &Contribution, after: &Contribution) {
+        let step = |total: &mut u32, was: bool, is: bool| {
+            *total = total.saturating_add_signed(i32::from(is) - i32::from(was));
+        };
+        step(&mut self.tracked, before.tracked, after.tracked);
+        step(&mut self.counted, before.counted, after.counted);
+        step(
+            &mut self.active,
+            before.counted && before.active,
+            after.counted && after.active,
+        );
+        let expected = |c: &Contribution| {
+            if c.counted {
+                i32::from(c.expected_pct)
+            } else {
+                0
+            }
+        };
+        self.expected_sum = self
+            .expected_sum
+            .saturating_add_signed(expected(after) - expected(before));
+        let revenue = |c: &Contribution, i: usize| if c.counted { c.revenue[i].0 } else { 0 };
+        for (i, total) in self.revenue.iter_mut().enumerate() {
+            total.0 += revenue(after, i) - revenue(before, i);
+        }
+    }
+
     fn apply(&mut self, c: &Contribution, sign: i32) {
         let step = |total: &mut u32, on: bool| {
             if on {
@@ -312,6 +340,38 @@ mod tests {
             g.add(&member(36, is_active, if is_active { spend } else { 0 }));
         }
         g
+    }
+
+    /// The one-pass move must leave the figures exactly as removing the old contribution
+    /// and adding the new one: over every combination of the flags.
+    #[test]
+    fn replacing_a_contribution_equals_removing_then_adding_it() {
+        let figures = |g: &GroupState| (g.tracked, g.counted, g.active, g.expected_sum, g.revenue);
+        let variants: Vec<Contribution> = (0..16u8)
+            .map(|bits| {
+                let mut c = member(40 + bits, bits & 1 != 0, i64::from(bits) * 7);
+                c.revenue[Category::Home.index()] = Fen(i64::from(bits) * 13);
+                c.tracked = bits & 2 != 0;
+                c.counted = bits & 4 != 0;
+                c.active = bits & 8 != 0 || c.active;
+                c
+            })
+            .collect();
+        for before in &variants {
+            for after in &variants {
+                let mut by_steps = group(12, 5, 300);
+                by_steps.add(before);
+                let mut in_one = by_steps.clone();
+                by_steps.remove(before);
+                by_steps.add(after);
+                in_one.replace(before, after);
+                assert_eq!(
+                    figures(&in_one),
+                    figures(&by_steps),
+                    "{before:?} -> {after:?}"
+                );
+            }
+        }
     }
 
     fn regrade(g: &mut GroupState) -> Vec<GroupEvent> {

@@ -26,6 +26,7 @@ mod prefetch;
 pub mod roster;
 pub mod rules;
 pub mod segment;
+mod short_copy;
 mod slab;
 pub mod stats;
 pub mod timers;

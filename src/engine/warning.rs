@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::group::Grade;
 use super::segment::{Segment, Severity};
+use super::short_copy::copy_short;
 use crate::model::{Category, EventTime, Fen, GroupId, MemberId, TutorId};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -310,7 +311,7 @@ impl IdentityBuf {
         };
         b.name(&KIND_NAMES[kind as usize]);
         b.nul();
-        b.buf[b.len..b.len + subject.len()].copy_from_slice(subject.as_bytes());
+        copy_short(&mut b.buf[b.len..], subject.as_bytes());
         b.len += subject.len();
         b.nul();
         b.word(event_time.as_millis().to_le_bytes(), 8);

@@ -53,6 +53,17 @@ impl WatermarkTracker {
 
     /// Records an event of `partition` and returns the (never decreasing) watermark.
     pub fn observe(&mut self, partition: u32, event_time: EventTime, wall: EventTime) -> EventTime {
+        let seen_is_busy = self.mode == TimeMode::Replay || self.idle_timeout > Span::ZERO;
+        if let [(only, clock)] = self.partitions.as_mut_slice() {
+            if *only == partition && seen_is_busy {
+                // The one partition was just seen, so it is not idle: the watermark is its
+                // own mark. What `recompute` gives, without the loop.
+                clock.max_event_time = clock.max_event_time.max(event_time);
+                clock.last_seen_wall = wall;
+                self.current = self.current.max(clock.max_event_time - self.lateness);
+                return self.current;
+            }
+        }
         let clock = self.clock(partition, wall);
         clock.max_event_time = clock.max_event_time.max(event_time);
         clock.last_seen_wall = wall;
@@ -158,6 +169,17 @@ mod tests {
         assert_eq!(
             w.observe(0, T0 + Span::minutes(1), T0),
             T0 - Span::minutes(4)
+        );
+    }
+
+    #[test]
+    fn a_lone_partition_with_no_idle_grace_is_idle_at_once() {
+        let mut w = WatermarkTracker::new(TimeMode::Live, LATE, Span::ZERO);
+        assert_eq!(w.observe(0, T0 - Span::hours(2), T0), T0 - LATE);
+        let mut replay = WatermarkTracker::new(TimeMode::Replay, LATE, Span::ZERO);
+        assert_eq!(
+            replay.observe(0, T0 - Span::hours(2), T0),
+            T0 - Span::hours(2) - LATE
         );
     }
 
