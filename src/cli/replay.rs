@@ -97,11 +97,8 @@ pub fn replay(
                 }
             }
         }
-        let results = engine.process_batch(0, &events, options.wall, &mut out);
-        for (result, &i) in results.into_iter().zip(&event_lines) {
-            if let Err(rejection) = result {
-                refused.push((i, rejection));
-            }
+        for (j, rejection) in engine.process_batch(0, &events, options.wall, &mut out) {
+            refused.push((event_lines[j], rejection));
         }
         if let Some(dl) = dead_letters.as_deref_mut() {
             refused.sort_by_key(|(i, _)| *i);

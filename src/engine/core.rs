@@ -250,24 +250,29 @@ impl Engine {
         Ok(())
     }
 
-    /// Applies a polled batch, one result per event. Exactly equivalent to calling
-    /// [`Engine::process`] for each event in turn: the watermark moves per event, so how
-    /// the input is split into batches never changes the output.
+    /// Applies a polled batch: exactly equivalent to calling [`Engine::process`] for each
+    /// event in turn (the watermark moves per event, so how the input is split into
+    /// batches never changes the output). Returns the events refused, by their index in
+    /// the batch; nothing is allocated for a batch without any.
     pub fn process_batch(
         &mut self,
         partition: u32,
         events: &[Event],
         wall: EventTime,
         out: &mut Vec<Warning>,
-    ) -> Vec<Result<(), Rejection>> {
-        self.process_batch_counted(partition, events, wall, out)
-            .into_iter()
-            .map(|(result, _)| result)
-            .collect()
+    ) -> Vec<(usize, Rejection)> {
+        let mut refused = Vec::new();
+        self.each_in_batch(partition, events, wall, out, |i, result, _| {
+            if let Err(rejection) = result {
+                refused.push((i, rejection));
+            }
+        });
+        refused
     }
 
-    /// [`Engine::process_batch`], also telling how many warnings each event appended to
-    /// `out` (they are in event order), so a caller can attribute output to its input.
+    /// [`Engine::process_batch`] with one result per event, and how many warnings each
+    /// appended to `out` (they are in event order), so a caller can attribute output to
+    /// its input.
     pub fn process_batch_counted(
         &mut self,
         partition: u32,
@@ -275,24 +280,35 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Vec<(Result<(), Rejection>, usize)> {
+        let mut results = Vec::with_capacity(events.len());
+        self.each_in_batch(partition, events, wall, out, |_, result, count| {
+            results.push((result, count));
+        });
+        results
+    }
+
+    /// Processes the batch and hands each event's result and warning count to `each`.
+    fn each_in_batch(
+        &mut self,
+        partition: u32,
+        events: &[Event],
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+        mut each: impl FnMut(usize, Result<(), Rejection>, usize),
+    ) {
         let mut found = std::mem::take(&mut self.scratch_found);
         let mut hashes = std::mem::take(&mut self.scratch_hashes);
         self.warm(events, &mut hashes, &mut found);
         self.scratch_hashes = hashes;
         let warmed_at = self.evictions;
-        let results = events
-            .iter()
-            .zip(&found)
-            .map(|(event, &idx)| {
-                // After an eviction a slot found by the warm-up may hold someone else.
-                let idx = idx.filter(|_| self.evictions == warmed_at);
-                let before = out.len();
-                let result = self.process_found(partition, event, idx, wall, out);
-                (result, out.len() - before)
-            })
-            .collect();
+        for (i, (event, &idx)) in events.iter().zip(&found).enumerate() {
+            // After an eviction a slot found by the warm-up may hold someone else.
+            let idx = idx.filter(|_| self.evictions == warmed_at);
+            let before = out.len();
+            let result = self.process_found(partition, event, idx, wall, out);
+            each(i, result, out.len() - before);
+        }
         self.scratch_found = found;
-        results
     }
 
     /// Looks up the batch's members up front and starts loading their state, in stages

@@ -165,8 +165,8 @@ impl WarningId {
         // fixed-width moves rather than one `memcpy` call per piece, which cost more than
         // the hash. Both paths give the same digest for the same bytes; ids too long for
         // the stack buffer (rare, long ids) still stream.
-        if let Some(bytes) = IdentityBuf::gather(kind, subject, event_time, from, to, detail) {
-            return WarningId(xxhash_rust::xxh3::xxh3_128(bytes.as_slice()));
+        if let Some(digest) = IdentityBuf::digest(kind, subject, event_time, from, to, detail) {
+            return WarningId(digest);
         }
         let mut h = xxhash_rust::xxh3::Xxh3::new();
         identity_bytes(kind, subject, event_time, from, to, detail, |bytes| {
@@ -177,7 +177,7 @@ impl WarningId {
 }
 
 /// Feeds the identity of a warning to `sink` piece by piece: the definition of the byte
-/// stream an id hashes, which [`IdentityBuf::gather`] reproduces on the stack.
+/// stream an id hashes, which [`IdentityBuf::digest`] reproduces on the stack.
 ///
 /// Fields are separated by a NUL, which no id or label contains, so distinct field tuples
 /// never give the same byte stream.
@@ -286,16 +286,17 @@ impl IdentityBuf {
     /// widest (three names, four NULs, the time and a detail of up to 8 bytes).
     const VARIABLE: usize = 256 - 3 * NAME_WIDTH - 4 - 8 - 8;
 
-    /// The identity bytes of [`identity_bytes`], or `None` when the subject and ticket id
-    /// are too long for the buffer.
-    fn gather(
+    /// The digest of the identity bytes of [`identity_bytes`], or `None` when the subject
+    /// and ticket id are too long for the buffer. Hashed here rather than returned: the
+    /// buffer would be copied out.
+    fn digest(
         kind: WarningKind,
         subject: &str,
         event_time: EventTime,
         from: Option<Label>,
         to: Option<Label>,
         detail: &Detail,
-    ) -> Option<IdentityBuf> {
+    ) -> Option<u128> {
         let ticket = match detail {
             Detail::Ticket { ticket_id, .. } => ticket_id.as_bytes(),
             _ => &[],
@@ -328,7 +329,7 @@ impl IdentityBuf {
                 b.len += ticket.len();
             }
         }
-        Some(b)
+        Some(xxhash_rust::xxh3::xxh3_128(b.as_slice()))
     }
 
     fn name(&mut self, name: &PaddedName) {
