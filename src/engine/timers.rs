@@ -52,6 +52,44 @@ fn unpack(bucket: i64, entry: u64) -> (EventTime, u32) {
 /// A far bucket: chunks of at most [`CHUNK`] entries, every one but the last full.
 type Chunks = Vec<Vec<u64>>;
 
+/// Bits of an entry's offset that choose its bin in [`sort_bucket`].
+const BIN_BITS: u32 = 10;
+/// An entry shifted right by this is its bin: the top bits of the offset (an entry is
+/// below 2^(32 + BUCKET_BITS)).
+const BIN_SHIFT: u32 = 32 + BUCKET_BITS - BIN_BITS;
+
+/// Sorts a bucket's entries ascending: one counting pass distributes them into 1 024
+/// bins by the top bits of their offset (about a minute of event time each), then each
+/// bin, a handful of entries, is sorted on its own. About a quarter of the instructions
+/// of one comparison sort over thousands of entries.
+fn sort_bucket(entries: &mut Vec<u64>) {
+    if entries.len() < 1 << BIN_BITS {
+        entries.sort_unstable();
+        return;
+    }
+    // Bin b's entries go to starts[b]..starts[b + 1].
+    let mut starts = vec![0usize; (1 << BIN_BITS) + 1];
+    for &e in entries.iter() {
+        starts[(e >> BIN_SHIFT) as usize + 1] += 1;
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    let mut next = starts.clone();
+    let mut binned = vec![0u64; entries.len()];
+    for &e in entries.iter() {
+        let bin = (e >> BIN_SHIFT) as usize;
+        binned[next[bin]] = e;
+        next[bin] += 1;
+    }
+    for bin in starts.windows(2) {
+        if bin[1] - bin[0] > 1 {
+            binned[bin[0]..bin[1]].sort_unstable();
+        }
+    }
+    *entries = binned;
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Timers {
     /// The bucket being drained, sorted; entries before `cursor` are gone.
@@ -151,7 +189,7 @@ impl Timers {
                 self.spare.push(chunk);
             }
         }
-        self.near.sort_unstable();
+        sort_bucket(&mut self.near);
         self.near_bucket = bucket;
     }
 
@@ -339,6 +377,30 @@ mod tests {
         assert_eq!(times, sorted);
         assert_eq!(rest.len(), 5);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_bucket_sorts_like_a_comparison_sort() {
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        for n in [0, 1, 1023, 1024, 1025, 20_000] {
+            for spread in [1i64, 1_000, BUCKET_MS] {
+                let mut entries: Vec<u64> = (0..n)
+                    .map(|_| {
+                        seed ^= seed << 13;
+                        seed ^= seed >> 7;
+                        seed ^= seed << 17;
+                        let at = at(BUCKET_MS * 7 + (seed % spread as u64) as i64);
+                        pack(at, (seed >> 40) as u32 % 5_000)
+                    })
+                    .collect();
+                // The warm-up timer's slot, at the bucket's last millisecond.
+                entries.push(pack(at(BUCKET_MS * 8 - 1), u32::MAX));
+                let mut expected = entries.clone();
+                expected.sort_unstable();
+                sort_bucket(&mut entries);
+                assert_eq!(entries, expected, "{n} entries over {spread} ms");
+            }
+        }
     }
 
     #[test]
