@@ -11,7 +11,7 @@ use super::arena::{IdArena, IdSlot};
 use super::benchmark::{next_tenure_boundary, tenure_month, TENURE_MONTH};
 use super::cap::CapLog;
 use super::group::Contribution;
-use super::lifecycle::{decline_entry, Stage, DECLINE_AFTER, LOST_AFTER};
+use super::lifecycle::{decline_entry, Stage, LOST_AFTER};
 use super::orders::{OrderList, OrderPool};
 use super::rules::Rules;
 use super::segment::{Rfm, Segment};
@@ -536,17 +536,28 @@ pub struct Wake {
 }
 
 /// The earliest of the instants considered that lie after a given instant.
-struct Earliest(Option<EventTime>, EventTime);
+struct Earliest {
+    after: EventTime,
+    /// `EventTime::MAX` until an instant is considered (none can be that late).
+    earliest: EventTime,
+}
 
 impl Earliest {
     fn after(now: EventTime) -> Earliest {
-        Earliest(None, now)
+        Earliest {
+            after: now,
+            earliest: EventTime::MAX,
+        }
     }
 
     fn consider(&mut self, at: EventTime) {
-        if at > self.1 && self.0.is_none_or(|n| at < n) {
-            self.0 = Some(at);
+        if at > self.after && at < self.earliest {
+            self.earliest = at;
         }
+    }
+
+    fn get(&self) -> Option<EventTime> {
+        (self.earliest != EventTime::MAX).then_some(self.earliest)
     }
 }
 
@@ -703,7 +714,9 @@ impl<'a> Member<'a> {
         let config = &rules.config;
         let mut member = Earliest::after(now);
         let mut group = Earliest::after(now);
+        // Each packed instant is decoded once: this runs after every change of hers.
         let last = self.last_order_at();
+        let login_ref = self.login_ref();
         // Only the current row's bounds can change the segment (see `rule_for`).
         let rule = last.and_then(|_| rules.segments.rule_for(self.segment));
         let reads_30 = rule.is_some_and(|r| r.min_m30.is_some() || r.min_f30.is_some());
@@ -712,15 +725,20 @@ impl<'a> Member<'a> {
             if let Some(bound) = rule.and_then(|r| r.max_recency) {
                 member.consider(last + bound + Span::MILLI);
             }
-            member.consider(last + DECLINE_AFTER + Span::MILLI);
-            member.consider(last + LOST_AFTER + Span::MILLI);
-            if self.stage_at(now) == Stage::Decline {
-                if let Some(offset) = config
-                    .lifecycle
-                    .recall_schedule
-                    .get(usize::from(self.recall_fired))
-                {
-                    member.consider(decline_entry(last) + *offset);
+            // The next stage boundary: decline, or once in decline, lost.
+            let declines = decline_entry(last);
+            if declines > now {
+                member.consider(declines);
+            } else {
+                member.consider(last + LOST_AFTER + Span::MILLI);
+                if self.stage_at(now) == Stage::Decline {
+                    if let Some(offset) = config
+                        .lifecycle
+                        .recall_schedule
+                        .get(usize::from(self.recall_fired))
+                    {
+                        member.consider(declines + *offset);
+                    }
                 }
             }
         } else if self.has_profile() && self.segment == Segment::New {
@@ -750,8 +768,9 @@ impl<'a> Member<'a> {
                 group.consider(boundary);
             }
         }
-        if let Some(due) = self.next_lapse_due(rules) {
-            member.consider(due);
+        let lapses = &config.lifecycle.login_lapse;
+        if let Some(lapse) = lapses.get(usize::from(self.lapse_fired)) {
+            member.consider(login_ref + *lapse);
         }
         let mut ticket_open = false;
         for ticket in self.tickets() {
@@ -762,11 +781,19 @@ impl<'a> Member<'a> {
         }
         // A ticket still to be warned about holds eviction off until its SLA has passed
         // (that wake is considered above). An eviction instant already behind her clock
-        // (a late `member_left`) is due at once.
-        if let Some((at, _)) = self.eviction(rules).filter(|_| !ticket_open) {
-            member.consider(at.max(now + Span::MILLI));
+        // (a late `member_left`) is due at once. (`eviction`, from the decoded instants.)
+        let state = &config.state;
+        let silence = if self.left() {
+            state.evict_left_after
+        } else {
+            state.evict_dormant_after
+        };
+        if silence != Span::ZERO && !ticket_open {
+            let last_seen = self.profile_ts().max(last.unwrap_or(NEVER)).max(login_ref);
+            member.consider((last_seen + silence).max(now + Span::MILLI));
         }
-        match (member.0, group.0) {
+        let (m, g) = (member.get(), group.get());
+        match (m, g) {
             (Some(m), Some(g)) if g < m => Some(Wake {
                 at: g,
                 group_only: true,
