@@ -565,10 +565,12 @@ impl Earliest {
 /// tickets): everything derived from her state at an instant.
 #[derive(Clone, Copy)]
 pub struct Member<'a> {
+    idx: u32,
     state: &'a MemberState,
     ids: &'a IdArena,
     orders: &'a [OrderRec],
-    tickets: &'a [Ticket],
+    /// Looked up only when read: few members have tickets, and most views never ask.
+    tickets: &'a TicketTable,
 }
 
 impl<'a> Member<'a> {
@@ -580,12 +582,8 @@ impl<'a> Member<'a> {
         pool: &'a OrderPool,
         tickets: &'a TicketTable,
     ) -> Member<'a> {
-        let tickets = if state.has_tickets() {
-            tickets.get(&idx).map_or(&[][..], Vec::as_slice)
-        } else {
-            &[]
-        };
         Member {
+            idx,
             state,
             ids,
             orders: pool.get(state.orders),
@@ -598,7 +596,11 @@ impl<'a> Member<'a> {
     }
 
     pub fn tickets(&self) -> &'a [Ticket] {
-        self.tickets
+        if self.state.has_tickets() {
+            self.tickets.get(&self.idx).map_or(&[][..], Vec::as_slice)
+        } else {
+            &[]
+        }
     }
 
     /// Orders within the retention horizon, ascending by time.
@@ -832,7 +834,7 @@ impl std::fmt::Debug for Member<'_> {
             .field("id", &self.id())
             .field("state", self.state)
             .field("orders", &self.orders)
-            .field("tickets", &self.tickets)
+            .field("tickets", &self.tickets())
             .finish()
     }
 }
