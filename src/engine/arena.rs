@@ -27,8 +27,36 @@ const IN_ARENA: u8 = u8::MAX;
 
 /// A member id as her record holds it: up to [`INLINE`] bytes inline with the length in
 /// the last byte, or [`IN_ARENA`] there and an [`IdRef`] in the first four.
+///
+/// An inline id is always valid UTF-8: only this file builds slots, `store` and
+/// `IdKey::new` copy whole `str`s, the default is empty, and a deserialized slot is
+/// checked ([`RawIdSlot`]). So [`IdArena::resolve`] need not validate it again; it is
+/// read for every member warning.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawIdSlot")]
 pub struct IdSlot([u8; INLINE + 1]);
+
+/// An [`IdSlot`] as stored, before it is checked.
+#[derive(Deserialize)]
+#[serde(rename = "IdSlot")]
+struct RawIdSlot([u8; INLINE + 1]);
+
+impl TryFrom<RawIdSlot> for IdSlot {
+    type Error = &'static str;
+
+    fn try_from(raw: RawIdSlot) -> Result<IdSlot, Self::Error> {
+        let bytes = raw.0;
+        match bytes[INLINE] {
+            IN_ARENA => Ok(IdSlot(bytes)),
+            len if usize::from(len) <= INLINE
+                && std::str::from_utf8(&bytes[..usize::from(len)]).is_ok() =>
+            {
+                Ok(IdSlot(bytes))
+            }
+            _ => Err("a member id slot that holds no valid id"),
+        }
+    }
+}
 
 /// How an id is compared with the stored ones during a lookup.
 #[derive(Copy, Clone, Debug)]
@@ -119,8 +147,12 @@ impl IdArena {
                 at.copy_from_slice(&slot.0[..4]);
                 self.get(IdRef(u32::from_le_bytes(at)))
             }
-            // Stored from a whole `str` by `store`: valid UTF-8 (see `get`).
-            len => std::str::from_utf8(&slot.0[..usize::from(len)]).unwrap_or_default(),
+            len => {
+                let bytes = &slot.0[..usize::from(len)];
+                // SAFETY: an inline slot holds valid UTF-8 (see `IdSlot`: built only here
+                // from whole `str`s, or checked when deserialized).
+                unsafe { std::str::from_utf8_unchecked(bytes) }
+            }
         }
     }
 
@@ -181,6 +213,29 @@ impl IdArena {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `resolve` trusts an inline slot to hold UTF-8: a stored slot that does not, or
+    /// whose length byte overruns it, must be refused when read back.
+    #[test]
+    fn a_deserialized_slot_must_hold_a_valid_id() {
+        let arena = IdArena::default();
+        let good = arena_slot("m0000001");
+        // bincode, as snapshots are written: the twelve bytes as they are.
+        let bytes = bincode::serialize(&good).unwrap();
+        assert_eq!(bytes.len(), INLINE + 1);
+        let back: IdSlot = bincode::deserialize(&bytes).unwrap();
+        assert_eq!(arena.resolve(&back), "m0000001");
+        let mut bad_utf8 = bytes.clone();
+        bad_utf8[0] = 0xFF;
+        assert!(bincode::deserialize::<IdSlot>(&bad_utf8).is_err());
+        let mut overrun = bytes;
+        overrun[INLINE] = INLINE as u8 + 1;
+        assert!(bincode::deserialize::<IdSlot>(&overrun).is_err());
+    }
+
+    fn arena_slot(id: &str) -> IdSlot {
+        IdArena::default().store(id)
+    }
 
     #[test]
     fn ids_of_every_length_come_back_exactly() {
