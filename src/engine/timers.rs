@@ -197,6 +197,27 @@ impl Timers {
     /// once (a slot rescheduled away and back leaves two identical entries). Call after
     /// `next_due` returned `at`.
     pub fn take_due_at(&mut self, at: EventTime, into: &mut Vec<u32>) {
+        if self.late.is_empty() && bucket_of(at) == self.near_bucket {
+            // Only the sorted bucket holds entries this early: its run at `at`, directly.
+            let offset = (at.as_millis() & ((1 << BUCKET_BITS) - 1)) as u64;
+            let run = self.near[self.cursor..]
+                .iter()
+                .take_while(|&&e| e >> 32 == offset)
+                .count();
+            for &e in &self.near[self.cursor..self.cursor + run] {
+                let slot = e as u32;
+                if into.last() != Some(&slot) {
+                    into.push(slot);
+                }
+            }
+            self.cursor += run;
+            self.len -= run;
+            if self.cursor == self.near.len() {
+                self.near = Vec::new();
+                self.cursor = 0;
+            }
+            return;
+        }
         while let Some((first, slot)) = self.head() {
             if first != at {
                 break;

@@ -52,6 +52,7 @@ impl WatermarkTracker {
     }
 
     /// Records an event of `partition` and returns the (never decreasing) watermark.
+    #[inline]
     pub fn observe(&mut self, partition: u32, event_time: EventTime, wall: EventTime) -> EventTime {
         let seen_is_busy = self.mode == TimeMode::Replay || self.idle_timeout > Span::ZERO;
         if let [(only, clock)] = self.partitions.as_mut_slice() {
@@ -64,6 +65,16 @@ impl WatermarkTracker {
                 return self.current;
             }
         }
+        self.observe_among_many(partition, event_time, wall)
+    }
+
+    #[inline(never)]
+    fn observe_among_many(
+        &mut self,
+        partition: u32,
+        event_time: EventTime,
+        wall: EventTime,
+    ) -> EventTime {
         let clock = self.clock(partition, wall);
         clock.max_event_time = clock.max_event_time.max(event_time);
         clock.last_seen_wall = wall;
