@@ -395,6 +395,8 @@ impl Engine {
         }
     }
 
+    /// Fires every timer due by `to`, in time order: the members due at one instant in
+    /// slot order, then the groups they moved regraded at that instant.
     #[inline(never)]
     fn fire_due(&mut self, to: EventTime, out: &mut Vec<Warning>) {
         while let Some(at) = self.timers.next_due(to) {
@@ -668,6 +670,7 @@ impl Engine {
         }
     }
 
+    /// [`Engine::set_wake`] for a wake that moved: the record, the live count, the queue.
     #[inline(never)]
     fn move_wake(&mut self, idx: u32, next: Option<EventTime>) {
         let m = &mut self.members[idx as usize];
@@ -1157,6 +1160,7 @@ impl Engine {
         }
     }
 
+    /// [`Engine::flush_groups`] when some group is dirty.
     #[inline(never)]
     fn regrade_dirty(&mut self, at: EventTime, out: &mut Vec<Warning>) {
         let mut dirty = std::mem::take(&mut self.dirty_groups);

@@ -231,34 +231,23 @@ const fn padded(name: &str) -> PaddedName {
     }
 }
 
-/// Padded names, by the enums' discriminants.
-static KIND_NAMES: [PaddedName; WarningKind::ALL.len()] = {
-    let mut i = 0;
-    let mut names = [const { padded("") }; WarningKind::ALL.len()];
-    while i < names.len() {
-        names[i] = padded(WarningKind::ALL[i].name());
-        i += 1;
-    }
-    names
-};
-static SEGMENT_NAMES: [PaddedName; Segment::ALL.len()] = {
-    let mut i = 0;
-    let mut names = [const { padded("") }; Segment::ALL.len()];
-    while i < names.len() {
-        names[i] = padded(Segment::ALL[i].name());
-        i += 1;
-    }
-    names
-};
-static GRADE_NAMES: [PaddedName; Grade::ALL.len()] = {
-    let mut i = 0;
-    let mut names = [const { padded("") }; Grade::ALL.len()];
-    while i < names.len() {
-        names[i] = padded(Grade::ALL[i].name());
-        i += 1;
-    }
-    names
-};
+/// Padded names of every value of an enum (its `ALL`), by discriminant.
+macro_rules! padded_names {
+    ($all:expr) => {{
+        let all = $all;
+        let mut names = [const { padded("") }; $all.len()];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = padded(all[i].name());
+            i += 1;
+        }
+        names
+    }};
+}
+
+static KIND_NAMES: [PaddedName; WarningKind::ALL.len()] = padded_names!(WarningKind::ALL);
+static SEGMENT_NAMES: [PaddedName; Segment::ALL.len()] = padded_names!(Segment::ALL);
+static GRADE_NAMES: [PaddedName; Grade::ALL.len()] = padded_names!(Grade::ALL);
 static UNGRADED: PaddedName = padded(Label::Ungraded.name());
 static NO_LABEL: PaddedName = padded("");
 
