@@ -166,11 +166,7 @@ fn a_query_during_a_burst_is_answered_from_the_moving_state() {
     create_topic(&input, 1);
     let lines = workload(10_000, 120, 7);
     let total = lines.len() as f64;
-    let records: Vec<Record> = lines
-        .iter()
-        .map(|l| Record::new(&member_key(l), l.as_bytes().to_vec()))
-        .collect();
-    produce(&input, &records);
+    produce(&input, &json_records(&lines));
     let sets = settings(
         &unique("http-burst-group"),
         &input,

@@ -31,21 +31,17 @@ fn a_broker_restart_mid_stream_loses_nothing() {
         "this test stops and starts the broker of scripts/kafka-local.sh; it cannot restart \
          a broker given by TEST_KAFKA_BROKERS"
     );
-    let input = unique("bounce-in");
-    let warnings = unique("bounce-warnings");
-    let dlq = unique("bounce-dlq");
-    let group = unique("bounce-group");
-    create_topic(&input, 1);
-    create_topic(&warnings, 2);
-    create_topic(&dlq, 1);
+    let Topics {
+        input,
+        warnings,
+        dlq,
+        group,
+    } = topics("bounce", 1, 2);
 
     let lines = workload(1500, 90, 31);
     let expected = id_counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
     let expected_ids: BTreeSet<String> = expected.keys().cloned().collect();
-    let records: Vec<Record> = lines
-        .iter()
-        .map(|l| Record::new(&member_key(l), l.as_bytes()))
-        .collect();
+    let records = json_records(&lines);
     let (first, second) = records.split_at(records.len() / 2);
 
     let mut cw = Churnwatch::start(

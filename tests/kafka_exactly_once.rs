@@ -20,15 +20,14 @@ fn pause(state: &mut u64, lo: u64, hi: u64) -> Duration {
 #[test]
 fn kill_9_at_random_points_neither_loses_nor_repeats_a_warning() {
     require_broker();
-    let input = unique("eos-in");
-    let warnings = unique("eos-warnings");
-    let dlq = unique("eos-dlq");
-    let group = unique("eos-group");
     // One input partition: the order the replay sees is the order of the topic (with
     // several, late events could be stamped at a different watermark).
-    create_topic(&input, 1);
-    create_topic(&warnings, 3);
-    create_topic(&dlq, 1);
+    let Topics {
+        input,
+        warnings,
+        dlq,
+        group,
+    } = topics("eos", 1, 3);
     let lines = workload(42_000, 120, 41);
     let expected = id_counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
     assert!(
@@ -52,11 +51,7 @@ fn kill_9_at_random_points_neither_loses_nor_repeats_a_warning() {
     let slices: Vec<&[String]> = lines.chunks(lines.len().div_ceil(4)).collect();
     for (i, slice) in slices.iter().enumerate() {
         let cw = Churnwatch::start(&sets, None, &format!("{group}-{i}"));
-        let records: Vec<Record> = slice
-            .iter()
-            .map(|l| Record::new(&member_key(l), l.as_bytes()))
-            .collect();
-        produce(&input, &records);
+        produce(&input, &json_records(slice));
         // Killed only once it owns the partition (the group first waits out the killed
         // predecessor's session), at a random instant of its restore or of live output.
         let mut cw = cw;

@@ -21,37 +21,9 @@ use churnwatch::proto::v1;
 
 const WAIT: Duration = Duration::from_secs(120);
 
-struct Topics {
-    input: String,
-    warnings: String,
-    dlq: String,
-    group: String,
-}
-
-fn topics(name: &str) -> Topics {
-    require_broker();
-    let t = Topics {
-        input: unique(&format!("{name}-in")),
-        warnings: unique(&format!("{name}-warnings")),
-        dlq: unique(&format!("{name}-dlq")),
-        group: unique(&format!("{name}-group")),
-    };
-    create_topic(&t.input, 1);
-    create_topic(&t.warnings, 3);
-    create_topic(&t.dlq, 1);
-    t
-}
-
-fn json_records(lines: &[String]) -> Vec<Record> {
-    lines
-        .iter()
-        .map(|l| Record::new(&member_key(l), l.as_bytes()))
-        .collect()
-}
-
 #[test]
 fn json_events_give_the_replay_warnings_as_protobuf() {
-    let t = topics("json-proto");
+    let t = topics("json-proto", 1, 3);
     let lines = workload(150, 70, 7);
     let expected: BTreeSet<String> = replay(&lines, None)
         .iter()
@@ -154,7 +126,7 @@ fn to_protobuf(line: &str) -> Vec<u8> {
 
 #[test]
 fn protobuf_events_give_the_replay_warnings_as_json() {
-    let t = topics("proto-json");
+    let t = topics("proto-json", 1, 3);
     let lines = workload(120, 60, 11);
     let expected = replay(&lines, None);
     assert!(expected.len() > 30);
@@ -188,7 +160,7 @@ fn protobuf_events_give_the_replay_warnings_as_json() {
 
 #[test]
 fn poison_messages_go_to_the_dead_letter_topic_with_their_reason_and_source() {
-    let t = topics("poison");
+    let t = topics("poison", 1, 3);
     // Nine days after the order: her last order is 9 days old, so she has left
     // important_value.
     let good_login =
@@ -293,7 +265,7 @@ fn at_least_once_restarts_graceful_and_kill_9_lose_no_warning() {
 }
 
 fn restarts_lose_no_warning(delivery: &str) {
-    let t = topics(&format!("restart-{delivery}"));
+    let t = topics(&format!("restart-{delivery}"), 1, 3);
     let lines = workload(1500, 90, 23);
     let expected: BTreeSet<String> = replay(&lines, None)
         .iter()
@@ -346,7 +318,7 @@ fn restarts_lose_no_warning(delivery: &str) {
 
 #[test]
 fn in_live_mode_an_idle_input_lets_the_wall_clock_fire_timers() {
-    let t = topics("live-idle");
+    let t = topics("live-idle", 1, 3);
     let now = churnwatch::cli::wall_clock().as_millis();
     let day = 86_400_000i64;
     let order_ts = now - 7 * day - 10 * 60_000;

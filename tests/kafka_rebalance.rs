@@ -83,19 +83,14 @@ fn wait_for_roles(instances: &[&Churnwatch], mut expected: Vec<Role>, what: &str
 #[test]
 fn one_instance_reads_every_partition_and_a_standby_takes_over() {
     require_broker();
-    let input = unique("lease-in");
-    let warnings = unique("lease-warnings");
-    let dlq = unique("lease-dlq");
-    let group = unique("lease-group");
-    create_topic(&input, 4);
-    create_topic(&warnings, 1);
-    create_topic(&dlq, 1);
+    let Topics {
+        input,
+        warnings,
+        dlq,
+        group,
+    } = topics("lease", 4, 1);
     let lines = workload(500, 60, 3);
-    let records: Vec<Record> = lines
-        .iter()
-        .map(|l| Record::new(&member_key(l), l.as_bytes()))
-        .collect();
-    produce(&input, &records);
+    produce(&input, &json_records(&lines));
     let sets = rebalance_settings(&group, &input, &warnings, &dlq);
     let a = Churnwatch::start(&sets, None, &format!("{group}-a"));
     wait_for_roles(&[&a], vec![Role::Reading(4)], "alone");
@@ -141,26 +136,20 @@ fn one_instance_reads_every_partition_and_a_standby_takes_over() {
 #[test]
 fn instances_joining_and_leaving_mid_stream_move_the_state_and_keep_exactly_once() {
     require_broker();
-    let input = unique("rebalance-in");
-    let warnings = unique("rebalance-warnings");
-    let dlq = unique("rebalance-dlq");
-    let group = unique("rebalance-group");
     // One input partition: the order the replay sees is the order of the topic.
-    create_topic(&input, 1);
-    create_topic(&warnings, 3);
-    create_topic(&dlq, 1);
+    let Topics {
+        input,
+        warnings,
+        dlq,
+        group,
+    } = topics("rebalance", 1, 3);
     let lines = workload(20_000, 120, 17);
     let expected = id_counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
     let mut sets = rebalance_settings(&group, &input, &warnings, &dlq);
     sets.push("kafka.delivery=exactly_once".to_owned());
     let slices: Vec<Vec<Record>> = lines
         .chunks(lines.len().div_ceil(3))
-        .map(|slice| {
-            slice
-                .iter()
-                .map(|l| Record::new(&member_key(l), l.as_bytes()))
-                .collect()
-        })
+        .map(json_records)
         .collect();
     eprintln!(
         "{} events, {} warnings expected",

@@ -45,28 +45,21 @@ fn snapshots_of(group: &str) -> Vec<PathBuf> {
 fn restart_over(damage: Damage) -> String {
     require_broker();
     let name = format!("snap-{damage:?}").to_lowercase();
-    let input = unique(&format!("{name}-in"));
-    let warnings = unique(&format!("{name}-warnings"));
-    let dlq = unique(&format!("{name}-dlq"));
-    let group = unique(&format!("{name}-group"));
-    create_topic(&input, 1);
-    create_topic(&warnings, 3);
-    create_topic(&dlq, 1);
+    let Topics {
+        input,
+        warnings,
+        dlq,
+        group,
+    } = topics(&name, 1, 3);
     let lines = workload(3_000, 120, 5);
     let (first, second) = lines.split_at(lines.len() / 2);
     let expected = id_counts(replay(&lines, None).iter().map(|l| json_warning_id(l)));
     let expected_first = replay(first, None).len();
-    let records = |lines: &[String]| -> Vec<Record> {
-        lines
-            .iter()
-            .map(|l| Record::new(&member_key(l), l.as_bytes()))
-            .collect()
-    };
     let sets = settings(&group, &input, "json", &warnings, &dlq);
 
     // Run 1 handles the first half and stops gracefully: a last snapshot at the commit.
     let cw = Churnwatch::start(&sets, None, &format!("{group}-1"));
-    produce(&input, &records(first));
+    produce(&input, &json_records(first));
     wait_for_warnings(&warnings, expected_first, WAIT);
     assert!(cw.stop().success(), "a graceful stop exits 0");
     let files = snapshots_of(&group);
@@ -96,7 +89,7 @@ fn restart_over(damage: Damage) -> String {
     // Run 2 starts over the snapshots and handles the second half.
     let mut cw = Churnwatch::start(&sets, None, &format!("{group}-2"));
     cw.wait_for_log("partitions assigned", WAIT);
-    produce(&input, &records(second));
+    produce(&input, &json_records(second));
     wait_for_warnings(&warnings, expected.len(), WAIT);
     let log_path = cw.log.clone();
     assert!(cw.stop().success(), "a graceful stop exits 0");

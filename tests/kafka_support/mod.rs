@@ -250,6 +250,38 @@ pub fn warning_ids_all(messages: &[OwnedMessage]) -> Vec<String> {
         .collect()
 }
 
+/// One test's topics and consumer group, each name unique to the run.
+pub struct Topics {
+    pub input: String,
+    pub warnings: String,
+    pub dlq: String,
+    pub group: String,
+}
+
+/// Creates `{name}-in` with `input_partitions`, `{name}-warnings` with
+/// `warning_partitions` and a one-partition `{name}-dlq`, and names `{name}-group`.
+pub fn topics(name: &str, input_partitions: i32, warning_partitions: i32) -> Topics {
+    require_broker();
+    let t = Topics {
+        input: unique(&format!("{name}-in")),
+        warnings: unique(&format!("{name}-warnings")),
+        dlq: unique(&format!("{name}-dlq")),
+        group: unique(&format!("{name}-group")),
+    };
+    create_topic(&t.input, input_partitions);
+    create_topic(&t.warnings, warning_partitions);
+    create_topic(&t.dlq, 1);
+    t
+}
+
+/// JSON event lines as records keyed by member id, as churnwatch expects them.
+pub fn json_records(lines: &[String]) -> Vec<Record> {
+    lines
+        .iter()
+        .map(|l| Record::new(&member_key(l), l.as_bytes()))
+        .collect()
+}
+
 /// A running `churnwatch run`, its log in a file.
 pub struct Churnwatch {
     child: Child,
