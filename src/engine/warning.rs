@@ -369,9 +369,9 @@ pub struct Warning {
 mod tests {
     use super::*;
 
-    /// The one-shot hash over the stack buffer and the streaming fallback must agree: ids
-    /// are a contract with downstream de-duplication. Every kind and label, subjects up to
-    /// the buffer's limit and past it.
+    /// The one-shot hash over the stack buffer and the streaming fallback both hash the
+    /// byte stream spelt out here: ids are a contract with downstream de-duplication.
+    /// Every kind and label, subjects up to the buffer's limit and past it.
     #[test]
     fn short_and_long_subjects_hash_as_one_byte_stream() {
         let labels: Vec<Option<Label>> = Segment::ALL
@@ -414,16 +414,55 @@ mod tests {
             }
         }
         for (kind, subject, from, to, detail) in cases {
-            // The same bytes, streamed and gathered: both digests must be the id.
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            let mut bytes = Vec::new();
-            identity_bytes(kind, subject, at, from, to, &detail, |b| {
-                h.update(b);
-                bytes.extend_from_slice(b);
-            });
+            // The byte stream, spelt out: kind NUL subject NUL time from NUL to NUL detail.
+            let mut expected = Vec::new();
+            for piece in [
+                kind.name().as_bytes(),
+                &[0],
+                subject.as_bytes(),
+                &[0],
+                &at.as_millis().to_le_bytes(),
+                from.map_or("", Label::name).as_bytes(),
+                &[0],
+                to.map_or("", Label::name).as_bytes(),
+                &[0],
+            ] {
+                expected.extend_from_slice(piece);
+            }
+            match &detail {
+                Detail::None => {}
+                Detail::RecallAttempt(n) => expected.push(*n),
+                Detail::DaysSinceLogin(d) => expected.extend_from_slice(&d.to_le_bytes()),
+                Detail::Ticket { ticket_id, .. } => {
+                    expected.extend_from_slice(ticket_id.as_bytes())
+                }
+            }
+            let digest = xxhash_rust::xxh3::xxh3_128(&expected);
+            // Gathered on the stack (or streamed, for the long ones) ...
             let id = WarningId::derive(kind, subject, at, from, to, &detail);
-            assert_eq!(id.0, h.digest128());
-            assert_eq!(id.0, xxhash_rust::xxh3::xxh3_128(&bytes));
+            assert_eq!(
+                id.0, digest,
+                "{kind} {subject:.12} {from:?} {to:?} {detail:?}"
+            );
+            // ... and streamed, whatever the length.
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            identity_bytes(kind, subject, at, from, to, &detail, |b| h.update(b));
+            assert_eq!(h.digest128(), digest);
         }
+    }
+
+    /// Ids are a contract with downstream de-duplication: one pinned, so that a change
+    /// of hash or byte stream cannot pass unnoticed.
+    #[test]
+    fn a_warning_id_is_stable() {
+        let id = WarningId::derive(
+            WarningKind::SegmentDowngrade,
+            "m0000001",
+            EventTime(1_767_225_600_123),
+            Some(Label::Segment(Segment::ImportantValue)),
+            Some(Label::Segment(Segment::ImportantMaintain)),
+            &Detail::None,
+        );
+        assert_eq!(id.to_string(), "8c549474bc6ea3b80f458c6c6b59dc39");
     }
 }
