@@ -632,6 +632,10 @@ impl Config {
         {
             bail!("lifecycle.login_lapse must be positive and strictly increasing");
         }
+        let most = crate::engine::member::MAX_FIRED;
+        if self.lifecycle.recall_schedule.len() > most || self.lifecycle.login_lapse.len() > most {
+            bail!("lifecycle.recall_schedule and lifecycle.login_lapse hold at most {most} entries each");
+        }
         if self.lifecycle.activation_deadline <= Span::ZERO {
             bail!("lifecycle.activation_deadline must be positive");
         }

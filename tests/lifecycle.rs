@@ -7,7 +7,7 @@ use churnwatch::model::{MemberId, Span};
 use common::*;
 
 fn stage(s: &Scenario, member: &str) -> Stage {
-    s.engine.member(&MemberId::new(member)).unwrap().stage
+    s.engine.member(&MemberId::new(member)).unwrap().stage()
 }
 
 #[test]

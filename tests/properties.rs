@@ -244,7 +244,7 @@ proptest! {
         let mut profile_ts: BTreeMap<String, (EventTime, bool)> = BTreeMap::new();
         let check = |engine: &Engine, orders: &BTreeMap<String, Vec<(EventTime, Fen)>>, joined: &BTreeMap<String, EventTime>| -> Result<(), TestCaseError> {
             for m in engine.members() {
-                let now = engine.watermark().max(m.clock);
+                let now = engine.watermark().max(m.clock());
                 let history = orders.get(m.id()).map(Vec::as_slice).unwrap_or(&[]);
                 let expected = segment_from_scratch(history, joined.get(m.id()).copied(), now);
                 prop_assert_eq!(m.segment, expected, "member {} at {}", m.id(), now);
@@ -252,15 +252,15 @@ proptest! {
                 let config = engine.rules().config.clone();
                 let sla = config.alerts.after_sales_sla;
                 for t in m.tickets() {
-                    let overdue = t.state == churnwatch::engine::member::TicketState::Open && t.opened_at + sla <= m.clock;
+                    let overdue = t.state == churnwatch::engine::member::TicketState::Open && t.opened_at + sla <= m.clock();
                     prop_assert!(!overdue, "member {}: ticket {} open past its SLA unwarned", m.id(), t.id);
                 }
-                let lapses_due = config.lifecycle.login_lapse.iter().filter(|l| m.login_ref() + **l <= m.clock).count();
-                prop_assert_eq!(usize::from(m.lapse_fired), lapses_due, "member {}: lapse levels", m.id());
+                let lapses_due = config.lifecycle.login_lapse.iter().filter(|l| m.login_ref() + **l <= m.clock()).count();
+                prop_assert_eq!(usize::from(m.lapse_fired()), lapses_due, "member {}: lapse levels", m.id());
                 // The pending timer is always the earliest future change, however it was
                 // scheduled (full recomputation or the login fast path).
                 // Its kind too: a wake marked group-only skips her evaluation.
-                let plan = m.wake_plan(m.clock, engine.rules());
+                let plan = m.wake_plan(m.clock(), engine.rules());
                 prop_assert_eq!(m.wake(), plan.map(|w| w.at), "wake of member {}", m.id());
                 prop_assert_eq!(plan.map(|w| w.group_only), m.wake().map(|_| m.group_wake()), "wake kind of member {}", m.id());
             }
@@ -351,7 +351,7 @@ proptest! {
             prop_assert_eq!(n, recount, "segment {:?}", segment);
         }
         for (stage, n) in roster.members_by_stage() {
-            let recount = engine.members().filter(|m| m.stage == stage).count() as u64;
+            let recount = engine.members().filter(|m| m.stage() == stage).count() as u64;
             prop_assert_eq!(n, recount, "stage {:?}", stage);
         }
         for tutor in TUTORS {

@@ -66,7 +66,7 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
     for m in engine.members() {
         members += 1;
         *segments.entry(m.segment).or_default() += 1;
-        *stages.entry(m.stage).or_default() += 1;
+        *stages.entry(m.stage()).or_default() += 1;
     }
     let evicted = stats
         .evictions()

@@ -439,7 +439,7 @@ impl Engine {
             // reach back one horizon from her clock.
             if let Some(idx) = idx {
                 horizon_start =
-                    horizon_start.max(self.members[idx as usize].clock - time.retention_horizon);
+                    horizon_start.max(self.members[idx as usize].clock() - time.retention_horizon);
             }
         }
         if self.watermark != EventTime::MIN && event.ts <= horizon_start {
@@ -582,7 +582,7 @@ impl Engine {
         let at = event
             .ts
             .max(self.watermark)
-            .max(self.members[idx as usize].clock);
+            .max(self.members[idx as usize].clock());
         self.catch_up(idx, at, out);
         if self.members[idx as usize].is_vacant() {
             // Her silence reached its horizon before this event (the watermark's timers
@@ -609,7 +609,7 @@ impl Engine {
         };
         let changed = self.mutate(idx, event);
         self.stats.count_event(&event.body, changed);
-        self.members[idx as usize].clock = at;
+        self.members[idx as usize].set_clock(at);
         if !changed && !created {
             // Nothing changed and nothing is due by `at`: the pending wake still stands.
         } else if matches!(event.body, EventBody::Login) && !created {
@@ -719,7 +719,7 @@ impl Engine {
     /// its horizon (after whatever was due at `at` has fired).
     fn step(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let m = &self.members[idx as usize];
-        let (clock, group_only) = (m.clock, m.group_wake());
+        let (clock, group_only) = (m.clock(), m.group_wake());
         let (before, after) = match self.view(idx).contributions([clock, at], &self.rules) {
             Some((group, [before, after])) => (Some((group, before)), Some((group, after))),
             None => (None, None),
@@ -728,12 +728,12 @@ impl Engine {
         if group_only {
             // Every member-side instant is later (see `Member::wake_plan`): evaluating
             // her would change nothing, and her silence has not reached its horizon.
-            self.members[idx as usize].clock = at;
+            self.members[idx as usize].set_clock(at);
             self.reschedule(idx);
             return;
         }
         self.evaluate(idx, at, out);
-        self.members[idx as usize].clock = at;
+        self.members[idx as usize].set_clock(at);
         match self.view(idx).evictable(at, &self.rules) {
             Some(why) => self.evict(idx, why),
             None => self.reschedule(idx),
@@ -743,13 +743,13 @@ impl Engine {
     /// Forgets member `idx`: out of her group's figures, the roster, the timers, the
     /// index; her orders, tickets and id released; her slot free for the next new member.
     fn evict(&mut self, idx: u32, why: Eviction) {
-        let clock = self.members[idx as usize].clock;
+        let clock = self.members[idx as usize].clock();
         let before = self.contribution(idx, clock);
         self.move_contribution(before, None);
         self.set_wake(idx, None);
         let m = &mut self.members[idx as usize];
         let tutor = m.has_profile().then_some(m.tutor);
-        self.roster.evicted(idx, m.segment, m.stage, tutor);
+        self.roster.evicted(idx, m.segment, m.stage(), tutor);
         m.release_orders(&mut self.orders);
         if m.has_tickets() {
             self.tickets.remove(&idx);
@@ -821,7 +821,7 @@ impl Engine {
 
     fn reschedule(&mut self, idx: u32) {
         let m = self.view(idx);
-        let next = m.wake_plan(m.clock, &self.rules);
+        let next = m.wake_plan(m.clock(), &self.rules);
         self.set_wake(idx, next);
     }
 
@@ -879,7 +879,7 @@ impl Engine {
                     return false;
                 }
                 m.set_login_ref(ts);
-                m.lapse_fired = 0;
+                m.set_fired(m.recall_fired(), 0);
                 true
             }
             EventBody::AfterSales(ticket) => {
@@ -967,7 +967,7 @@ impl Engine {
 
         let stage = m.stage_at(at);
         let mut recall_fired = if stage == Stage::Decline {
-            m.recall_fired
+            m.recall_fired()
         } else {
             0
         };
@@ -992,7 +992,7 @@ impl Engine {
             }
         }
 
-        let mut lapse_fired = m.lapse_fired;
+        let mut lapse_fired = m.lapse_fired();
         let lapses = &config.lifecycle.login_lapse;
         while let Some(lapse) = lapses.get(usize::from(lapse_fired)) {
             let due = m.login_ref() + *lapse;
@@ -1056,11 +1056,10 @@ impl Engine {
             horizon_start,
             earliest - config.alerts.cap_window,
         );
-        self.roster.moved((m.segment, target), (m.stage, stage));
+        self.roster.moved((m.segment, target), (m.stage(), stage));
         m.segment = target;
-        m.stage = stage;
-        m.recall_fired = recall_fired;
-        m.lapse_fired = lapse_fired;
+        m.set_stage(stage);
+        m.set_fired(recall_fired, lapse_fired);
         m.set_fell_at(fell_at);
 
         // A member who has left gets no more warnings; her state still moves with time.

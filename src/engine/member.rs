@@ -214,9 +214,14 @@ pub struct MemberState {
     /// "no login for 30 days" can only be judged from what this processor has seen.
     login_ref: Instant48,
     /// The instant the state was last evaluated at; never decreases.
-    pub clock: EventTime,
+    clock: Instant48,
     /// The pending timer; `NEVER` when none.
-    wake: EventTime,
+    wake: Instant48,
+    /// While she is in `decline`: the instant her recall schedule counts from. That is
+    /// the first millisecond of her decline, unless a late event put her there, in which
+    /// case it is the watermark it was applied at (SPEC §3). `NEVER` outside a decline,
+    /// and after a new last order (which ends the schedule).
+    recall_from: Instant48,
     /// Saturates at 2^47 − 1 fen (1.4 × 10^12 yuan), which no member reaches.
     lifetime_amount: Packed48,
     /// Orders within the retention horizon, ascending by time, in the engine's pool.
@@ -228,18 +233,21 @@ pub struct MemberState {
     pub tutor: u32,
     pub lifetime_orders: u32,
     pub tier: u8,
-    /// [`LEFT`], [`HAS_TICKETS`], [`VACANT`] and [`GROUP_WAKE`]: one byte for all.
+    /// [`LEFT`], [`HAS_TICKETS`], [`VACANT`] and [`GROUP_WAKE`] in the low bits, the
+    /// lifecycle stage above [`STAGE_SHIFT`]: one byte for all.
     flags: u8,
     pub segment: Segment,
-    pub stage: Stage,
-    /// Recall attempts already sent for the current decline.
-    pub recall_fired: u8,
-    /// Login-lapse levels already sent since `login_ref`.
-    pub lapse_fired: u8,
+    /// Recall attempts already sent for the current decline (low four bits) and
+    /// login-lapse levels already sent since `login_ref` (high four bits); the
+    /// configuration allows at most [`MAX_FIRED`] of each.
+    fired: u8,
     /// When she last fell (a warned downgrade or missed activation), while her latest
     /// segment change is that fall; `NEVER` otherwise. Orders tutors' at-risk lists.
     fell: Instant48,
 }
+
+/// The most recall attempts, and the most login-lapse levels, a member record counts.
+pub const MAX_FIRED: usize = 15;
 
 /// Her membership ended (`member_left`).
 const LEFT: u8 = 1;
@@ -250,6 +258,8 @@ const VACANT: u8 = 4;
 /// At her pending wake-up only her group contribution can change (see
 /// [`Member::wake_plan`]).
 const GROUP_WAKE: u8 = 8;
+/// The lifecycle stage's index in [`Stage::ALL`] sits above the flags.
+const STAGE_SHIFT: u32 = 4;
 
 /// Why a member was forgotten.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -279,8 +289,9 @@ impl MemberState {
             first: Instant48::new(first_seen),
             last_order: Instant48::new(NEVER),
             login_ref: Instant48::new(first_seen),
-            clock: first_seen,
-            wake: NEVER,
+            clock: Instant48::new(first_seen),
+            wake: Instant48::new(NEVER),
+            recall_from: Instant48::new(NEVER),
             lifetime_amount: Packed48::new(0),
             orders: OrderList::default(),
             cap_log: CapLog::default(),
@@ -288,19 +299,63 @@ impl MemberState {
             tutor: 0,
             lifetime_orders: 0,
             tier: 0,
-            flags: 0,
+            flags: (Stage::Acquisition as u8) << STAGE_SHIFT,
             segment: Segment::New,
-            stage: Stage::Acquisition,
-            recall_fired: 0,
-            lapse_fired: 0,
+            fired: 0,
             fell: Instant48::new(NEVER),
         }
+    }
+
+    /// The instant her state was last evaluated at.
+    pub fn clock(&self) -> EventTime {
+        self.clock.get()
+    }
+
+    /// Moves her clock to `at` (never back: callers pass an instant at or after it).
+    pub fn set_clock(&mut self, at: EventTime) {
+        debug_assert!(at >= self.clock.get());
+        self.clock = Instant48::new(at);
+    }
+
+    pub fn stage(&self) -> Stage {
+        Stage::ALL[usize::from(self.flags >> STAGE_SHIFT) % Stage::ALL.len()]
+    }
+
+    pub fn set_stage(&mut self, stage: Stage) {
+        self.flags = self.flags & ((1 << STAGE_SHIFT) - 1) | (stage as u8) << STAGE_SHIFT;
+    }
+
+    /// Recall attempts already sent for the current decline.
+    pub fn recall_fired(&self) -> u8 {
+        self.fired & 0xF
+    }
+
+    /// Login-lapse levels already sent since her last login.
+    pub fn lapse_fired(&self) -> u8 {
+        self.fired >> 4
+    }
+
+    /// Records the attempts and levels sent; the configuration bounds both by
+    /// [`MAX_FIRED`].
+    pub fn set_fired(&mut self, recall: u8, lapse: u8) {
+        debug_assert!(usize::from(recall.max(lapse)) <= MAX_FIRED);
+        self.fired = recall.min(0xF) | lapse.min(0xF) << 4;
+    }
+
+    /// Where the current decline's recall schedule counts from, once she is in one.
+    pub fn recall_from(&self) -> Option<EventTime> {
+        let at = self.recall_from.get();
+        (at != NEVER).then_some(at)
+    }
+
+    pub fn set_recall_from(&mut self, at: Option<EventTime>) {
+        self.recall_from = Instant48::new(at.unwrap_or(NEVER));
     }
 
     /// A free record, for the slot of an evicted member.
     pub fn vacant() -> MemberState {
         let mut m = MemberState::new(IdSlot::default(), NEVER);
-        m.flags = VACANT;
+        m.flags |= VACANT;
         m
     }
 
@@ -410,11 +465,13 @@ impl MemberState {
 
     /// The pending wake-up, if any.
     pub fn wake(&self) -> Option<EventTime> {
-        (self.wake != NEVER).then_some(self.wake)
+        let at = self.wake.get();
+        (at != NEVER).then_some(at)
     }
 
+    /// Records the pending wake-up: one [`Member::wake_plan`] gave, so it fits.
     pub fn set_wake(&mut self, wake: Option<EventTime>) {
-        self.wake = wake.unwrap_or(NEVER);
+        self.wake = Instant48::new(wake.unwrap_or(NEVER));
     }
 
     /// Whether at her pending wake-up only her group contribution can change.
@@ -473,7 +530,8 @@ impl MemberState {
         if at > last {
             self.last_order = Instant48::new(at);
             // A new last order ends any recall schedule in progress.
-            self.recall_fired = 0;
+            self.set_fired(0, self.lapse_fired());
+            self.set_recall_from(None);
         }
         true
     }
@@ -519,7 +577,7 @@ impl MemberState {
     pub fn next_lapse_due(&self, rules: &Rules) -> Option<EventTime> {
         let lapses = &rules.config.lifecycle.login_lapse;
         lapses
-            .get(usize::from(self.lapse_fired))
+            .get(usize::from(self.lapse_fired()))
             .map(|lapse| self.login_ref() + *lapse)
     }
 
@@ -550,8 +608,10 @@ impl Earliest {
         }
     }
 
+    /// Instants past [`INSTANT_MAX`] are not considered: no accepted event moves the
+    /// watermark that far, and a wake-up is held in 48 bits.
     fn consider(&mut self, at: EventTime) {
-        if at > self.after && at < self.earliest {
+        if at > self.after && at < self.earliest && at <= INSTANT_MAX {
             self.earliest = at;
         }
     }
@@ -737,9 +797,10 @@ impl<'a> Member<'a> {
                     if let Some(offset) = config
                         .lifecycle
                         .recall_schedule
-                        .get(usize::from(self.recall_fired))
+                        .get(usize::from(self.recall_fired()))
                     {
-                        member.consider(declines + *offset);
+                        let anchor = self.recall_from().unwrap_or(declines);
+                        member.consider(anchor + *offset);
                     }
                 }
             }
@@ -771,7 +832,7 @@ impl<'a> Member<'a> {
             }
         }
         let lapses = &config.lifecycle.login_lapse;
-        if let Some(lapse) = lapses.get(usize::from(self.lapse_fired)) {
+        if let Some(lapse) = lapses.get(usize::from(self.lapse_fired())) {
             member.consider(login_ref + *lapse);
         }
         let mut ticket_open = false;
@@ -937,6 +998,25 @@ mod tests {
         assert_eq!(m.fell_at(), Some(EventTime(-7)));
         m.set_fell_at(None);
         assert_eq!(m.fell_at(), None);
+        // The stage shares the flags byte; the two fired counters share one byte.
+        m.set_left(true);
+        for stage in Stage::ALL {
+            m.set_stage(stage);
+            assert_eq!(m.stage(), stage);
+            assert!(
+                m.left() && m.has_tickets(),
+                "the stage leaves the flags alone"
+            );
+        }
+        m.set_fired(MAX_FIRED as u8, 0);
+        assert_eq!((m.recall_fired(), m.lapse_fired()), (MAX_FIRED as u8, 0));
+        m.set_fired(2, MAX_FIRED as u8);
+        assert_eq!((m.recall_fired(), m.lapse_fired()), (2, MAX_FIRED as u8));
+        m.set_recall_from(Some(EventTime(42)));
+        assert_eq!(m.recall_from(), Some(EventTime(42)));
+        m.set_clock(EventTime(INSTANT_MAX.as_millis()));
+        assert_eq!(m.clock(), INSTANT_MAX);
+        assert_eq!(m.stage(), Stage::Lost, "nothing else moved");
         // The lifetime amount saturates instead of wrapping.
         m.lifetime_amount = Packed48::new(Packed48::MAX - 1);
         let mut pool = OrderPool::default();

@@ -117,7 +117,7 @@ pub fn member(engine: &Engine, id: &MemberId) -> Option<MemberView> {
 
 /// Her view as of the watermark (or her own clock, if later).
 pub fn member_view(engine: &Engine, m: &Member<'_>) -> MemberView {
-    let at = engine.watermark().max(m.clock);
+    let at = engine.watermark().max(m.clock());
     let rfm = m.rfm(at);
     let profile = m.has_profile();
     let rules = engine.rules();
@@ -133,7 +133,7 @@ pub fn member_view(engine: &Engine, m: &Member<'_>) -> MemberView {
         tenure_month: profile.then(|| tenure_month(m.joined_at(), at)),
         left: m.left(),
         segment: m.segment.name(),
-        stage: m.stage.name(),
+        stage: m.stage().name(),
         fell_at: m.fell_at().map(EventTime::to_rfc3339),
         action: rules.segment_action(m.segment).to_string(),
         figures: MemberFigures {
@@ -232,12 +232,12 @@ pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> 
         .into_iter()
         .take(limit)
         .map(|((_, fell, _), m)| {
-            let rfm = m.rfm(engine.watermark().max(m.clock));
+            let rfm = m.rfm(engine.watermark().max(m.clock()));
             AtRiskMember {
                 member_id: m.id().to_owned(),
                 group_id: engine.group_id_of(&m).map(|g| g.as_str().to_owned()),
                 segment: m.segment.name(),
-                stage: m.stage.name(),
+                stage: m.stage().name(),
                 fell_at: fell.to_rfc3339(),
                 recency_days: rfm.recency.map(|r| r.whole_days()),
                 m30: rfm.m30.to_string(),
