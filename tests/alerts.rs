@@ -36,6 +36,23 @@ fn a_ticket_resolved_within_the_sla_does_not_warn_and_cannot_be_reopened_by_rede
     assert!(s.of_kind(AfterSalesOverdue).is_empty());
 }
 
+/// SPEC §3: a resolution at the very instant the SLA runs out is part of the state then.
+#[test]
+fn a_ticket_resolved_exactly_at_opened_plus_48_hours_is_not_overdue() {
+    let mut s = Scenario::new();
+    s.ticket("m1", "k1", TicketStatus::Opened, at(1, 0));
+    s.ticket("m1", "k1", TicketStatus::Resolved, at(3, 0));
+    s.ticket("m1", "k2", TicketStatus::Opened, at(4, 0));
+    s.ticket("m1", "k2", TicketStatus::Resolved, at(6, 0) + MS);
+    s.advance(day(10));
+    let overdue = s.of_kind(AfterSalesOverdue);
+    assert_eq!(
+        overdue.iter().map(|w| w.event_time).collect::<Vec<_>>(),
+        vec![at(6, 0)],
+        "only the one resolved a millisecond too late"
+    );
+}
+
 #[test]
 fn after_sales_severity_rises_with_the_members_segment() {
     let mut s = Scenario::new();
@@ -138,8 +155,10 @@ fn critical_warnings_always_notify_and_do_not_use_up_the_cap() {
     );
 }
 
+/// SPEC §3: everything a late event causes is stamped at the watermark it is applied at,
+/// never before (the SLA passed on day 2, but churnwatch learnt of the ticket on day 6).
 #[test]
-fn a_ticket_reported_late_and_already_past_its_sla_warns_at_once() {
+fn a_ticket_reported_late_and_already_past_its_sla_warns_at_once_stamped_at_the_watermark() {
     let mut s = Scenario::new();
     s.login("other", day(6));
     let watermark = s.engine.watermark();
@@ -151,9 +170,20 @@ fn a_ticket_reported_late_and_already_past_its_sla_warns_at_once() {
         1,
         "the SLA passed on day 2, before the event arrived"
     );
-    assert_eq!(w[0].event_time, day(2), "stamped when the SLA passed");
     assert_eq!(
-        w[0].emitted_at, watermark,
-        "emitted as soon as the late event is seen"
+        (w[0].event_time, w[0].emitted_at),
+        (watermark, watermark),
+        "stamped and emitted at the watermark the late event was applied at"
+    );
+    let open_hours = match &w[0].figures {
+        churnwatch::engine::Figures::Member(f) => match &f.detail {
+            churnwatch::engine::Detail::Ticket { open_hours, .. } => *open_hours,
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        open_hours, 143,
+        "open for 6 days less 5 minutes at the warning"
     );
 }

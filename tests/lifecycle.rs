@@ -62,6 +62,30 @@ fn an_activation_deadline_that_passed_before_the_member_was_first_seen_is_not_ne
     );
 }
 
+/// SPEC §3: the first order at the very instant the deadline passes is part of the state
+/// at that instant, so she was never overdue.
+#[test]
+fn a_first_order_exactly_when_the_activation_deadline_passes_is_not_overdue() {
+    let mut s = Scenario::new();
+    s.profile("m1", "g1", "399", day(0), day(0));
+    s.order("m1", "o1", 80, day(14) + MS);
+    s.advance(day(20));
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    // A millisecond later she was.
+    let mut s = Scenario::new();
+    s.profile("m1", "g1", "399", day(0), day(0));
+    s.order("m1", "o1", 80, day(14) + Span::millis(2));
+    assert_eq!(
+        summaries(&s.of_kind(ActivationOverdue)),
+        vec![(
+            ActivationOverdue,
+            Some("new"),
+            Some("general_retain"),
+            day(14) + MS
+        )]
+    );
+}
+
 #[test]
 fn without_a_profile_a_member_never_becomes_activation_overdue() {
     let mut s = Scenario::new();
@@ -186,6 +210,25 @@ fn a_login_resets_the_lapse_clock() {
             .map(|w| w.event_time)
             .collect::<Vec<_>>(),
         vec![day(30), day(61)]
+    );
+}
+
+/// SPEC §3: a login at the very instant of the 30-day lapse is part of the state then.
+#[test]
+fn a_login_exactly_at_the_lapse_instant_is_not_a_lapse() {
+    let mut s = Scenario::new();
+    s.login("m1", day(0));
+    s.login("m1", day(30));
+    s.advance(day(59));
+    assert!(s.of_kind(LoginLapsed).is_empty(), "{:?}", s.warnings);
+    s.login("m1", day(90) + MS);
+    assert_eq!(
+        s.of_kind(LoginLapsed)
+            .iter()
+            .map(|w| w.event_time)
+            .collect::<Vec<_>>(),
+        vec![day(60), day(90)],
+        "a millisecond late, both levels of the day-30 login's clock had passed"
     );
 }
 

@@ -231,6 +231,43 @@ proptest! {
         prop_assert_eq!(original.stats().clone(), restored.stats().clone());
     }
 
+    /// SPEC §3: an event's consequences are stamped at or after the watermark it is
+    /// applied at; a change caused by time alone at its boundary instant, which the
+    /// watermark has just passed. Each event's step is split in two to tell them apart:
+    /// first the timers the event's watermark brings due, then the event itself.
+    #[test]
+    fn no_warning_is_stamped_before_the_watermark_at_which_its_cause_was_applied(
+        events in stream(),
+        extra in 0i64..150,
+    ) {
+        let config = evicting();
+        let lateness = config.time.allowed_lateness;
+        let mut engine = Engine::new(&config, TimeMode::Replay);
+        let mut out = Vec::new();
+        for event in &events {
+            let before = engine.watermark();
+            let applied_at = before.max(event.ts - lateness);
+            // What the event's own watermark fires: the timers strictly before it.
+            if applied_at > before {
+                engine.advance_to(applied_at - Span::MILLI, &mut out);
+            }
+            for w in out.drain(..) {
+                prop_assert!(w.event_time >= before, "time-driven {:?} before the watermark {}", w, before);
+                prop_assert!(w.event_time < applied_at, "{:?} fired ahead of its time", w);
+            }
+            if engine.process(0, event, WALL, &mut out).is_ok() {
+                let applied_at = engine.watermark();
+                for w in out.drain(..) {
+                    prop_assert!(w.event_time >= applied_at, "{:?} stamped before the watermark {} of its cause", w, applied_at);
+                }
+            }
+            prop_assert!(out.is_empty(), "a refused event caused {:?}", out);
+        }
+        let before = engine.watermark();
+        engine.advance_to(end_of(&events, extra), &mut out);
+        prop_assert!(out.iter().all(|w| w.event_time >= before));
+    }
+
     #[test]
     fn a_members_segment_equals_the_segment_recomputed_from_her_order_history(
         events in stream(),

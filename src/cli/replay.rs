@@ -119,11 +119,12 @@ pub fn replay(
             out.shrink_to(BURST_CAPACITY);
         }
     }
-    if let Some(until) = options.until {
-        engine.advance_to(until, &mut out);
-        for w in &out {
-            output::write_json_line(warnings, w)?;
-        }
+    // The file is the whole input: nothing more can come at or before the watermark (or
+    // `--until`), so the changes due then fire too.
+    let end = options.until.unwrap_or(engine.watermark());
+    engine.advance_to(end, &mut out);
+    for w in &out {
+        output::write_json_line(warnings, w)?;
     }
     warnings.flush()?;
     Ok((engine, counts))

@@ -3,9 +3,17 @@
 //! clock in (only to reject events from the future) and gets warnings back.
 //!
 //! Order of work for one event: reject what cannot be applied → move the watermark and
-//! fire every timer now due (in time order, members due at one instant together) → bring
-//! the event's member up to the event's time (its own timers up to then) → apply the
-//! event → re-evaluate the member and any group whose figures moved.
+//! fire every timer due before it (in time order, members due at one instant together) →
+//! bring the event's member up to the event's time (her own timers before it) → apply the
+//! event → re-evaluate the member at that instant, her own time-driven changes of that
+//! instant included, and any group whose figures moved.
+//!
+//! Two rules of SPEC §3 shape this. The state at an instant includes the events of that
+//! instant: a timer at `t` fires only once the watermark has passed `t` (or the input is
+//! declared complete through `t`, [`Engine::advance_to`]), and an event at `t` is applied
+//! before its member's own changes at `t` are judged. Everything an evaluation finds is
+//! stamped at the instant it evaluates: for a timer that is the boundary instant, for an
+//! event its own time, for a late event the watermark it is applied at.
 
 mod image;
 
@@ -36,7 +44,7 @@ use super::warning::{
 };
 use super::watermark::{TimeMode, WatermarkTracker};
 use crate::config::Config;
-use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, TicketStatus, TutorId};
+use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, Span, TicketStatus, TutorId};
 use crate::reject::{RejectReason, Rejection};
 
 pub use image::ImageError;
@@ -78,13 +86,13 @@ const WARMUP_TIMER: u32 = u32::MAX;
 const PREFETCH_RECORD: usize = 8;
 const PREFETCH_ORDERS: usize = 4;
 
-/// A member warning decided during evaluation, emitted once the state is updated.
+/// A member warning decided during evaluation, emitted once the state is updated, at the
+/// instant evaluated.
 struct Pending {
     kind: WarningKind,
     severity: Severity,
     from: Option<Label>,
     to: Option<Label>,
-    when: EventTime,
     detail: Detail,
     /// Within the contact cap (decided just before emitting).
     notify: bool,
@@ -245,7 +253,7 @@ impl Engine {
             self.timers.schedule(WARMUP_TIMER, from);
         }
         let watermark = self.tracker.observe(partition, event.ts, wall);
-        self.advance_to(watermark, out);
+        self.advance_watermark(watermark, out);
         self.apply(event, idx, out);
         Ok(())
     }
@@ -366,7 +374,7 @@ impl Engine {
     /// watermark with the wall clock.
     pub fn tick(&mut self, wall: EventTime, out: &mut Vec<Warning>) {
         let watermark = self.tracker.tick(wall);
-        self.advance_to(watermark, out);
+        self.advance_watermark(watermark, out);
     }
 
     /// The input partition is now ours: it holds the watermark back from the start (see
@@ -380,18 +388,31 @@ impl Engine {
         self.tracker.forget_partition(partition);
     }
 
-    /// Moves the watermark forward to `to` and fires every timer due by then, in time
-    /// order. Used by the edges (`replay --until`) and by `process`.
-    #[inline]
+    /// Declares the input complete through `to`: the watermark moves to `to` (if later)
+    /// and every timer due at or before `to` fires, in time order. For the edges, once no
+    /// event at or before `to` can come: the end of a replayed file, `replay --until`.
     pub fn advance_to(&mut self, to: EventTime, out: &mut Vec<Warning>) {
+        self.watermark = self.watermark.max(to);
+        if self.timers.next_due(to).is_some() {
+            self.fire_due(to, out);
+        }
+    }
+
+    /// Moves the watermark to `to` as events and the live clock do. Only timers strictly
+    /// before it fire: an event at exactly the watermark is not late (SPEC §3: late is
+    /// older than the watermark), so a change at `to` waits until the events of `to`
+    /// are in.
+    #[inline]
+    fn advance_watermark(&mut self, to: EventTime, out: &mut Vec<Warning>) {
         if to <= self.watermark {
             return;
         }
         self.watermark = to;
+        let through = to - Span::MILLI;
         // Most events move the watermark without bringing a timer due: that test is kept
         // inline, the firing out of line.
-        if self.timers.next_due(to).is_some() {
-            self.fire_due(to, out);
+        if self.timers.next_due(through).is_some() {
+            self.fire_due(through, out);
         }
     }
 
@@ -590,16 +611,26 @@ impl Engine {
             idx = self.find_or_create(&event.member_id, None, event.ts);
             created = true;
         }
-        // Everything due up to `at` has just fired. Only a profile change or an order can
-        // move her group figures. A login can only move a future instant (the lapse
-        // clock), so it skips the figures and the evaluation: 80 % of a real stream is
-        // logins. A ticket is evaluated: a late "opened" may already be past its SLA.
-        let moves_figures = matches!(
-            event.body,
-            EventBody::Member(_) | EventBody::MemberLeft | EventBody::Order(_)
-        );
+        // Everything due before `at` has just fired. A change of hers due at exactly `at`
+        // is judged below, with the event applied: an order arriving at the instant an
+        // older one leaves the window is no fall and rise.
+        let due_now = self.members[idx as usize].wake() == Some(at);
+        if due_now {
+            self.set_wake(idx, None);
+        }
+        // Only a profile change or an order (or time, at a wake due now) can move her
+        // group figures. A login can only move a future instant (the lapse clock), so it
+        // skips the figures and the evaluation: 80 % of a real stream is logins. A ticket
+        // is evaluated: a late "opened" may already be past its SLA.
+        let moves_figures = due_now
+            || matches!(
+                event.body,
+                EventBody::Member(_) | EventBody::MemberLeft | EventBody::Order(_)
+            );
+        // What her group holds for her: her contribution as of her clock.
+        let clock = self.members[idx as usize].clock();
         let before = if moves_figures {
-            self.contribution(idx, at)
+            self.contribution(idx, clock)
         } else {
             None
         };
@@ -610,9 +641,17 @@ impl Engine {
         let changed = self.mutate(idx, event);
         self.stats.count_event(&event.body, changed);
         self.members[idx as usize].set_clock(at);
-        if !changed && !created {
+        // A late login may restart a lapse clock that has already run out: then it is
+        // evaluated like any other event.
+        let login_only_moves_the_future = matches!(event.body, EventBody::Login)
+            && !created
+            && !due_now
+            && self.members[idx as usize]
+                .next_lapse_due(&self.rules)
+                .is_none_or(|due| due > at);
+        if !changed && !created && !due_now {
             // Nothing changed and nothing is due by `at`: the pending wake still stands.
-        } else if matches!(event.body, EventBody::Login) && !created {
+        } else if login_only_moves_the_future {
             self.reschedule_after_login(idx, lapse_due_before);
         } else {
             if moves_figures {
@@ -704,10 +743,11 @@ impl Engine {
         });
     }
 
-    /// Fires the member's own timers up to `at`, so an event ahead of the watermark sees
-    /// every time-driven change before it, stamped at its own instant.
+    /// Fires the member's own timers before `at`, so an event ahead of the watermark sees
+    /// every time-driven change before it, stamped at its own instant. A timer at exactly
+    /// `at` is left to the event's own evaluation.
     fn catch_up(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
-        while let Some(wake) = self.members[idx as usize].wake().filter(|w| *w <= at) {
+        while let Some(wake) = self.members[idx as usize].wake().filter(|w| *w < at) {
             // Its queue entry goes stale; `advance_to` skips it.
             self.set_wake(idx, None);
             self.step(idx, wake, out);
@@ -958,7 +998,6 @@ impl Engine {
                     severity,
                     from: Some(Label::Segment(from)),
                     to: Some(Label::Segment(target)),
-                    when: at,
                     detail: Detail::None,
                     notify: false,
                 });
@@ -966,17 +1005,22 @@ impl Engine {
         }
 
         let stage = m.stage_at(at);
-        let mut recall_fired = if stage == Stage::Decline {
-            m.recall_fired()
-        } else {
-            0
+        // The recall schedule counts from where her decline began, or, if a late event
+        // put her in decline, from the instant it was applied: a schedule never starts
+        // in the past (SPEC §3).
+        let (recall_from, mut recall_fired) = match (stage, m.last_order_at()) {
+            (Stage::Decline, Some(last)) => {
+                let from = m
+                    .recall_from()
+                    .unwrap_or_else(|| decline_entry(last).max(at));
+                (Some(from), m.recall_fired())
+            }
+            _ => (None, 0),
         };
-        if let (Stage::Decline, Some(last)) = (stage, m.last_order_at()) {
-            let entry = decline_entry(last);
+        if let Some(from) = recall_from {
             let schedule = &config.lifecycle.recall_schedule;
             while let Some(offset) = schedule.get(usize::from(recall_fired)) {
-                let due = entry + *offset;
-                if due > at {
+                if from + *offset > at {
                     break;
                 }
                 recall_fired += 1;
@@ -985,7 +1029,6 @@ impl Engine {
                     severity: Severity::Notice,
                     from: None,
                     to: Some(Label::Segment(target)),
-                    when: due,
                     detail: Detail::RecallAttempt(recall_fired),
                     notify: false,
                 });
@@ -995,8 +1038,7 @@ impl Engine {
         let mut lapse_fired = m.lapse_fired();
         let lapses = &config.lifecycle.login_lapse;
         while let Some(lapse) = lapses.get(usize::from(lapse_fired)) {
-            let due = m.login_ref() + *lapse;
-            if due > at {
+            if m.login_ref() + *lapse > at {
                 break;
             }
             lapse_fired += 1;
@@ -1010,7 +1052,6 @@ impl Engine {
                 severity,
                 from: None,
                 to: Some(Label::Segment(target)),
-                when: due,
                 detail: Detail::DaysSinceLogin(lapse.whole_days()),
                 notify: false,
             });
@@ -1021,8 +1062,7 @@ impl Engine {
         let m = &mut self.members[idx as usize];
         if m.has_tickets() {
             for ticket in m.tickets_mut(idx, &mut self.tickets).iter_mut() {
-                let due = ticket.opened_at + sla;
-                if ticket.state == TicketState::Open && due <= at {
+                if ticket.state == TicketState::Open && ticket.opened_at + sla <= at {
                     ticket.state = TicketState::OpenWarned;
                     let severity = match target {
                         Segment::ImportantValue | Segment::ImportantDevelopment => {
@@ -1031,48 +1071,47 @@ impl Engine {
                         Segment::ImportantMaintain | Segment::ImportantRetain => Severity::Warning,
                         _ => Severity::Notice,
                     };
+                    // Hours open at the warning: the SLA, or more for a late "opened".
                     let detail = Detail::Ticket {
                         ticket_id: ticket.id.clone(),
-                        open_hours: (due - ticket.opened_at).as_millis() / 3_600_000,
+                        open_hours: (at - ticket.opened_at).as_millis() / 3_600_000,
                     };
                     pending.push(Pending {
                         kind: WarningKind::AfterSalesOverdue,
                         severity,
                         from: None,
                         to: Some(Label::Segment(target)),
-                        when: due,
                         detail,
                         notify: false,
                     });
                 }
             }
         }
-        // Cap entries must still count for the earliest warning about to be emitted.
-        let earliest = pending.iter().map(|p| p.when).min().unwrap_or(at).min(at);
+        // Cap entries must still count for the warnings about to be emitted.
         m.prune(
             idx,
             &mut self.orders,
             &mut self.tickets,
             horizon_start,
-            earliest - config.alerts.cap_window,
+            at - config.alerts.cap_window,
         );
         self.roster.moved((m.segment, target), (m.stage(), stage));
         m.segment = target;
         m.set_stage(stage);
         m.set_fired(recall_fired, lapse_fired);
+        m.set_recall_from(recall_from);
         m.set_fell_at(fell_at);
 
         // A member who has left gets no more warnings; her state still moves with time.
         if !self.members[idx as usize].left() {
-            pending.sort_by_key(|p| p.when);
             self.emit_member(idx, at, rfm_at, &mut pending, out);
         }
         self.scratch_pending = pending;
     }
 
-    /// Emits the member warnings `pending` (in time order), with the figures at each
-    /// one's instant. `rfm_at` is her RFM at `at` if evaluation computed it (the retention
-    /// horizon's pruning since cannot move it: the horizon is at least the F90 window).
+    /// Emits the member warnings `pending`, all at `at`, with her figures then. `rfm_at` is
+    /// her RFM at `at` if evaluation computed it (the retention horizon's pruning since
+    /// cannot move it: the horizon is at least the F90 window).
     fn emit_member(
         &mut self,
         idx: u32,
@@ -1089,7 +1128,7 @@ impl Engine {
         let m = &mut self.members[idx as usize];
         for p in pending.iter_mut() {
             p.notify =
-                p.severity == Severity::Critical || m.cap_log.admit(p.when, cap, alerts.cap_window);
+                p.severity == Severity::Critical || m.cap_log.admit(at, cap, alerts.cap_window);
             if !p.notify {
                 self.stats.capped += 1;
             }
@@ -1111,11 +1150,8 @@ impl Engine {
         } else {
             (None, None)
         };
+        let rfm = rfm_at.unwrap_or_else(|| m.rfm(at));
         for p in pending.drain(..) {
-            let rfm = match rfm_at {
-                Some(rfm) if p.when == at => rfm,
-                _ => m.rfm(p.when),
-            };
             let action = match (p.kind, p.to) {
                 (
                     WarningKind::SegmentDowngrade | WarningKind::SegmentUpgrade,
@@ -1124,7 +1160,7 @@ impl Engine {
                 _ => self.rules.kind_action(p.kind),
             };
             let warning = Warning {
-                id: WarningId::derive(p.kind, id, p.when, p.from, p.to, &p.detail),
+                id: WarningId::derive(p.kind, id, at, p.from, p.to, &p.detail),
                 kind: p.kind,
                 severity: p.severity,
                 member_id: Some(member_id.clone()),
@@ -1132,8 +1168,8 @@ impl Engine {
                 tutor_id: tutor_id.clone(),
                 from: p.from,
                 to: p.to,
-                event_time: p.when,
-                emitted_at: self.watermark.max(p.when),
+                event_time: at,
+                emitted_at: self.watermark.max(at),
                 figures: Figures::Member(MemberFigures {
                     recency_days: rfm.recency.map(|r| r.whole_days()),
                     f30: rfm.f30,

@@ -65,6 +65,32 @@ impl Scenario {
         self
     }
 
+    /// Sends an event under a given `event_id` (the engine judges duplicates by content,
+    /// so the id is only carried along).
+    pub fn send_as(&mut self, event_id: &str, member: &str, ts: EventTime, body: EventBody) {
+        let event = Event {
+            event_id: event_id.into(),
+            member_id: MemberId::new(member),
+            ts,
+            body,
+        };
+        self.engine
+            .process(0, &event, WALL, &mut self.warnings)
+            .expect("event accepted");
+    }
+
+    /// Decodes JSON lines as the input does and sends each.
+    pub fn send_json_lines(&mut self, lines: &str) -> &mut Self {
+        let decoder = churnwatch::decode::JsonDecoder::new(65_536);
+        for line in lines.lines().filter(|l| !l.trim().is_empty()) {
+            let event = decoder.decode(line.as_bytes()).expect("a valid event");
+            self.engine
+                .process(0, &event, WALL, &mut self.warnings)
+                .expect("event accepted");
+        }
+        self
+    }
+
     pub fn try_send(
         &mut self,
         member: &str,
