@@ -191,7 +191,7 @@ KNOWN = {
     "churnwatch_members_by_segment", "churnwatch_members_by_stage",
     "churnwatch_groups_by_activity_grade", "churnwatch_groups_by_output_grade",
     "churnwatch_members_tracked", "churnwatch_groups_tracked",
-    "churnwatch_members_evicted_total",
+    "churnwatch_members_evicted_total", "churnwatch_members_dormant",
     "churnwatch_state_memory_bytes", "churnwatch_timers_pending",
     "churnwatch_partitions_assigned", "churnwatch_ready",
 }

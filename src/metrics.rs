@@ -38,6 +38,7 @@ pub struct Metrics {
     groups_by_activity_grade: IntGaugeVec,
     groups_by_output_grade: IntGaugeVec,
     members_tracked: IntGauge,
+    members_dormant: IntGauge,
     members_evicted: IntCounterVec,
     groups_tracked: IntGauge,
     state_memory: IntGauge,
@@ -223,13 +224,23 @@ impl Metrics {
                 "Groups by output-per-active-member grade against the target.",
                 &["grade"],
             ),
-            members_tracked: int_gauge(&r, "churnwatch_members_tracked", "Members in memory."),
+            members_tracked: int_gauge(
+                &r,
+                "churnwatch_members_tracked",
+                "Members in memory, dormant ones (held as compact remainders) included.",
+            ),
+            members_dormant: int_gauge(
+                &r,
+                "churnwatch_members_dormant",
+                "Members held as compact remainders after state.evict_dormant_after of silence.",
+            ),
             members_evicted: counter_vec(
                 &r,
                 "churnwatch_members_evicted_total",
-                "Members forgotten after a silence of state.evict_left_after (reason left) or \
-                 state.evict_dormant_after (reason dormant), over the state's whole history \
-                 (carried across restores).",
+                "Members forgotten after leaving and a silence of state.evict_left_after \
+                 (reason left), or moved to a compact remainder after state.evict_dormant_after \
+                 (reason dormant; they stay members), over the state's whole history (carried \
+                 across restores).",
                 &["reason"],
             ),
             groups_tracked: int_gauge(&r, "churnwatch_groups_tracked", "Groups in memory."),
@@ -399,6 +410,7 @@ impl Metrics {
                 .set(n as i64);
         }
         self.members_tracked.set(tracked as i64);
+        self.members_dormant.set(engine.dormant_count() as i64);
         for (reason, n) in engine.stats().evictions() {
             // The engine's count is cumulative; the counter catches up with it.
             let counter = self.members_evicted.with_label_values(&[reason]);
@@ -537,7 +549,7 @@ mod tests {
             value(&s, r#"churnwatch_members_evicted_total{reason="dormant"}"#),
             Some(0.0)
         );
-        // A year of silence (the default horizon) and both are gone.
+        // A year of silence (the default horizon) and both are held as remainders.
         engine.advance_to(t0 + crate::model::Span::days(365), &mut out);
         m.observe_engine(&engine, t0);
         m.observe_engine(&engine, t0);
@@ -551,7 +563,12 @@ mod tests {
             value(&s, r#"churnwatch_members_evicted_total{reason="left"}"#),
             Some(0.0)
         );
-        assert_eq!(value(&s, "churnwatch_members_tracked"), Some(0.0));
+        assert_eq!(
+            value(&s, "churnwatch_members_tracked"),
+            Some(2.0),
+            "dormant members are still members"
+        );
+        assert_eq!(value(&s, "churnwatch_members_dormant"), Some(2.0));
     }
 
     #[test]

@@ -33,6 +33,12 @@ const TUTORS: [&str; 2] = ["t0", "t1"];
 /// A random input: members with fixed join dates, events in rough time order with some
 /// disorder and some late arrivals, a few redeliveries.
 fn stream() -> impl Strategy<Value = Vec<Event>> {
+    stream_with_spells(20)
+}
+
+/// [`stream`] whose quiet spells last up to `spell` × 2 days: at 200, members fall silent
+/// for over a year and come back.
+fn stream_with_spells(spell: i64) -> impl Strategy<Value = Vec<Event>> {
     let joined = prop::collection::vec(-400i64..60, MEMBERS);
     let steps = prop::collection::vec(
         (
@@ -47,7 +53,7 @@ fn stream() -> impl Strategy<Value = Vec<Event>> {
         ),
         1..160,
     );
-    (joined, steps).prop_map(|(joined, steps)| {
+    (joined, steps).prop_map(move |(joined, steps)| {
         let mut now = T0;
         let mut events: Vec<Event> = Vec::new();
         for (n, (member, kind, advance, late, amount_yuan, group, tier, cat)) in
@@ -55,7 +61,7 @@ fn stream() -> impl Strategy<Value = Vec<Event>> {
         {
             // One step in nine is a quiet spell of up to 40 days, so that lapses, recall
             // attempts and window expiries become the earliest pending change.
-            let advance = if cat == 8 { advance * 20 } else { advance };
+            let advance = if cat == 8 { advance * spell } else { advance };
             now = now + Span::millis(advance);
             // One event in ten arrives up to three days late.
             let ts = if late == 0 {
@@ -113,6 +119,38 @@ fn evicting() -> Config {
     config.state.evict_dormant_after = Span::days(90);
     config.validate().expect("a valid configuration");
     config
+}
+
+/// Silent members moved to remainders after `dormant` (members who left never forgotten,
+/// which is allowed to show).
+fn dormant_after(dormant: Span) -> Config {
+    let mut config = Config::default();
+    config.state.evict_left_after = Span::ZERO;
+    config.state.evict_dormant_after = dormant;
+    config.validate().expect("a valid configuration");
+    config
+}
+
+/// Everything a reader can see of an engine: the state export, and the answer to every
+/// query for every member, group and tutor.
+fn every_output(engine: &Engine) -> (String, Vec<String>) {
+    use churnwatch::query::views;
+    let mut answers = Vec::new();
+    for (id, _) in engine.member_ids() {
+        let view = views::member(engine, &MemberId::new(id));
+        answers.push(format!("{view:?}"));
+    }
+    answers.sort();
+    for group in GROUPS {
+        answers.push(format!("{:?}", views::group(engine, &GroupId::new(group))));
+    }
+    for tutor in TUTORS {
+        answers.push(format!(
+            "{:?}",
+            views::tutor(engine, &TutorId::new(tutor), 1000)
+        ));
+    }
+    (state_lines(engine), answers)
 }
 
 /// Members kept for ever.
@@ -266,6 +304,25 @@ proptest! {
         let before = engine.watermark();
         engine.advance_to(end_of(&events, extra), &mut out);
         prop_assert!(out.iter().all(|w| w.event_time >= before));
+    }
+
+    /// SPEC §4: moving silent members to remainders is invisible in every output. The
+    /// same stream, with members silent for over a year and back, gives the same
+    /// warnings (byte for byte, in the same order), the same exported state and the same
+    /// query answers with dormant eviction at its default (365 d), at its shortest (90 d),
+    /// and off. Members evicted at the shortest horizon come back mid-stream often.
+    #[test]
+    fn eviction_of_dormant_members_is_invisible_in_every_output(
+        events in stream_with_spells(200),
+        extra in 0i64..800,
+    ) {
+        let until = end_of(&events, extra);
+        let (never, never_out, _) = run_with(&dormant_after(Span::ZERO), &events, until);
+        for after in [Span::days(365), Span::days(90)] {
+            let (evicting, out, _) = run_with(&dormant_after(after), &events, until);
+            prop_assert_eq!(&out, &never_out, "warnings, dormant after {}", after);
+            prop_assert_eq!(every_output(&evicting), every_output(&never), "state, dormant after {}", after);
+        }
     }
 
     #[test]
@@ -432,6 +489,42 @@ proptest! {
             prop_assert_eq!(m.fell_at(), expected, "member {}", m.id());
         }
     }
+}
+
+/// The invisibility property above needs members to go dormant and to come back: this
+/// shows its streams do both, at either horizon.
+#[test]
+fn the_sparse_streams_send_members_dormant_and_bring_them_back() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let (mut back, mut dormant_at_end, runs) = (0, 0, 100);
+    for _ in 0..runs {
+        let events = stream_with_spells(200)
+            .new_tree(&mut runner)
+            .expect("a stream")
+            .current();
+        let (engine, _, _) = run_with(
+            &dormant_after(Span::days(365)),
+            &events,
+            end_of(&events, 400),
+        );
+        let went = engine
+            .stats()
+            .evictions()
+            .find(|(r, _)| *r == "dormant")
+            .map_or(0, |(_, n)| n) as usize;
+        if went > engine.dormant_count() {
+            back += 1;
+        }
+        if engine.dormant_count() > 0 {
+            dormant_at_end += 1;
+        }
+    }
+    assert!(
+        back * 4 >= runs && dormant_at_end * 2 >= runs,
+        "{back} of {runs} streams brought a dormant member back, {dormant_at_end} ended with one"
+    );
 }
 
 /// The properties above run with eviction on; this shows their streams do evict, so that

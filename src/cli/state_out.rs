@@ -1,12 +1,13 @@
 //! `--state-out`: the final state of every member and group as JSON lines, members first
-//! in first-seen order, then groups in first-seen order. Deterministic for a given input.
+//! in id order, then groups in first-seen order. Deterministic for a given input, and the
+//! same whether or not silent members were moved to remainders on the way.
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::engine::{Engine, GroupState, Member};
+use crate::engine::{Engine, GroupState, MemberCopy};
 use crate::query::views::{self, MemberFigures, MemberView};
 
 /// A member's line: her query view with the figures inline and the open tickets
@@ -67,7 +68,7 @@ impl From<MemberView> for MemberLine {
     }
 }
 
-pub fn member_line(engine: &Engine, m: &Member) -> serde_json::Value {
+pub fn member_line(engine: &Engine, m: &MemberCopy) -> serde_json::Value {
     let line = MemberLine::from(views::member_view(engine, m));
     serde_json::to_value(line).unwrap_or(serde_json::Value::Null)
 }
@@ -95,7 +96,9 @@ pub fn group_line(engine: &Engine, g: &GroupState) -> serde_json::Value {
 }
 
 pub fn write(engine: &Engine, out: &mut impl Write) -> io::Result<()> {
-    for m in engine.members() {
+    let mut members: Vec<(&str, u32)> = engine.member_ids().collect();
+    members.sort_unstable();
+    for m in members.iter().filter_map(|&(_, at)| engine.member_at(at)) {
         serde_json::to_writer(&mut *out, &member_line(engine, &m))?;
         out.write_all(b"\n")?;
     }

@@ -68,14 +68,15 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
         *segments.entry(m.segment).or_default() += 1;
         *stages.entry(m.stage()).or_default() += 1;
     }
-    let evicted = stats
+    let forgotten = stats
         .evictions()
-        .map(|(reason, n)| format!("{n} {reason}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+        .find(|(reason, _)| *reason == "left")
+        .map_or(0, |(_, n)| n);
     let _ = writeln!(
         s,
-        "  members: {members} held (evicted after their silence: {evicted})"
+        "  members: {members} held, {} of them dormant (compact remainders); {forgotten} \
+         forgotten after leaving",
+        engine.dormant_count()
     );
     for (segment, n) in segments.iter().rev() {
         let _ = writeln!(s, "    {:<26} {n}", segment.name());

@@ -53,6 +53,11 @@ impl CapLog {
         self.len() == 0
     }
 
+    /// The latest notification held.
+    pub fn latest(&self) -> Option<EventTime> {
+        (0..self.len()).map(|i| self.get(i)).max()
+    }
+
     /// Forgets notifications at or before `window_start`: they count for no window that
     /// can still come.
     pub fn forget_until(&mut self, window_start: EventTime) {

@@ -24,12 +24,13 @@ use std::hash::BuildHasher;
 use foldhash::fast::FixedState;
 
 use super::arena::{IdArena, IdKey};
+use super::dormant::{Dormant, DormantStore};
 use super::group::{Contribution, GroupEvent, GroupState};
 use super::index::{MemberIndex, MAX_MEMBERS};
 use super::lifecycle::{decline_entry, Stage};
 use super::member::{
-    Eviction, Instant48, Member, MemberState, OrderRec, Ticket, TicketState, TicketTable, Wake,
-    INSTANT_MAX, INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
+    Eviction, Instant48, Member, MemberCopy, MemberState, OrderRec, Remainder, Ticket, TicketState,
+    TicketTable, Wake, INSTANT_MAX, INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
 };
 use super::orders::OrderPool;
 use super::prefetch::{prefetch, prefetch_value};
@@ -63,6 +64,8 @@ pub struct MemoryEstimate {
     pub groups: usize,
     /// Tutor rosters, for queries and metrics (the last fall is in the member record).
     pub roster: usize,
+    /// Members held as remainders: their entries and their index.
+    pub dormant: usize,
 }
 
 impl MemoryEstimate {
@@ -74,12 +77,27 @@ impl MemoryEstimate {
             + self.timers
             + self.groups
             + self.roster
+            + self.dormant
     }
 }
 
 /// The timer slot reserved for the end of the warm-up; never a member index, because
 /// `find_or_create` refuses to hand it out.
 const WARMUP_TIMER: u32 = u32::MAX;
+
+/// In the roster's lists and [`Engine::member_at`], a member held as a remainder: this bit
+/// above her entry in the dormant store (hot slots are below 2^25).
+pub const DORMANT_REF: u32 = 1 << 31;
+
+/// Where a member is, as a lookup found her.
+#[derive(Copy, Clone, Debug)]
+enum Located {
+    /// Her slot in the hot state.
+    Hot(u32),
+    /// Her entry in the dormant store.
+    Dormant(u32),
+    Absent,
+}
 
 /// How far ahead in the timer queue [`Engine::prefetch_due`] fetches member records, and
 /// through them their orders.
@@ -132,8 +150,11 @@ pub struct Engine {
     /// from the records (see [`MemberState::is_vacant`]), so the smallest-first order
     /// is the same in an engine read back from an image.
     vacant: BinaryHeap<Reverse<u32>>,
-    /// Evictions so far: a slot looked up before this moved may since hold someone else.
-    evictions: u64,
+    /// Members silent past `state.evict_dormant_after` with nothing left to change.
+    dormant: DormantStore,
+    /// Members moved out of or into a hot slot so far: a slot looked up before this
+    /// moved may since hold someone else.
+    relocations: u64,
 }
 
 impl Engine {
@@ -170,7 +191,8 @@ impl Engine {
             stats: EngineStats::default(),
             roster: Roster::default(),
             vacant: BinaryHeap::new(),
-            evictions: 0,
+            dormant: DormantStore::default(),
+            relocations: 0,
         }
     }
 
@@ -208,6 +230,7 @@ impl Engine {
                 + self.tutors.capacity() * size_of::<TutorId>()
                 + self.tutor_index.capacity() * (size_of::<TutorId>() + 8),
             roster: self.roster.heap_bytes(),
+            dormant: self.dormant.heap_bytes(),
         }
     }
 
@@ -240,10 +263,13 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Result<(), Rejection> {
-        // From here on `idx` is exact: nothing below creates a member before `apply` (the
-        // timers may evict her, which `apply` sees in her vacant slot).
-        let idx = found.or_else(|| self.find(&event.member_id));
-        if let Err(rejection) = self.check(event, idx, wall) {
+        // From here on `located` is exact: nothing below creates or brings back a member
+        // before `apply` (the timers may evict her, which `apply` sees in her vacant slot).
+        let located = match found.or_else(|| self.find(&event.member_id)) {
+            Some(idx) => Located::Hot(idx),
+            None => self.find_dormant(&event.member_id),
+        };
+        if let Err(rejection) = self.check(event, located, wall) {
             self.stats.count_rejection(rejection.reason);
             return Err(rejection);
         }
@@ -254,7 +280,7 @@ impl Engine {
         }
         let watermark = self.tracker.observe(partition, event.ts, wall);
         self.advance_watermark(watermark, out);
-        self.apply(event, idx, out);
+        self.apply(event, located, out);
         Ok(())
     }
 
@@ -308,10 +334,10 @@ impl Engine {
         let mut hashes = std::mem::take(&mut self.scratch_hashes);
         self.warm(events, &mut hashes, &mut found);
         self.scratch_hashes = hashes;
-        let warmed_at = self.evictions;
+        let warmed_at = self.relocations;
         for (i, (event, &idx)) in events.iter().zip(&found).enumerate() {
             // After an eviction a slot found by the warm-up may hold someone else.
-            let idx = idx.filter(|_| self.evictions == warmed_at);
+            let idx = idx.filter(|_| self.relocations == warmed_at);
             let before = out.len();
             let result = self.process_found(partition, event, idx, wall, out);
             each(i, result, out.len() - before);
@@ -424,6 +450,11 @@ impl Engine {
             let mut due = std::mem::take(&mut self.scratch_due);
             due.clear();
             self.timers.take_due_at(at, &mut due);
+            if due.len() > 1 {
+                // Members due at one instant fire in id order, not slot order: a slot
+                // depends on who was evicted and came back, the output must not.
+                self.sort_by_id(&mut due);
+            }
             self.prefetch_due();
             for &idx in &due {
                 if idx == WARMUP_TIMER {
@@ -443,7 +474,17 @@ impl Engine {
         }
     }
 
-    fn check(&self, event: &Event, idx: Option<u32>, wall: EventTime) -> Result<(), Rejection> {
+    /// Slots in id order (the warm-up timer's first).
+    #[inline(never)]
+    fn sort_by_id(&self, slots: &mut [u32]) {
+        let id = |slot: u32| match self.members.get(slot as usize) {
+            Some(m) if slot != WARMUP_TIMER => self.ids.resolve(m.id_slot()),
+            _ => "",
+        };
+        slots.sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
+    }
+
+    fn check(&self, event: &Event, located: Located, wall: EventTime) -> Result<(), Rejection> {
         let time = &self.rules.config.time;
         if event.ts > wall + time.max_future_skew {
             return Err(Rejection::new(
@@ -458,7 +499,8 @@ impl Engine {
         if let EventBody::Order(_) = event.body {
             // Orders are deduplicated against the member's own retained orders, which
             // reach back one horizon from her clock.
-            if let Some(idx) = idx {
+            // (A dormant member's clock is behind the watermark, which bounds it already.)
+            if let Located::Hot(idx) = located {
                 horizon_start =
                     horizon_start.max(self.members[idx as usize].clock() - time.retention_horizon);
             }
@@ -519,7 +561,7 @@ impl Engine {
             }
         }
         // Last, so that a message that is wrong in itself says so whatever the capacity.
-        if idx.is_none() && self.member_count() >= self.max_members {
+        if matches!(located, Located::Absent) && self.member_count() >= self.max_members {
             return Err(Rejection::new(
                 RejectReason::MemberCapacity,
                 format!(
@@ -542,37 +584,113 @@ impl Engine {
         })
     }
 
-    /// Her slot: `found`, the result of a lookup made since the last member was created,
-    /// or a new slot.
-    #[inline]
-    fn find_or_create(&mut self, id: &MemberId, found: Option<u32>, first_seen: EventTime) -> u32 {
-        match found {
-            Some(idx) => idx,
-            None => self.create(id, first_seen),
+    /// Whether member `id` is held as a remainder, if not in the hot state.
+    fn find_dormant(&self, id: &MemberId) -> Located {
+        if self.dormant.is_empty() {
+            return Located::Absent;
+        }
+        let hash = self.hasher.hash_one(id.as_str());
+        match self.dormant.find(hash, &IdKey::new(id.as_str()), &self.ids) {
+            Some(slot) => Located::Dormant(slot),
+            None => Located::Absent,
+        }
+    }
+
+    /// Her hot slot, as `located` found her (brought back from the dormant store if she
+    /// was there, created if she was not held), and whether she is new.
+    fn hot_slot(&mut self, id: &MemberId, located: Located, first_seen: EventTime) -> (u32, bool) {
+        match located {
+            Located::Hot(idx) => (idx, false),
+            Located::Dormant(slot) => (self.revive(slot), false),
+            Located::Absent => (self.create(id, first_seen), true),
         }
     }
 
     /// A new slot for member `id`, first seen at `first_seen`.
     fn create(&mut self, id: &MemberId, first_seen: EventTime) -> u32 {
-        let hash = self.hasher.hash_one(id.as_str());
         debug_assert!(self.member_count() < self.max_members);
         let state = MemberState::new(self.ids.store(id.as_str()), first_seen);
+        let idx = self.occupy(state);
+        self.roster.joined();
+        idx
+    }
+
+    /// Puts `state` in a free slot (or a new one) and indexes it.
+    fn occupy(&mut self, state: MemberState) -> u32 {
+        let hash = self.hasher.hash_one(self.ids.resolve(state.id_slot()));
         let idx = match self.vacant.pop() {
             Some(Reverse(idx)) => {
                 self.members[idx as usize] = state;
                 idx
             }
-            // `check` refused a new member at `max_members` (≤ MAX_MEMBERS < 2^25), so
-            // with no slot vacant the new index fits a u32 and is not the warm-up timer's.
+            // `check` refused a new member at `max_members` (≤ MAX_MEMBERS < 2^25, hot and
+            // dormant together), so with no slot vacant the new index fits a u32 and is
+            // not the warm-up timer's.
             None => self.members.push(state) as u32,
         };
         debug_assert!(idx != WARMUP_TIMER);
-        self.roster.joined();
         let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
         self.index.insert_unique(hash, idx, |i| {
             hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
         });
         idx
+    }
+
+    /// Takes the member at hot slot `idx` out of the index and frees the slot; returns her
+    /// record.
+    fn vacate(&mut self, idx: u32) -> MemberState {
+        let m = &self.members[idx as usize];
+        let hash = self.hasher.hash_one(self.ids.resolve(m.id_slot()));
+        let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
+        let removed = self.index.remove(hash, idx, |i| {
+            hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
+        });
+        debug_assert!(removed, "a held member was in the index");
+        self.vacant.push(Reverse(idx));
+        self.relocations += 1;
+        std::mem::replace(&mut self.members[idx as usize], MemberState::vacant())
+    }
+
+    /// Moves member `idx`, settled and silent past the dormant horizon, into the dormant
+    /// store as `remainder`. Her group keeps her contribution (it no longer changes), her
+    /// tutor's roster and the counts keep her: nothing that can be read of her changes.
+    fn make_dormant(&mut self, idx: u32, remainder: Remainder) {
+        self.set_wake(idx, None);
+        let state = self.vacate(idx);
+        let id = *state.id_slot();
+        let hash = self.hasher.hash_one(self.ids.resolve(&id));
+        let slot = self
+            .dormant
+            .insert(hash, Dormant { id, remainder }, &self.ids, &self.hasher);
+        if state.has_profile() {
+            self.roster.relocate(state.tutor, idx, DORMANT_REF | slot);
+        }
+        self.stats.count_eviction(Eviction::Dormant);
+    }
+
+    /// Brings the dormant member at `slot` back into a hot slot, as she was.
+    fn revive(&mut self, slot: u32) -> u32 {
+        let Some(&Dormant { id, .. }) = self.dormant.get(slot) else {
+            unreachable!("a dormant slot from a lookup since which nothing moved")
+        };
+        let hash = self.hasher.hash_one(self.ids.resolve(&id));
+        let entry = self.dormant.remove(slot, hash, &self.ids, &self.hasher);
+        let state = self.revived(&entry);
+        let tutor = state.has_profile().then_some(state.tutor);
+        let idx = self.occupy(state);
+        self.relocations += 1;
+        if let Some(tutor) = tutor {
+            self.roster.relocate(tutor, DORMANT_REF | slot, idx);
+        }
+        idx
+    }
+
+    /// The hot record of dormant `entry`. Her clock is the watermark: nothing about her
+    /// changed between her last evaluation and now, and she went dormant at a timer the
+    /// watermark had reached (never in a catch-up ahead of it).
+    fn revived(&self, entry: &Dormant) -> MemberState {
+        let lapses = self.rules.config.lifecycle.login_lapse.len();
+        MemberState::revived(entry.id, &entry.remainder, self.watermark, lapses)
     }
 
     fn intern_group(&mut self, id: &GroupId) -> u32 {
@@ -595,9 +713,8 @@ impl Engine {
         idx
     }
 
-    fn apply(&mut self, event: &Event, found: Option<u32>, out: &mut Vec<Warning>) {
-        let mut created = found.is_none();
-        let mut idx = self.find_or_create(&event.member_id, found, event.ts);
+    fn apply(&mut self, event: &Event, located: Located, out: &mut Vec<Warning>) {
+        let (mut idx, mut created) = self.hot_slot(&event.member_id, located, event.ts);
         // A late event is applied as of the watermark; an event ahead of it as of its own
         // time. Never before the member's own clock: her state only moves forward.
         let at = event
@@ -607,9 +724,10 @@ impl Engine {
         self.catch_up(idx, at, out);
         if self.members[idx as usize].is_vacant() {
             // Her silence reached its horizon before this event (the watermark's timers
-            // or her own catch-up evicted her): she starts afresh.
-            idx = self.find_or_create(&event.member_id, None, event.ts);
-            created = true;
+            // or her own catch-up moved her out): back from the dormant store, or, if she
+            // had left and was forgotten, afresh.
+            let located = self.find_dormant(&event.member_id);
+            (idx, created) = self.hot_slot(&event.member_id, located, event.ts);
         }
         // Everything due before `at` has just fired. A change of hers due at exactly `at`
         // is judged below, with the event applied: an order arriving at the instant an
@@ -638,7 +756,7 @@ impl Engine {
             EventBody::Login => self.members[idx as usize].next_lapse_due(&self.rules),
             _ => None,
         };
-        let changed = self.mutate(idx, event);
+        let changed = self.mutate(idx, event, at - self.rules.config.time.retention_horizon);
         self.stats.count_event(&event.body, changed);
         self.members[idx as usize].set_clock(at);
         // A late login may restart a lapse clock that has already run out: then it is
@@ -650,7 +768,11 @@ impl Engine {
                 .next_lapse_due(&self.rules)
                 .is_none_or(|due| due > at);
         if !changed && !created && !due_now {
-            // Nothing changed and nothing is due by `at`: the pending wake still stands.
+            // Nothing changed and nothing is due by `at`: the pending wake still stands,
+            // unless it was an eviction wake-up that catch-up passed over.
+            if self.members[idx as usize].wake().is_some_and(|w| w < at) {
+                self.reschedule(idx);
+            }
         } else if login_only_moves_the_future {
             self.reschedule_after_login(idx, lapse_due_before);
         } else {
@@ -670,7 +792,8 @@ impl Engine {
     fn reschedule_after_login(&mut self, idx: u32, lapse_due_before: Option<EventTime>) {
         let m = &self.members[idx as usize];
         let old = m.wake();
-        if old.is_some() && old == lapse_due_before {
+        // An eviction wake moves with her silence, which the login just broke.
+        if old.is_some() && (old == lapse_due_before || m.eviction_wake()) {
             self.reschedule(idx);
             return;
         }
@@ -681,14 +804,17 @@ impl Engine {
             (Some(w), Some(l)) if l <= w => Some(Wake {
                 at: l,
                 group_only: false,
+                eviction: false,
             }),
             (Some(w), _) => Some(Wake {
                 at: w,
                 group_only: m.group_wake(),
+                eviction: false,
             }),
             (None, l) => l.map(|at| Wake {
                 at,
                 group_only: false,
+                eviction: false,
             }),
         };
         self.set_wake(idx, new);
@@ -698,10 +824,10 @@ impl Engine {
     #[inline]
     fn set_wake(&mut self, idx: u32, next: Option<Wake>) {
         let m = &mut self.members[idx as usize];
-        // Without a wake the flag is left as it was: the step that cleared the wake reads
-        // it next.
-        if let Some(wake) = next {
-            m.set_group_wake(wake.group_only);
+        // Without a wake the flags are left as they were: the step that cleared the wake
+        // reads them next.
+        if let Some(wake) = &next {
+            m.set_wake_kind(wake);
         }
         let next = next.map(|w| w.at);
         if m.wake() != next {
@@ -748,6 +874,13 @@ impl Engine {
     /// `at` is left to the event's own evaluation.
     fn catch_up(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         while let Some(wake) = self.members[idx as usize].wake().filter(|w| *w < at) {
+            if self.members[idx as usize].eviction_wake() {
+                // Nothing of hers changes at an eviction wake-up (it comes only once nothing
+                // else is pending), and she is being seen: the event's own rescheduling
+                // replaces it. Going dormant here, ahead of the watermark, would bring her
+                // back at a clock behind the instant she left.
+                break;
+            }
             // Its queue entry goes stale; `advance_to` skips it.
             self.set_wake(idx, None);
             self.step(idx, wake, out);
@@ -774,15 +907,20 @@ impl Engine {
         }
         self.evaluate(idx, at, out);
         self.members[idx as usize].set_clock(at);
-        match self.view(idx).evictable(at, &self.rules) {
-            Some(why) => self.evict(idx, why),
-            None => self.reschedule(idx),
+        let m = self.view(idx);
+        if m.forgettable(at, &self.rules) {
+            self.forget(idx);
+        } else if let Some(remainder) = m.remainder_at(at, &self.rules) {
+            self.make_dormant(idx, remainder);
+        } else {
+            self.reschedule(idx);
         }
     }
 
-    /// Forgets member `idx`: out of her group's figures, the roster, the timers, the
-    /// index; her orders, tickets and id released; her slot free for the next new member.
-    fn evict(&mut self, idx: u32, why: Eviction) {
+    /// Forgets member `idx`, who left and has been silent past `state.evict_left_after`:
+    /// out of the roster, the timers, the index; her orders, tickets and id released; her
+    /// slot free for the next new member. (Having left, she is in no group's figures.)
+    fn forget(&mut self, idx: u32) {
         let clock = self.members[idx as usize].clock();
         let before = self.contribution(idx, clock);
         self.move_contribution(before, None);
@@ -794,19 +932,15 @@ impl Engine {
         if m.has_tickets() {
             self.tickets.remove(&idx);
         }
-        let hash = self.hasher.hash_one(self.ids.resolve(m.id_slot()));
-        let (members, ids, hasher) = (&self.members, &self.ids, &self.hasher);
-        let removed = self.index.remove(hash, idx, |i| {
-            hasher.hash_one(ids.resolve(members[i as usize].id_slot()))
-        });
-        debug_assert!(removed, "an evicted member was in the index");
-        self.ids.release(self.members[idx as usize].id_slot());
-        self.members[idx as usize] = MemberState::vacant();
-        self.vacant.push(Reverse(idx));
-        self.evictions += 1;
-        self.stats.count_eviction(why);
+        let state = self.vacate(idx);
+        self.ids.release(state.id_slot());
+        self.stats.count_eviction(Eviction::Left);
         if self.ids.wants_compaction() {
-            let slots = self.members.iter_mut().map(MemberState::id_slot_mut);
+            let slots = self
+                .members
+                .iter_mut()
+                .map(MemberState::id_slot_mut)
+                .chain(self.dormant.id_slots_mut());
             self.ids = self.ids.compacted(slots);
         }
     }
@@ -866,8 +1000,10 @@ impl Engine {
     }
 
     /// Applies the event's own change. Returns false when it changed nothing (a duplicate
-    /// or an older profile than the one held).
-    fn mutate(&mut self, idx: u32, event: &Event) -> bool {
+    /// or an older profile than the one held). Orders and resolved tickets at or before
+    /// `horizon_start` are outside the retention horizon: forgotten, whether or not an
+    /// evaluation has pruned them yet, so nothing depends on when one last ran.
+    fn mutate(&mut self, idx: u32, event: &Event, horizon_start: EventTime) -> bool {
         let ts = event.ts;
         match &event.body {
             EventBody::Member(profile) => {
@@ -912,6 +1048,7 @@ impl Engine {
                 order.order_key,
                 order.category,
                 order.amount,
+                horizon_start,
             ),
             EventBody::Login => {
                 let m = &mut self.members[idx as usize];
@@ -924,6 +1061,7 @@ impl Engine {
             }
             EventBody::AfterSales(ticket) => {
                 let tickets = self.members[idx as usize].tickets_mut(idx, &mut self.tickets);
+                tickets.retain(|t| t.state != TicketState::Resolved || t.opened_at > horizon_start);
                 match (
                     tickets.iter_mut().find(|t| t.id == ticket.ticket_id),
                     ticket.status,
@@ -1298,23 +1436,61 @@ impl Engine {
     }
 
     // ----- read access for queries, state export and tests -----
+    //
+    // A member is read the same way wherever she is held: as a copy of her hot record (a
+    // dormant one's is rebuilt from her remainder, as she would be brought back).
 
-    pub fn member(&self, id: &MemberId) -> Option<Member<'_>> {
-        self.find(id).map(|idx| self.view(idx))
+    pub fn member(&self, id: &MemberId) -> Option<MemberCopy<'_>> {
+        self.member_index(id).and_then(|at| self.member_at(at))
     }
 
-    /// Members held (evicted ones no longer).
+    /// Members held, in the hot state and as remainders (forgotten ones no longer).
     pub fn member_count(&self) -> usize {
-        self.members.len() - self.vacant.len()
+        self.members.len() - self.vacant.len() + self.dormant.len()
     }
 
-    /// Every member held, by slot (first-seen order, until evictions free slots).
-    pub fn members(&self) -> impl Iterator<Item = Member<'_>> {
-        self.members
+    /// Members held as remainders.
+    pub fn dormant_count(&self) -> usize {
+        self.dormant.len()
+    }
+
+    /// Whether member `id` is held as a remainder.
+    pub fn is_dormant(&self, id: &MemberId) -> bool {
+        matches!(self.find_dormant(id), Located::Dormant(_))
+    }
+
+    /// Every member held: the hot ones by slot, then the dormant ones by entry. The order
+    /// depends on who went dormant and came back; callers that print sort.
+    pub fn members(&self) -> impl Iterator<Item = MemberCopy<'_>> {
+        let hot = self
+            .members
             .iter()
             .enumerate()
             .filter(|(_, m)| !m.is_vacant())
-            .map(|(idx, m)| Member::new(idx as u32, m, &self.ids, &self.orders, &self.tickets))
+            .map(|(idx, m)| {
+                Member::new(idx as u32, m, &self.ids, &self.orders, &self.tickets).copied()
+            });
+        let dormant = self
+            .dormant
+            .iter()
+            .map(|(_, entry)| MemberCopy::dormant(self.revived(entry), &self.ids, &self.tickets));
+        hot.chain(dormant)
+    }
+
+    /// Every member held, by id and [`Engine::member_at`] reference, without copying any
+    /// record: for exports that order members by id.
+    pub fn member_ids(&self) -> impl Iterator<Item = (&str, u32)> {
+        let hot = self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !m.is_vacant())
+            .map(|(idx, m)| (self.ids.resolve(m.id_slot()), idx as u32));
+        let dormant = self
+            .dormant
+            .iter()
+            .map(|(slot, entry)| (self.ids.resolve(&entry.id), DORMANT_REF | slot));
+        hot.chain(dormant)
     }
 
     pub fn group(&self, id: &GroupId) -> Option<&GroupState> {
@@ -1338,17 +1514,33 @@ impl Engine {
         self.tutor_index.get(id).copied()
     }
 
-    /// The engine's index of a member, for [`Engine::member_at`] and the roster.
+    /// Where the engine holds a member, for [`Engine::member_at`]: her hot slot, or her
+    /// dormant entry with [`DORMANT_REF`] set, as the roster's lists hold her.
     pub fn member_index(&self, id: &MemberId) -> Option<u32> {
-        self.find(id)
+        match self.find(id) {
+            Some(idx) => Some(idx),
+            None => match self.find_dormant(id) {
+                Located::Dormant(slot) => Some(DORMANT_REF | slot),
+                _ => None,
+            },
+        }
     }
 
-    /// The member at `idx`, an index [`Roster::of_tutor`] handed out.
-    pub fn member_at(&self, idx: u32) -> Option<Member<'_>> {
+    /// The member at `at`, a reference [`Engine::member_index`] or [`Roster::of_tutor`]
+    /// handed out.
+    pub fn member_at(&self, at: u32) -> Option<MemberCopy<'_>> {
+        if at & DORMANT_REF != 0 {
+            let entry = self.dormant.get(at & !DORMANT_REF)?;
+            return Some(MemberCopy::dormant(
+                self.revived(entry),
+                &self.ids,
+                &self.tickets,
+            ));
+        }
         self.members
-            .get(idx as usize)
+            .get(at as usize)
             .is_some_and(|m| !m.is_vacant())
-            .then(|| self.view(idx))
+            .then(|| self.view(at).copied())
     }
 
     pub fn roster(&self) -> &Roster {

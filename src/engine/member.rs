@@ -1,6 +1,9 @@
 //! Per-member state and everything derived from it at an instant: RFM figures, the target
 //! segment, the group contribution and the next wake-up. Pure functions of the state and
-//! a time; the engine core decides when to call them and what to emit.
+//! a time; the engine core decides when to call them and what to emit. Also the compact
+//! remainder a settled, long-silent member is held in ([`Remainder`]).
+use std::borrow::Borrow;
+
 use serde::{Deserialize, Serialize};
 
 use compact_str::CompactString;
@@ -260,6 +263,10 @@ const VACANT: u8 = 4;
 const GROUP_WAKE: u8 = 8;
 /// The lifecycle stage's index in [`Stage::ALL`] sits above the flags.
 const STAGE_SHIFT: u32 = 4;
+/// Her pending wake-up is only for eviction (forgetting her, or moving her to a
+/// remainder): no figure of hers changes then.
+const EVICTION_WAKE: u8 = 0x80;
+const STAGE_MASK: u8 = 0x70;
 
 /// Why a member was forgotten.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -318,11 +325,11 @@ impl MemberState {
     }
 
     pub fn stage(&self) -> Stage {
-        Stage::ALL[usize::from(self.flags >> STAGE_SHIFT) % Stage::ALL.len()]
+        Stage::ALL[usize::from((self.flags & STAGE_MASK) >> STAGE_SHIFT) % Stage::ALL.len()]
     }
 
     pub fn set_stage(&mut self, stage: Stage) {
-        self.flags = self.flags & ((1 << STAGE_SHIFT) - 1) | (stage as u8) << STAGE_SHIFT;
+        self.flags = self.flags & !STAGE_MASK | (stage as u8) << STAGE_SHIFT;
     }
 
     /// Recall attempts already sent for the current decline.
@@ -376,15 +383,73 @@ impl MemberState {
             .max(self.login_ref.get())
     }
 
-    /// When she is to be forgotten, and why, under the configured horizons.
-    pub fn eviction(&self, rules: &Rules) -> Option<(EventTime, Eviction)> {
-        let state = &rules.config.state;
-        let (after, why) = if self.left() {
-            (state.evict_left_after, Eviction::Left)
-        } else {
-            (state.evict_dormant_after, Eviction::Dormant)
-        };
-        (after != Span::ZERO).then(|| (self.last_seen() + after, why))
+    /// When she is to be forgotten: a member who left, once silent for
+    /// `state.evict_left_after` (unless that is 0s). Nobody else is ever forgotten.
+    pub fn forget_at(&self, rules: &Rules) -> Option<EventTime> {
+        let after = rules.config.state.evict_left_after;
+        (self.left() && after != Span::ZERO).then(|| self.last_seen() + after)
+    }
+
+    /// She is held as a [`Remainder`] from now on, if nothing the remainder drops is
+    /// left: no order or ticket in the state, no contact-cap entry, no recall schedule
+    /// running, every lapse level sent. The caller has checked that no change of hers is
+    /// pending and that her silence has reached its horizon.
+    pub fn remainder(&self, lapse_levels: usize) -> Option<Remainder> {
+        let amount = self.lifetime_amount.get();
+        let settled = self.orders.is_empty()
+            && !self.has_tickets()
+            && self.cap_log.is_empty()
+            && self.recall_fired() == 0
+            && self.recall_from().is_none()
+            && usize::from(self.lapse_fired()) == lapse_levels
+            && !self.is_vacant();
+        (settled && self.fits_remainder()).then(|| Remainder {
+            joined_at: self.joined_at,
+            first: self.first,
+            last_order: self.last_order,
+            login_ref: self.login_ref,
+            fell: self.fell,
+            lifetime: [
+                amount as u32,
+                (amount >> 32) as u32 | self.lifetime_orders << (Remainder::AMOUNT_BITS - 32),
+            ],
+            group: self.group,
+            tutor: self.tutor,
+            tier: self.tier,
+            packed: self.segment as u8 | (self.stage() as u8) << 4 | u8::from(self.left()) << 7,
+        })
+    }
+
+    /// Whether her lifetime figures fit a [`Remainder`].
+    fn fits_remainder(&self) -> bool {
+        (0..1 << Remainder::AMOUNT_BITS).contains(&self.lifetime_amount.get())
+            && self.lifetime_orders < 1 << Remainder::ORDERS_BITS
+    }
+
+    /// The hot record of a member held as `remainder`, as she was when she left the hot
+    /// state, her clock at `clock` (no figure of hers changed since).
+    pub fn revived(
+        id: IdSlot,
+        r: &Remainder,
+        clock: EventTime,
+        lapse_levels: usize,
+    ) -> MemberState {
+        let mut m = MemberState::new(id, clock);
+        m.joined_at = r.joined_at;
+        m.first = r.first;
+        m.last_order = r.last_order;
+        m.login_ref = r.login_ref;
+        m.fell = r.fell;
+        m.lifetime_amount = Packed48::new(r.lifetime_amount());
+        m.lifetime_orders = r.lifetime_orders();
+        m.group = r.group;
+        m.tutor = r.tutor;
+        m.tier = r.tier;
+        m.segment = r.segment();
+        m.set_stage(r.stage());
+        m.set_left(r.left());
+        m.set_fired(0, lapse_levels.min(MAX_FIRED) as u8);
+        m
     }
 
     /// Gives her orders back to the pool (she is being evicted).
@@ -479,11 +544,19 @@ impl MemberState {
         self.flags & GROUP_WAKE != 0
     }
 
-    pub fn set_group_wake(&mut self, group_only: bool) {
-        if group_only {
+    /// Whether her pending wake-up is only for eviction: nothing of hers changes then.
+    pub fn eviction_wake(&self) -> bool {
+        self.flags & EVICTION_WAKE != 0
+    }
+
+    /// Records what kind of wake-up is pending ([`Wake`]).
+    pub fn set_wake_kind(&mut self, wake: &Wake) {
+        self.flags &= !(GROUP_WAKE | EVICTION_WAKE);
+        if wake.group_only {
             self.flags |= GROUP_WAKE;
-        } else {
-            self.flags &= !GROUP_WAKE;
+        }
+        if wake.eviction {
+            self.flags |= EVICTION_WAKE;
         }
     }
 
@@ -501,7 +574,8 @@ impl MemberState {
         table.entry(idx).or_default()
     }
 
-    /// Records an order unless its id is already held. Returns whether it was new.
+    /// Records an order unless its id is already held within the retention horizon (after
+    /// `horizon_start`). Returns whether it was new.
     pub fn record_order(
         &mut self,
         pool: &mut OrderPool,
@@ -509,10 +583,14 @@ impl MemberState {
         order_key: u64,
         category: Category,
         amount: Fen,
+        horizon_start: EventTime,
     ) -> bool {
         let key = OrderRec::key_of(order_key);
         let orders = pool.get(self.orders);
-        if orders.iter().any(|o| o.key() == key) {
+        if orders
+            .iter()
+            .any(|o| o.key() == key && o.at() > horizon_start)
+        {
             return false;
         }
         let pos = orders.partition_point(|o| o.at() <= at);
@@ -586,11 +664,129 @@ impl MemberState {
     }
 }
 
-/// A member's next wake-up: when, and whether only her group contribution can change then.
+/// A member's next wake-up: when, and whether only her group contribution can change then
+/// (`group_only`), or nothing of hers at all because it is only for eviction (`eviction`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Wake {
     pub at: EventTime,
     pub group_only: bool,
+    pub eviction: bool,
+}
+
+impl Wake {
+    fn member(at: EventTime) -> Wake {
+        Wake {
+            at,
+            group_only: false,
+            eviction: false,
+        }
+    }
+
+    fn group(at: EventTime) -> Wake {
+        Wake {
+            at,
+            group_only: true,
+            eviction: false,
+        }
+    }
+
+    fn eviction(at: EventTime) -> Wake {
+        Wake {
+            at,
+            group_only: false,
+            eviction: true,
+        }
+    }
+}
+
+/// What a member silent for `state.evict_dormant_after`, whose state no longer changes
+/// with time, still needs so that she counts in her group and, when she comes back,
+/// resumes exactly where she was: her profile, lifetime figures, first and last order,
+/// last login, segment, stage and last fall. 48 bytes instead of the hot record's 120
+/// and its orders (none are left by then). Her profile's event time is not kept: any
+/// event of hers the engine still accepts is newer (the dormant horizon is at least the
+/// retention horizon), so last-writer-wins never needs it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remainder {
+    joined_at: Instant48,
+    first: Instant48,
+    last_order: Instant48,
+    login_ref: Instant48,
+    fell: Instant48,
+    /// The lifetime amount in fen (low [`Remainder::AMOUNT_BITS`]) and the lifetime order
+    /// count above it, as two u32 so that the remainder needs no 8-byte alignment.
+    lifetime: [u32; 2],
+    group: u32,
+    tutor: u32,
+    tier: u8,
+    /// The segment (low 4 bits), the stage (next 3) and whether she left (top bit).
+    packed: u8,
+}
+
+impl Remainder {
+    /// 10^10 yuan: a member past it (or past 2^24 orders) stays in the hot state.
+    const AMOUNT_BITS: u32 = 40;
+    const ORDERS_BITS: u32 = 24;
+
+    fn lifetime_amount(&self) -> i64 {
+        i64::from(self.lifetime[0]) | (i64::from(self.lifetime[1]) & 0xFF) << 32
+    }
+
+    fn lifetime_orders(&self) -> u32 {
+        self.lifetime[1] >> (Self::AMOUNT_BITS - 32)
+    }
+
+    fn segment(&self) -> Segment {
+        Segment::ALL[usize::from(self.packed & 0xF) % Segment::ALL.len()]
+    }
+
+    fn stage(&self) -> Stage {
+        Stage::ALL[usize::from((self.packed >> 4) & 0x7) % Stage::ALL.len()]
+    }
+
+    fn left(&self) -> bool {
+        self.packed & 0x80 != 0
+    }
+
+    /// The tier index of a remainder slot that holds no one: no benchmark has that many.
+    pub const VACANT_TIER: u8 = u8::MAX;
+
+    pub fn vacant() -> Remainder {
+        let never = Instant48::new(NEVER);
+        Remainder {
+            joined_at: never,
+            first: never,
+            last_order: never,
+            login_ref: never,
+            fell: never,
+            lifetime: [0, 0],
+            group: NO_GROUP,
+            tutor: 0,
+            tier: Self::VACANT_TIER,
+            packed: 0,
+        }
+    }
+
+    pub fn is_vacant(&self) -> bool {
+        self.tier == Self::VACANT_TIER
+    }
+
+    /// Her interned group and tutor (as the hot record holds them).
+    pub fn group(&self) -> u32 {
+        self.group
+    }
+
+    pub fn tutor(&self) -> u32 {
+        self.tutor
+    }
+
+    pub fn tier(&self) -> u8 {
+        self.tier
+    }
+
+    pub fn has_profile(&self) -> bool {
+        self.group != NO_GROUP
+    }
 }
 
 /// The earliest of the instants considered that lie after a given instant.
@@ -622,16 +818,21 @@ impl Earliest {
 }
 
 /// A member's record together with what the engine holds for her elsewhere (id, orders,
-/// tickets): everything derived from her state at an instant.
+/// tickets): everything derived from her state at an instant. The engine reads its own
+/// records in place (`S = &MemberState`); queries and exports get a copy
+/// ([`MemberCopy`]), which is also how a member held as a [`Remainder`] is read.
 #[derive(Clone, Copy)]
-pub struct Member<'a> {
+pub struct Member<'a, S = &'a MemberState> {
     idx: u32,
-    state: &'a MemberState,
+    state: S,
     ids: &'a IdArena,
     orders: &'a [OrderRec],
     /// Looked up only when read: few members have tickets, and most views never ask.
     tickets: &'a TicketTable,
 }
+
+/// A member's record copied out of the engine, with the engine's tables for the rest.
+pub type MemberCopy<'a> = Member<'a, MemberState>;
 
 impl<'a> Member<'a> {
     #[inline]
@@ -651,12 +852,44 @@ impl<'a> Member<'a> {
         }
     }
 
-    pub fn id(&self) -> &'a str {
-        self.ids.resolve(&self.state.id)
+    /// A copy of her record, read like the original.
+    pub fn copied(&self) -> MemberCopy<'a> {
+        Member {
+            idx: self.idx,
+            state: self.state.clone(),
+            ids: self.ids,
+            orders: self.orders,
+            tickets: self.tickets,
+        }
+    }
+}
+
+impl<'a> MemberCopy<'a> {
+    /// A member held as a remainder, read as her hot record would be.
+    pub fn dormant(state: MemberState, ids: &'a IdArena, tickets: &'a TicketTable) -> Self {
+        debug_assert!(state.orders.is_empty() && !state.has_tickets());
+        Member {
+            idx: u32::MAX,
+            state,
+            ids,
+            orders: &[],
+            tickets,
+        }
+    }
+}
+
+impl<'a, S: Borrow<MemberState>> Member<'a, S> {
+    fn record(&self) -> &MemberState {
+        self.state.borrow()
+    }
+
+    /// Her id (an inline one lives in her record, so it is borrowed from the view).
+    pub fn id(&self) -> &str {
+        self.ids.resolve(&self.record().id)
     }
 
     pub fn tickets(&self) -> &'a [Ticket] {
-        if self.state.has_tickets() {
+        if self.record().has_tickets() {
             self.tickets.get(&self.idx).map_or(&[][..], Vec::as_slice)
         } else {
             &[]
@@ -842,58 +1075,97 @@ impl<'a> Member<'a> {
                 member.consider(ticket.opened_at + config.alerts.after_sales_sla);
             }
         }
-        // A ticket still to be warned about holds eviction off until its SLA has passed
-        // (that wake is considered above). An eviction instant already behind her clock
-        // (a late `member_left`) is due at once. (`eviction`, from the decoded instants.)
-        let state = &config.state;
-        let silence = if self.left() {
-            state.evict_left_after
-        } else {
-            state.evict_dormant_after
-        };
-        if silence != Span::ZERO && !ticket_open {
-            let last_seen = self.profile_ts().max(last.unwrap_or(NEVER)).max(login_ref);
-            member.consider((last_seen + silence).max(now + Span::MILLI));
-        }
         let (m, g) = (member.get(), group.get());
-        match (m, g) {
-            (Some(m), Some(g)) if g < m => Some(Wake {
-                at: g,
-                group_only: true,
-            }),
-            (Some(at), _) => Some(Wake {
-                at,
-                group_only: false,
-            }),
-            (None, Some(at)) => Some(Wake {
-                at,
-                group_only: true,
-            }),
-            (None, None) => None,
+        // Eviction changes no figure of hers, so it is no change of hers: forgetting one
+        // who left is due at its horizon (a ticket still to be warned about holds it off,
+        // until its SLA, considered above), moving anyone else into a remainder only once
+        // nothing about her changes with time any more. An instant already behind her
+        // clock (a late `member_left`) is due at once.
+        let last_seen = self.profile_ts().max(last.unwrap_or(NEVER)).max(login_ref);
+        let evict = match self.forget_at(rules) {
+            Some(at) => (!ticket_open).then_some(at),
+            None if m.is_none() && g.is_none() => self.dormant_from(last_seen, rules),
+            None => None,
+        }
+        .map(|at| at.max(now + Span::MILLI))
+        .filter(|at| *at <= INSTANT_MAX);
+        match (m, g, evict) {
+            (m, g, Some(e)) if [m, g].into_iter().flatten().all(|c| e < c) => {
+                Some(Wake::eviction(e))
+            }
+            (Some(m), Some(g), _) if g < m => Some(Wake::group(g)),
+            (Some(at), _, _) => Some(Wake::member(at)),
+            (None, Some(at), _) => Some(Wake::group(at)),
+            (None, None, _) => None,
         }
     }
 
-    /// Whether she is to be forgotten at `now`: her silence has reached its horizon and
-    /// no ticket of hers still awaits its warning.
-    pub fn evictable(&self, now: EventTime, rules: &Rules) -> Option<Eviction> {
-        let (at, why) = self.eviction(rules)?;
+    /// The first instant from which she can be held as a [`Remainder`], once nothing of
+    /// hers changes with time: her silence (since `last_seen`) at
+    /// `state.evict_dormant_after`, and what the remainder drops gone by the horizons that
+    /// keep it (a resolved ticket at the retention horizon, a contact-cap entry at the end
+    /// of its window). `None` when that never comes without an event: dormant eviction
+    /// off, a ticket still open, lifetime figures too large for the remainder.
+    fn dormant_from(&self, last_seen: EventTime, rules: &Rules) -> Option<EventTime> {
+        let config = &rules.config;
+        let after = config.state.evict_dormant_after;
+        if after == Span::ZERO || !self.record().fits_remainder() {
+            return None;
+        }
+        let mut from = last_seen + after;
+        for ticket in self.tickets() {
+            if ticket.state != TicketState::Resolved {
+                return None;
+            }
+            from = from.max(ticket.opened_at + config.time.retention_horizon);
+        }
+        if let Some(latest) = self.record().cap_log.latest() {
+            from = from.max(latest + config.alerts.cap_window);
+        }
+        Some(from)
+    }
+
+    /// Whether she is to be forgotten at `now`: she left, her silence has reached its
+    /// horizon, and no ticket of hers still awaits its warning.
+    pub fn forgettable(&self, now: EventTime, rules: &Rules) -> bool {
         let ticket_open = self.tickets().iter().any(|t| t.state == TicketState::Open);
-        (at <= now && !ticket_open).then_some(why)
+        self.forget_at(rules).is_some_and(|at| at <= now) && !ticket_open
+    }
+
+    /// Her remainder, if she can leave the hot state at `now`: nothing of hers changes
+    /// with time any more and her silence has reached its horizon.
+    pub fn remainder_at(&self, now: EventTime, rules: &Rules) -> Option<Remainder> {
+        let record = self.record();
+        let last_seen = record.last_seen();
+        let after = rules.config.state.evict_dormant_after;
+        // Most timer steps are of members heard from within the horizon: that test first.
+        if after == Span::ZERO || last_seen + after > now {
+            return None;
+        }
+        let due = self
+            .dormant_from(last_seen, rules)
+            .is_some_and(|at| at <= now)
+            && record.forget_at(rules).is_none();
+        let settled = || self.wake_plan(now, rules).is_none_or(|w| w.eviction);
+        if !(due && settled()) {
+            return None;
+        }
+        record.remainder(rules.config.lifecycle.login_lapse.len())
     }
 }
 
-impl std::ops::Deref for Member<'_> {
+impl<S: Borrow<MemberState>> std::ops::Deref for Member<'_, S> {
     type Target = MemberState;
     fn deref(&self) -> &MemberState {
-        self.state
+        self.state.borrow()
     }
 }
 
-impl std::fmt::Debug for Member<'_> {
+impl<S: Borrow<MemberState>> std::fmt::Debug for Member<'_, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Member")
             .field("id", &self.id())
-            .field("state", self.state)
+            .field("state", self.record())
             .field("orders", &self.orders)
             .field("tickets", &self.tickets())
             .finish()
@@ -925,7 +1197,14 @@ mod tests {
         let mut m = MemberState::new(IdSlot::default(), order_at);
         m.group = 0;
         m.set_profile_times(Some(t0 - Span::days(joined_days)), order_at);
-        m.record_order(&mut pool, order_at, 1, Category::Home, Fen(yuan * 100));
+        m.record_order(
+            &mut pool,
+            order_at,
+            1,
+            Category::Home,
+            Fen(yuan * 100),
+            NEVER,
+        );
         m.segment = segment;
         m.set_login_ref(t0);
         (m, pool)
@@ -945,43 +1224,19 @@ mod tests {
         // decline boundary, the order leaving the window and the login lapse (30 days).
         let (mut m, pool) = grouped(t0, 10, t0, 50, Segment::GeneralDevelopment);
         let tenure = t0 + Span::days(20);
-        assert_eq!(
-            plan(&m, &pool),
-            Some(Wake {
-                at: tenure,
-                group_only: true
-            })
-        );
+        assert_eq!(plan(&m, &pool), Some(Wake::group(tenure)));
         // A member-side instant at the same millisecond makes it a full evaluation.
         m.set_login_ref(tenure - Span::days(30));
-        assert_eq!(
-            plan(&m, &pool),
-            Some(Wake {
-                at: tenure,
-                group_only: false
-            })
-        );
+        assert_eq!(plan(&m, &pool), Some(Wake::member(tenure)));
         // An order leaving the 30-day window in 5 days: group-only for a row that reads
         // no 30-day figure (R ≤ 30 d) ...
         let order_at = t0 - Span::days(25);
         let (m, pool) = grouped(t0, 40, order_at, 150, Segment::GeneralDevelopment);
         let leaves = order_at + WINDOW_30;
-        assert_eq!(
-            plan(&m, &pool),
-            Some(Wake {
-                at: leaves,
-                group_only: true
-            })
-        );
+        assert_eq!(plan(&m, &pool), Some(Wake::group(leaves)));
         // ... but not for one whose rule reads M30 (R ≤ 30 d and M30 ≥ 100).
         let (m, pool) = grouped(t0, 40, order_at, 150, Segment::GeneralValue);
-        assert_eq!(
-            plan(&m, &pool),
-            Some(Wake {
-                at: leaves,
-                group_only: false
-            })
-        );
+        assert_eq!(plan(&m, &pool), Some(Wake::member(leaves)));
     }
 
     #[test]
@@ -1026,6 +1281,7 @@ mod tests {
             1,
             Category::Home,
             Fen(500),
+            NEVER,
         );
         assert_eq!(m.lifetime_amount(), Fen(Packed48::MAX));
     }

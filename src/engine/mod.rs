@@ -3,7 +3,8 @@
 //! | file | owns |
 //! |---|---|
 //! | `core` | the [`Engine`]: order of work, member/group bookkeeping, emitting |
-//! | `member` | per-member state and what derives from it at an instant |
+//! | `member` | per-member state and what derives from it at an instant; the remainder |
+//! | `dormant` | members held as remainders after a long silence |
 //! | `segment` | the RFM segment table, ranks, severities |
 //! | `lifecycle` | lifecycle stages and the recall anchor |
 //! | `benchmark` | tenure months and the tier × month benchmark table |
@@ -16,6 +17,7 @@ mod arena;
 pub mod benchmark;
 pub mod cap;
 mod core;
+mod dormant;
 mod fixed_array;
 pub mod group;
 mod index;
@@ -33,11 +35,11 @@ pub mod timers;
 pub mod warning;
 pub mod watermark;
 
-pub use self::core::{Engine, ImageError, MemoryEstimate};
+pub use self::core::{Engine, ImageError, MemoryEstimate, DORMANT_REF};
 pub use group::{Grade, GroupState};
 pub use index::MAX_MEMBERS;
 pub use lifecycle::Stage;
-pub use member::{Member, MemberState};
+pub use member::{Member, MemberCopy, MemberState, Remainder};
 pub use roster::Roster;
 pub use rules::Rules;
 pub use segment::{Rfm, Segment, SegmentTable, Severity};

@@ -13,7 +13,8 @@ const TUTOR_LIST_STEP: usize = 128;
 pub struct Roster {
     by_segment: [u64; Segment::ALL.len()],
     by_stage: [u64; Stage::ALL.len()],
-    /// Tutor index → the members whose profile names her, in no particular order. A
+    /// Tutor index → the members whose profile names her (as [`Engine::member_at`] takes
+    /// them: a hot slot, or a dormant entry flagged), in no particular order. A
     /// tutor runs 5–8 groups (1 000–2 000 members), so removal by scan is cheap and
     /// rare (a member changing tutor).
     tutor_members: Vec<Vec<u32>>,
@@ -50,6 +51,18 @@ impl Roster {
             if let Some(pos) = list.iter().position(|&m| m == idx) {
                 list.swap_remove(pos);
             }
+        }
+    }
+
+    /// The member listed as `from` under tutor `tutor` is now held as `to` (she went
+    /// dormant or came back).
+    pub fn relocate(&mut self, tutor: u32, from: u32, to: u32) {
+        if let Some(entry) = self
+            .tutor_members
+            .get_mut(tutor as usize)
+            .and_then(|list| list.iter_mut().find(|m| **m == from))
+        {
+            *entry = to;
         }
     }
 

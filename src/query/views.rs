@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::engine::benchmark::tenure_month;
 use crate::engine::member::TicketState;
-use crate::engine::{Engine, Grade, GroupState, Member, Segment};
+use crate::engine::{Engine, Grade, GroupState, MemberCopy, Segment};
 use crate::model::{Category, EventTime, GroupId, MemberId, TutorId};
 use crate::output::percent_number;
 
@@ -116,7 +116,7 @@ pub fn member(engine: &Engine, id: &MemberId) -> Option<MemberView> {
 }
 
 /// Her view as of the watermark (or her own clock, if later).
-pub fn member_view(engine: &Engine, m: &Member<'_>) -> MemberView {
+pub fn member_view(engine: &Engine, m: &MemberCopy<'_>) -> MemberView {
     let at = engine.watermark().max(m.clock());
     let rfm = m.rfm(at);
     let profile = m.has_profile();
@@ -157,7 +157,12 @@ pub fn member_view(engine: &Engine, m: &Member<'_>) -> MemberView {
                 overdue: t.state == TicketState::OpenWarned,
             })
             .collect(),
-        next_wake: m.wake().map(EventTime::to_rfc3339),
+        // A wake-up only for eviction changes nothing of hers: not shown, as eviction
+        // never shows.
+        next_wake: m
+            .wake()
+            .filter(|_| !m.eviction_wake())
+            .map(EventTime::to_rfc3339),
         as_of: at.to_rfc3339(),
     }
 }
@@ -214,24 +219,21 @@ pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> 
         gap(a).cmp(&gap(b)).then_with(|| a.id.cmp(&b.id))
     });
 
-    let mut fallen: Vec<((bool, EventTime, &str), Member<'_>)> = engine
+    let mut fallen: Vec<(bool, EventTime, MemberCopy<'_>)> = engine
         .roster()
         .of_tutor(tutor)
         .iter()
-        .filter_map(|&idx| Some((idx, engine.member_at(idx)?)))
-        .filter(|(_, m)| !m.left() && m.segment != Segment::New)
-        .filter_map(|(_, m)| {
-            let fell = m.fell_at()?;
-            Some(((m.segment.is_important(), fell, m.id()), m))
-        })
+        .filter_map(|&at| engine.member_at(at))
+        .filter(|m| !m.left() && m.segment != Segment::New)
+        .filter_map(|m| Some((m.segment.is_important(), m.fell_at()?, m)))
         .collect();
-    fallen.sort_by(|a, b| urgency(&a.0, &b.0));
+    fallen.sort_by(|a, b| urgency(&(a.0, a.1, a.2.id()), &(b.0, b.1, b.2.id())));
     let total = fallen.len();
     let rules = engine.rules();
     let at_risk = fallen
         .into_iter()
         .take(limit)
-        .map(|((_, fell, _), m)| {
+        .map(|(_, fell, m)| {
             let rfm = m.rfm(engine.watermark().max(m.clock()));
             AtRiskMember {
                 member_id: m.id().to_owned(),

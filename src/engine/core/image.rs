@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{Engine, Roster};
 use crate::config::Config;
 use crate::engine::arena::IdArena;
+use crate::engine::dormant::DormantStore;
 use crate::engine::group::GroupState;
 use crate::engine::index::MemberIndex;
 use crate::engine::member::{MemberState, TicketTable};
@@ -50,6 +51,7 @@ struct ImageRef<'a> {
     live_timers: usize,
     stats: &'a EngineStats,
     roster: &'a Roster,
+    dormant: &'a DormantStore,
 }
 
 #[derive(Deserialize)]
@@ -69,6 +71,7 @@ struct Image {
     live_timers: usize,
     stats: EngineStats,
     roster: Roster,
+    dormant: DormantStore,
 }
 
 impl Engine {
@@ -91,6 +94,7 @@ impl Engine {
             live_timers: self.live_timers,
             stats: &self.stats,
             roster: &self.roster,
+            dormant: &self.dormant,
         };
         bincode::serialize_into(out, &image)?;
         Ok(())
@@ -104,14 +108,12 @@ impl Engine {
         mode: TimeMode,
         input: impl Read,
     ) -> Result<Engine, ImageError> {
-        let image: Image = bincode::deserialize_from(input)?;
+        let mut image: Image = bincode::deserialize_from(input)?;
         let mut engine = Engine::new(config, mode);
-        if image.members.len() > engine.max_members {
-            return Err(ImageError::Inconsistent(format!(
-                "{} members, more than state.max_members = {}",
-                image.members.len(),
-                engine.max_members
-            )));
+        if !image.dormant.restore_vacancies() {
+            return Err(ImageError::Inconsistent(
+                "the dormant index does not hold exactly the dormant members".into(),
+            ));
         }
         let vacant: std::collections::BinaryHeap<_> = image
             .members
@@ -127,19 +129,34 @@ impl Engine {
                 image.index.len()
             )));
         }
+        let held = image.index.len() + image.dormant.len();
+        if held > engine.max_members {
+            return Err(ImageError::Inconsistent(format!(
+                "{held} members, more than state.max_members = {}",
+                engine.max_members
+            )));
+        }
         let tiers = engine.rules.benchmark.tier_count();
-        if let Some(m) = (0..image.members.len())
+        let out_of_range = |tier: u8, profile: bool, group: u32, tutor: u32| {
+            usize::from(tier) >= tiers
+                || (profile
+                    && (group as usize >= image.groups.len()
+                        || tutor as usize >= image.tutors.len()))
+        };
+        let hot = (0..image.members.len())
             .map(|i| &image.members[i])
-            .find(|m| {
-                usize::from(m.tier) >= tiers
-                    || (m.has_profile()
-                        && (m.group as usize >= image.groups.len()
-                            || m.tutor as usize >= image.tutors.len()))
-            })
+            .filter(|m| !m.is_vacant())
+            .map(|m| (m.tier, m.has_profile(), m.group, m.tutor));
+        let dormant = image.dormant.iter().map(|(_, d)| {
+            let r = &d.remainder;
+            (r.tier(), r.has_profile(), r.group(), r.tutor())
+        });
+        if let Some((tier, _, group, tutor)) = hot
+            .chain(dormant)
+            .find(|&(tier, profile, group, tutor)| out_of_range(tier, profile, group, tutor))
         {
             return Err(ImageError::Inconsistent(format!(
-                "member with tier {}, group {}, tutor {} out of range",
-                m.tier, m.group, m.tutor
+                "member with tier {tier}, group {group}, tutor {tutor} out of range"
             )));
         }
         engine.group_index = image
@@ -170,6 +187,7 @@ impl Engine {
         engine.stats = image.stats;
         engine.roster = image.roster;
         engine.vacant = vacant;
+        engine.dormant = image.dormant;
         Ok(engine)
     }
 }
