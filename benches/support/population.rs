@@ -6,9 +6,12 @@ use churnwatch::config::Config;
 use churnwatch::engine::{Engine, TimeMode};
 use churnwatch::model::*;
 
+/// The population's first day: 2026-01-01.
+pub const T0: EventTime = EventTime(1_767_225_600_000);
+
 /// An engine holding `n` typical members.
 pub fn typical_engine(n: u32) -> Engine {
-    let t0 = EventTime::from_millis(1_767_225_600_000);
+    let t0 = T0;
     let wall = EventTime::from_millis(i64::MAX / 2);
     let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
     let mut out = Vec::new();

@@ -52,34 +52,21 @@ impl Scenario {
         compact_str::format_compact!("e{}", self.seq)
     }
 
+    /// Sends one event; it must be accepted.
     pub fn send(&mut self, member: &str, ts: EventTime, body: EventBody) -> &mut Self {
-        let event = Event {
-            event_id: self.next_id(),
-            member_id: MemberId::new(member),
-            ts,
-            body,
-        };
-        self.engine
-            .process(0, &event, WALL, &mut self.warnings)
-            .expect("event accepted");
+        let id = self.next_id();
+        self.send_as(&id, member, ts, body);
         self
     }
 
     /// Sends an event under a given `event_id` (the engine judges duplicates by content,
-    /// so the id is only carried along).
+    /// so the id is only carried along); it must be accepted.
     pub fn send_as(&mut self, event_id: &str, member: &str, ts: EventTime, body: EventBody) {
-        let event = Event {
-            event_id: event_id.into(),
-            member_id: MemberId::new(member),
-            ts,
-            body,
-        };
-        self.engine
-            .process(0, &event, WALL, &mut self.warnings)
+        self.deliver(event_id, member, ts, body)
             .expect("event accepted");
     }
 
-    /// Decodes JSON lines as the input does and sends each.
+    /// Decodes JSON lines as the input does and sends each; each must be accepted.
     pub fn send_json_lines(&mut self, lines: &str) -> &mut Self {
         let decoder = churnwatch::decode::JsonDecoder::new(65_536);
         for line in lines.lines().filter(|l| !l.trim().is_empty()) {
@@ -91,14 +78,26 @@ impl Scenario {
         self
     }
 
+    /// Sends one event that may be refused.
     pub fn try_send(
         &mut self,
         member: &str,
         ts: EventTime,
         body: EventBody,
     ) -> Result<(), churnwatch::reject::Rejection> {
+        let id = self.next_id();
+        self.deliver(&id, member, ts, body)
+    }
+
+    fn deliver(
+        &mut self,
+        event_id: &str,
+        member: &str,
+        ts: EventTime,
+        body: EventBody,
+    ) -> Result<(), churnwatch::reject::Rejection> {
         let event = Event {
-            event_id: self.next_id(),
+            event_id: event_id.into(),
             member_id: MemberId::new(member),
             ts,
             body,
