@@ -723,6 +723,13 @@ impl Config {
         if self.alerts.after_sales_sla <= Span::ZERO || self.alerts.cap_window <= Span::ZERO {
             bail!("alerts.after_sales_sla and alerts.cap_window must be positive");
         }
+        if self.alerts.cap_window > crate::engine::cap::MAX_WINDOW {
+            bail!(
+                "alerts.cap_window is at most {}: the engine keeps notification times as \
+                 offsets within one window",
+                crate::engine::cap::MAX_WINDOW
+            );
+        }
         Ok(())
     }
 }

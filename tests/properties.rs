@@ -354,7 +354,7 @@ proptest! {
                 // The pending timer is always the earliest future change, however it was
                 // scheduled (full recomputation or the login fast path).
                 // Its kind too: a wake marked group-only skips her evaluation.
-                let plan = m.wake_plan(m.clock(), engine.rules());
+                let plan = m.view().wake_plan(m.clock(), engine.rules());
                 prop_assert_eq!(m.wake(), plan.map(|w| w.at), "wake of member {}", m.id());
                 prop_assert_eq!(plan.map(|w| w.group_only), m.wake().map(|_| m.group_wake()), "wake kind of member {}", m.id());
             }

@@ -450,12 +450,8 @@ impl Engine {
             let mut due = std::mem::take(&mut self.scratch_due);
             due.clear();
             self.timers.take_due_at(at, &mut due);
-            if due.len() > 1 {
-                // Members due at one instant fire in id order, not slot order: a slot
-                // depends on who was evicted and came back, the output must not.
-                self.sort_by_id(&mut due);
-            }
             self.prefetch_due();
+            let first = out.len();
             for &idx in &due {
                 if idx == WARMUP_TIMER {
                     for g in 0..self.groups.len() as u32 {
@@ -470,18 +466,15 @@ impl Engine {
                 self.step(idx, at, out);
             }
             self.scratch_due = due;
+            // Members due at one instant are stepped in slot order, which depends on who
+            // went dormant and came back; no warning's content does (each is about its
+            // own member), but their order would. So they go out in member-id order,
+            // each member's own in the order they were found.
+            if out.len() - first > 1 {
+                out[first..].sort_by(|a, b| a.member_id.cmp(&b.member_id));
+            }
             self.flush_groups(at, out);
         }
-    }
-
-    /// Slots in id order (the warm-up timer's first).
-    #[inline(never)]
-    fn sort_by_id(&self, slots: &mut [u32]) {
-        let id = |slot: u32| match self.members.get(slot as usize) {
-            Some(m) if slot != WARMUP_TIMER => self.ids.resolve(m.id_slot()),
-            _ => "",
-        };
-        slots.sort_unstable_by(|&a, &b| id(a).cmp(id(b)));
     }
 
     fn check(&self, event: &Event, located: Located, wall: EventTime) -> Result<(), Rejection> {
@@ -598,6 +591,7 @@ impl Engine {
 
     /// Her hot slot, as `located` found her (brought back from the dormant store if she
     /// was there, created if she was not held), and whether she is new.
+    #[inline(never)]
     fn hot_slot(&mut self, id: &MemberId, located: Located, first_seen: EventTime) -> (u32, bool) {
         match located {
             Located::Hot(idx) => (idx, false),
@@ -714,25 +708,38 @@ impl Engine {
     }
 
     fn apply(&mut self, event: &Event, located: Located, out: &mut Vec<Warning>) {
-        let (mut idx, mut created) = self.hot_slot(&event.member_id, located, event.ts);
+        let (mut idx, mut created) = match located {
+            Located::Hot(idx) => (idx, false),
+            other => self.hot_slot(&event.member_id, other, event.ts),
+        };
         // A late event is applied as of the watermark; an event ahead of it as of its own
         // time. Never before the member's own clock: her state only moves forward.
-        let at = event
-            .ts
-            .max(self.watermark)
-            .max(self.members[idx as usize].clock());
-        self.catch_up(idx, at, out);
-        if self.members[idx as usize].is_vacant() {
-            // Her silence reached its horizon before this event (the watermark's timers
-            // or her own catch-up moved her out): back from the dormant store, or, if she
-            // had left and was forgotten, afresh.
+        let m = &self.members[idx as usize];
+        let mut clock = m.clock();
+        let at = event.ts.max(self.watermark).max(clock);
+        let mut wake = m.wake();
+        if wake.is_some_and(|w| w < at) {
+            self.catch_up(idx, at, out);
+            if self.members[idx as usize].is_vacant() {
+                // Her silence reached its horizon before this event (the watermark's
+                // timers or her own catch-up moved her out): back from the dormant
+                // store, or, if she had left and was forgotten, afresh.
+                let located = self.find_dormant(&event.member_id);
+                (idx, created) = self.hot_slot(&event.member_id, located, event.ts);
+            }
+            let m = &self.members[idx as usize];
+            (clock, wake) = (m.clock(), m.wake());
+        } else if self.members[idx as usize].is_vacant() {
+            // The watermark's timers forgot her or moved her out before this event.
             let located = self.find_dormant(&event.member_id);
             (idx, created) = self.hot_slot(&event.member_id, located, event.ts);
+            let m = &self.members[idx as usize];
+            (clock, wake) = (m.clock(), m.wake());
         }
         // Everything due before `at` has just fired. A change of hers due at exactly `at`
         // is judged below, with the event applied: an order arriving at the instant an
         // older one leaves the window is no fall and rise.
-        let due_now = self.members[idx as usize].wake() == Some(at);
+        let due_now = wake == Some(at);
         if due_now {
             self.set_wake(idx, None);
         }
@@ -746,7 +753,6 @@ impl Engine {
                 EventBody::Member(_) | EventBody::MemberLeft | EventBody::Order(_)
             );
         // What her group holds for her: her contribution as of her clock.
-        let clock = self.members[idx as usize].clock();
         let before = if moves_figures {
             self.contribution(idx, clock)
         } else {
@@ -760,17 +766,22 @@ impl Engine {
         self.stats.count_event(&event.body, changed);
         self.members[idx as usize].set_clock(at);
         // A late login may restart a lapse clock that has already run out: then it is
-        // evaluated like any other event.
+        // evaluated like any other event. (A login that changed anything is her latest,
+        // so her first lapse level is due a lapse after it.)
         let login_only_moves_the_future = matches!(event.body, EventBody::Login)
             && !created
             && !due_now
-            && self.members[idx as usize]
-                .next_lapse_due(&self.rules)
-                .is_none_or(|due| due > at);
+            && self
+                .rules
+                .config
+                .lifecycle
+                .login_lapse
+                .first()
+                .is_none_or(|l| event.ts + *l > at);
         if !changed && !created && !due_now {
             // Nothing changed and nothing is due by `at`: the pending wake still stands,
             // unless it was an eviction wake-up that catch-up passed over.
-            if self.members[idx as usize].wake().is_some_and(|w| w < at) {
+            if wake.is_some_and(|w| w < at) {
                 self.reschedule(idx);
             }
         } else if login_only_moves_the_future {
@@ -892,7 +903,7 @@ impl Engine {
     /// its horizon (after whatever was due at `at` has fired).
     fn step(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let m = &self.members[idx as usize];
-        let (clock, group_only) = (m.clock(), m.group_wake());
+        let (clock, group_only, eviction) = (m.clock(), m.group_wake(), m.eviction_wake());
         let (before, after) = match self.view(idx).contributions([clock, at], &self.rules) {
             Some((group, [before, after])) => (Some((group, before)), Some((group, after))),
             None => (None, None),
@@ -908,9 +919,12 @@ impl Engine {
         self.evaluate(idx, at, out);
         self.members[idx as usize].set_clock(at);
         let m = self.view(idx);
+        // A dormant move is planned only as a wake-up of its own, when nothing else of hers
+        // is pending; forgetting one who left may coincide with a change of hers.
         if m.forgettable(at, &self.rules) {
             self.forget(idx);
-        } else if let Some(remainder) = m.remainder_at(at, &self.rules) {
+        } else if let Some(remainder) = eviction.then(|| m.remainder_at(at, &self.rules)).flatten()
+        {
             self.make_dormant(idx, remainder);
         } else {
             self.reschedule(idx);
@@ -945,10 +959,12 @@ impl Engine {
         }
     }
 
+    #[inline]
     fn contribution(&self, idx: u32, at: EventTime) -> Option<(u32, Contribution)> {
         self.view(idx).contribution(at, &self.rules)
     }
 
+    #[inline(always)]
     fn view(&self, idx: u32) -> Member<'_> {
         Member::new(
             idx,

@@ -2,8 +2,6 @@
 //! segment, the group contribution and the next wake-up. Pure functions of the state and
 //! a time; the engine core decides when to call them and what to emit. Also the compact
 //! remainder a settled, long-silent member is held in ([`Remainder`]).
-use std::borrow::Borrow;
-
 use serde::{Deserialize, Serialize};
 
 use compact_str::CompactString;
@@ -216,10 +214,11 @@ pub struct MemberState {
     /// The last login, or when the member was first seen if she has not logged in since:
     /// "no login for 30 days" can only be judged from what this processor has seen.
     login_ref: Instant48,
-    /// The instant the state was last evaluated at; never decreases.
-    clock: Instant48,
+    /// The instant the state was last evaluated at; never decreases. (Read on every event
+    /// and timer step: a full word, not a packed instant.)
+    clock: EventTime,
     /// The pending timer; `NEVER` when none.
-    wake: Instant48,
+    wake: EventTime,
     /// While she is in `decline`: the instant her recall schedule counts from. That is
     /// the first millisecond of her decline, unless a late event put her there, in which
     /// case it is the watermark it was applied at (SPEC §3). `NEVER` outside a decline,
@@ -296,8 +295,8 @@ impl MemberState {
             first: Instant48::new(first_seen),
             last_order: Instant48::new(NEVER),
             login_ref: Instant48::new(first_seen),
-            clock: Instant48::new(first_seen),
-            wake: Instant48::new(NEVER),
+            clock: first_seen,
+            wake: NEVER,
             recall_from: Instant48::new(NEVER),
             lifetime_amount: Packed48::new(0),
             orders: OrderList::default(),
@@ -315,13 +314,13 @@ impl MemberState {
 
     /// The instant her state was last evaluated at.
     pub fn clock(&self) -> EventTime {
-        self.clock.get()
+        self.clock
     }
 
     /// Moves her clock to `at` (never back: callers pass an instant at or after it).
     pub fn set_clock(&mut self, at: EventTime) {
-        debug_assert!(at >= self.clock.get());
-        self.clock = Instant48::new(at);
+        debug_assert!(at >= self.clock);
+        self.clock = at;
     }
 
     pub fn stage(&self) -> Stage {
@@ -385,6 +384,7 @@ impl MemberState {
 
     /// When she is to be forgotten: a member who left, once silent for
     /// `state.evict_left_after` (unless that is 0s). Nobody else is ever forgotten.
+    #[inline]
     pub fn forget_at(&self, rules: &Rules) -> Option<EventTime> {
         let after = rules.config.state.evict_left_after;
         (self.left() && after != Span::ZERO).then(|| self.last_seen() + after)
@@ -530,13 +530,11 @@ impl MemberState {
 
     /// The pending wake-up, if any.
     pub fn wake(&self) -> Option<EventTime> {
-        let at = self.wake.get();
-        (at != NEVER).then_some(at)
+        (self.wake != NEVER).then_some(self.wake)
     }
 
-    /// Records the pending wake-up: one [`Member::wake_plan`] gave, so it fits.
     pub fn set_wake(&mut self, wake: Option<EventTime>) {
-        self.wake = Instant48::new(wake.unwrap_or(NEVER));
+        self.wake = wake.unwrap_or(NEVER);
     }
 
     /// Whether at her pending wake-up only her group contribution can change.
@@ -652,6 +650,7 @@ impl MemberState {
     }
 
     /// When her next login-lapse level is due, if one is left to send.
+    #[inline]
     pub fn next_lapse_due(&self, rules: &Rules) -> Option<EventTime> {
         let lapses = &rules.config.lifecycle.login_lapse;
         lapses
@@ -804,10 +803,8 @@ impl Earliest {
         }
     }
 
-    /// Instants past [`INSTANT_MAX`] are not considered: no accepted event moves the
-    /// watermark that far, and a wake-up is held in 48 bits.
     fn consider(&mut self, at: EventTime) {
-        if at > self.after && at < self.earliest && at <= INSTANT_MAX {
+        if at > self.after && at < self.earliest {
             self.earliest = at;
         }
     }
@@ -819,20 +816,27 @@ impl Earliest {
 
 /// A member's record together with what the engine holds for her elsewhere (id, orders,
 /// tickets): everything derived from her state at an instant. The engine reads its own
-/// records in place (`S = &MemberState`); queries and exports get a copy
-/// ([`MemberCopy`]), which is also how a member held as a [`Remainder`] is read.
+/// records in place; queries and exports get a [`MemberCopy`].
 #[derive(Clone, Copy)]
-pub struct Member<'a, S = &'a MemberState> {
+pub struct Member<'a> {
     idx: u32,
-    state: S,
+    state: &'a MemberState,
     ids: &'a IdArena,
     orders: &'a [OrderRec],
     /// Looked up only when read: few members have tickets, and most views never ask.
     tickets: &'a TicketTable,
 }
 
-/// A member's record copied out of the engine, with the engine's tables for the rest.
-pub type MemberCopy<'a> = Member<'a, MemberState>;
+/// A member's record copied out of the engine, with the engine's tables for the rest:
+/// how queries and exports read a member wherever she is held (a dormant one's record is
+/// rebuilt from her remainder). Reads as her record; [`MemberCopy::view`] for the rest.
+pub struct MemberCopy<'a> {
+    idx: u32,
+    state: MemberState,
+    ids: &'a IdArena,
+    orders: &'a [OrderRec],
+    tickets: &'a TicketTable,
+}
 
 impl<'a> Member<'a> {
     #[inline]
@@ -854,7 +858,7 @@ impl<'a> Member<'a> {
 
     /// A copy of her record, read like the original.
     pub fn copied(&self) -> MemberCopy<'a> {
-        Member {
+        MemberCopy {
             idx: self.idx,
             state: self.state.clone(),
             ids: self.ids,
@@ -862,34 +866,13 @@ impl<'a> Member<'a> {
             tickets: self.tickets,
         }
     }
-}
 
-impl<'a> MemberCopy<'a> {
-    /// A member held as a remainder, read as her hot record would be.
-    pub fn dormant(state: MemberState, ids: &'a IdArena, tickets: &'a TicketTable) -> Self {
-        debug_assert!(state.orders.is_empty() && !state.has_tickets());
-        Member {
-            idx: u32::MAX,
-            state,
-            ids,
-            orders: &[],
-            tickets,
-        }
-    }
-}
-
-impl<'a, S: Borrow<MemberState>> Member<'a, S> {
-    fn record(&self) -> &MemberState {
-        self.state.borrow()
-    }
-
-    /// Her id (an inline one lives in her record, so it is borrowed from the view).
-    pub fn id(&self) -> &str {
-        self.ids.resolve(&self.record().id)
+    pub fn id(&self) -> &'a str {
+        self.ids.resolve(&self.state.id)
     }
 
     pub fn tickets(&self) -> &'a [Ticket] {
-        if self.record().has_tickets() {
+        if self.state.has_tickets() {
             self.tickets.get(&self.idx).map_or(&[][..], Vec::as_slice)
         } else {
             &[]
@@ -1081,14 +1064,13 @@ impl<'a, S: Borrow<MemberState>> Member<'a, S> {
         // until its SLA, considered above), moving anyone else into a remainder only once
         // nothing about her changes with time any more. An instant already behind her
         // clock (a late `member_left`) is due at once.
-        let last_seen = self.profile_ts().max(last.unwrap_or(NEVER)).max(login_ref);
+        let last_seen = || self.profile_ts().max(last.unwrap_or(NEVER)).max(login_ref);
         let evict = match self.forget_at(rules) {
             Some(at) => (!ticket_open).then_some(at),
-            None if m.is_none() && g.is_none() => self.dormant_from(last_seen, rules),
+            None if m.is_none() && g.is_none() => self.dormant_from(last_seen(), rules),
             None => None,
         }
-        .map(|at| at.max(now + Span::MILLI))
-        .filter(|at| *at <= INSTANT_MAX);
+        .map(|at| at.max(now + Span::MILLI));
         match (m, g, evict) {
             (m, g, Some(e)) if [m, g].into_iter().flatten().all(|c| e < c) => {
                 Some(Wake::eviction(e))
@@ -1109,7 +1091,7 @@ impl<'a, S: Borrow<MemberState>> Member<'a, S> {
     fn dormant_from(&self, last_seen: EventTime, rules: &Rules) -> Option<EventTime> {
         let config = &rules.config;
         let after = config.state.evict_dormant_after;
-        if after == Span::ZERO || !self.record().fits_remainder() {
+        if after == Span::ZERO || !self.state.fits_remainder() {
             return None;
         }
         let mut from = last_seen + after;
@@ -1119,7 +1101,7 @@ impl<'a, S: Borrow<MemberState>> Member<'a, S> {
             }
             from = from.max(ticket.opened_at + config.time.retention_horizon);
         }
-        if let Some(latest) = self.record().cap_log.latest() {
+        if let Some(latest) = self.state.cap_log.latest() {
             from = from.max(latest + config.alerts.cap_window);
         }
         Some(from)
@@ -1128,14 +1110,14 @@ impl<'a, S: Borrow<MemberState>> Member<'a, S> {
     /// Whether she is to be forgotten at `now`: she left, her silence has reached its
     /// horizon, and no ticket of hers still awaits its warning.
     pub fn forgettable(&self, now: EventTime, rules: &Rules) -> bool {
-        let ticket_open = self.tickets().iter().any(|t| t.state == TicketState::Open);
-        self.forget_at(rules).is_some_and(|at| at <= now) && !ticket_open
+        self.forget_at(rules).is_some_and(|at| at <= now)
+            && !self.tickets().iter().any(|t| t.state == TicketState::Open)
     }
 
     /// Her remainder, if she can leave the hot state at `now`: nothing of hers changes
     /// with time any more and her silence has reached its horizon.
     pub fn remainder_at(&self, now: EventTime, rules: &Rules) -> Option<Remainder> {
-        let record = self.record();
+        let record = self.state;
         let last_seen = record.last_seen();
         let after = rules.config.state.evict_dormant_after;
         // Most timer steps are of members heard from within the horizon: that test first.
@@ -1154,18 +1136,73 @@ impl<'a, S: Borrow<MemberState>> Member<'a, S> {
     }
 }
 
-impl<S: Borrow<MemberState>> std::ops::Deref for Member<'_, S> {
+impl std::ops::Deref for Member<'_> {
     type Target = MemberState;
     fn deref(&self) -> &MemberState {
-        self.state.borrow()
+        self.state
     }
 }
 
-impl<S: Borrow<MemberState>> std::fmt::Debug for Member<'_, S> {
+impl<'a> MemberCopy<'a> {
+    /// A member held as a remainder, read as her hot record would be.
+    pub fn dormant(state: MemberState, ids: &'a IdArena, tickets: &'a TicketTable) -> Self {
+        debug_assert!(state.orders.is_empty() && !state.has_tickets());
+        MemberCopy {
+            idx: u32::MAX,
+            state,
+            ids,
+            orders: &[],
+            tickets,
+        }
+    }
+
+    /// Everything derived from her record, as the engine reads it.
+    pub fn view(&self) -> Member<'_> {
+        Member {
+            idx: self.idx,
+            state: &self.state,
+            ids: self.ids,
+            orders: self.orders,
+            tickets: self.tickets,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        self.view().id()
+    }
+
+    pub fn tickets(&self) -> &'a [Ticket] {
+        if self.state.has_tickets() {
+            self.tickets.get(&self.idx).map_or(&[][..], Vec::as_slice)
+        } else {
+            &[]
+        }
+    }
+
+    /// RFM figures at `now` ([`Member::rfm`]).
+    pub fn rfm(&self, now: EventTime) -> Rfm {
+        self.view().rfm(now)
+    }
+}
+
+impl std::ops::Deref for MemberCopy<'_> {
+    type Target = MemberState;
+    fn deref(&self) -> &MemberState {
+        &self.state
+    }
+}
+
+impl std::fmt::Debug for MemberCopy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.view().fmt(f)
+    }
+}
+
+impl std::fmt::Debug for Member<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Member")
             .field("id", &self.id())
-            .field("state", self.record())
+            .field("state", self.state)
             .field("orders", &self.orders)
             .field("tickets", &self.tickets())
             .finish()
