@@ -861,6 +861,24 @@ mod tests {
         assert!(format!("{err:#}").contains("at most 4"), "{err:#}");
     }
 
+    /// What the compact member record can hold: the cap log's offsets span 49 days, the
+    /// fired counters 15 entries.
+    #[test]
+    fn the_cap_window_and_the_schedules_fit_the_member_record() {
+        let err = Config::from_toml("[alerts]\ncap_window = \"50d\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("cap_window is at most"),
+            "{err:#}"
+        );
+        Config::from_toml("[alerts]\ncap_window = \"49d\"\n").expect("49 days fit");
+        let days: Vec<String> = (1..=16).map(|d| format!("\"{d}d\"")).collect();
+        let toml = format!("[lifecycle]\nrecall_schedule = [{}]\n", days.join(", "));
+        let err = Config::from_toml(&toml).unwrap_err();
+        assert!(format!("{err:#}").contains("at most 15"), "{err:#}");
+        let toml = format!("[lifecycle]\nlogin_lapse = [{}]\n", days[..15].join(", "));
+        Config::from_toml(&toml).expect("15 levels fit");
+    }
+
     #[test]
     fn partial_sections_keep_the_other_defaults() {
         let c = Config::from_toml("[alerts]\nmember_warning_cap = 4\n").unwrap();
