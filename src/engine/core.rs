@@ -82,7 +82,7 @@ impl MemoryEstimate {
 }
 
 /// The timer slot reserved for the end of the warm-up; never a member index, because
-/// `find_or_create` refuses to hand it out.
+/// `occupy` never hands it out.
 const WARMUP_TIMER: u32 = u32::MAX;
 
 /// In the roster's lists and [`Engine::member_at`], a member held as a remainder: this bit
@@ -652,10 +652,9 @@ impl Engine {
         self.set_wake(idx, None);
         let state = self.vacate(idx);
         let id = *state.id_slot();
-        let hash = self.hasher.hash_one(self.ids.resolve(&id));
         let slot = self
             .dormant
-            .insert(hash, Dormant { id, remainder }, &self.ids, &self.hasher);
+            .insert(Dormant { id, remainder }, &self.ids, &self.hasher);
         if state.has_profile() {
             self.roster.relocate(state.tutor, idx, DORMANT_REF | slot);
         }
@@ -664,11 +663,7 @@ impl Engine {
 
     /// Brings the dormant member at `slot` back into a hot slot, as she was.
     fn revive(&mut self, slot: u32) -> u32 {
-        let Some(&Dormant { id, .. }) = self.dormant.get(slot) else {
-            unreachable!("a dormant slot from a lookup since which nothing moved")
-        };
-        let hash = self.hasher.hash_one(self.ids.resolve(&id));
-        let entry = self.dormant.remove(slot, hash, &self.ids, &self.hasher);
+        let entry = self.dormant.remove(slot, &self.ids, &self.hasher);
         let state = self.revived(&entry);
         let tutor = state.has_profile().then_some(state.tutor);
         let idx = self.occupy(state);
@@ -718,21 +713,19 @@ impl Engine {
         let mut clock = m.clock();
         let at = event.ts.max(self.watermark).max(clock);
         let mut wake = m.wake();
-        if wake.is_some_and(|w| w < at) {
+        let caught_up = wake.is_some_and(|w| w < at);
+        if caught_up {
             self.catch_up(idx, at, out);
-            if self.members[idx as usize].is_vacant() {
-                // Her silence reached its horizon before this event (the watermark's
-                // timers or her own catch-up moved her out): back from the dormant
-                // store, or, if she had left and was forgotten, afresh.
-                let located = self.find_dormant(&event.member_id);
-                (idx, created) = self.hot_slot(&event.member_id, located, event.ts);
-            }
-            let m = &self.members[idx as usize];
-            (clock, wake) = (m.clock(), m.wake());
-        } else if self.members[idx as usize].is_vacant() {
-            // The watermark's timers forgot her or moved her out before this event.
+        }
+        let vacated = self.members[idx as usize].is_vacant();
+        if vacated {
+            // Her silence reached its horizon before this event (the watermark's timers
+            // or her own catch-up moved her out): back from the dormant store, or, if
+            // she had left and was forgotten, afresh.
             let located = self.find_dormant(&event.member_id);
             (idx, created) = self.hot_slot(&event.member_id, located, event.ts);
+        }
+        if caught_up || vacated {
             let m = &self.members[idx as usize];
             (clock, wake) = (m.clock(), m.wake());
         }
@@ -812,21 +805,10 @@ impl Engine {
         // group-only; otherwise the old wake's kind stands (the login only moved member-side
         // candidates later).
         let new = match (old, m.next_lapse_due(&self.rules)) {
-            (Some(w), Some(l)) if l <= w => Some(Wake {
-                at: l,
-                group_only: false,
-                eviction: false,
-            }),
-            (Some(w), _) => Some(Wake {
-                at: w,
-                group_only: m.group_wake(),
-                eviction: false,
-            }),
-            (None, l) => l.map(|at| Wake {
-                at,
-                group_only: false,
-                eviction: false,
-            }),
+            (Some(w), Some(l)) if l <= w => Some(Wake::member(l)),
+            (Some(w), _) if m.group_wake() => Some(Wake::group(w)),
+            (Some(w), _) => Some(Wake::member(w)),
+            (None, l) => l.map(Wake::member),
         };
         self.set_wake(idx, new);
     }
@@ -892,7 +874,7 @@ impl Engine {
                 // back at a clock behind the instant she left.
                 break;
             }
-            // Its queue entry goes stale; `advance_to` skips it.
+            // Its queue entry goes stale; `fire_due` skips it.
             self.set_wake(idx, None);
             self.step(idx, wake, out);
             self.flush_groups(wake, out);

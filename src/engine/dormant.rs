@@ -64,9 +64,10 @@ impl DormantStore {
             .filter(|d| !d.remainder.is_vacant())
     }
 
-    /// Holds `entry`, whose id hashes to `hash`; returns its slot.
-    pub fn insert(&mut self, hash: u64, entry: Dormant, ids: &IdArena, hasher: &FixedState) -> u32 {
+    /// Holds `entry`; returns its slot.
+    pub fn insert(&mut self, entry: Dormant, ids: &IdArena, hasher: &FixedState) -> u32 {
         debug_assert!(!entry.remainder.is_vacant());
+        let hash = hasher.hash_one(ids.resolve(&entry.id));
         let slot = match self.vacant.pop() {
             Some(Reverse(slot)) => {
                 self.entries[slot as usize] = entry;
@@ -83,8 +84,10 @@ impl DormantStore {
         slot
     }
 
-    /// Takes the member at `slot` (whose id hashes to `hash`) out; the slot is free again.
-    pub fn remove(&mut self, slot: u32, hash: u64, ids: &IdArena, hasher: &FixedState) -> Dormant {
+    /// Takes the member at `slot`, a slot [`DormantStore::find`] gave, out; the slot is
+    /// free again.
+    pub fn remove(&mut self, slot: u32, ids: &IdArena, hasher: &FixedState) -> Dormant {
+        let hash = hasher.hash_one(ids.resolve(&self.entries[slot as usize].id));
         let entries = &self.entries;
         let removed = self.index.remove(hash, slot, |s| {
             hasher.hash_one(ids.resolve(&entries[s as usize].id))
@@ -160,12 +163,11 @@ mod tests {
             .collect();
         let mut slots = Vec::new();
         for name in &names {
-            let hash = hasher.hash_one(name.as_str());
             let entry = Dormant {
                 id: ids.store(name),
                 remainder: settled(),
             };
-            slots.push(store.insert(hash, entry, &ids, &hasher));
+            slots.push(store.insert(entry, &ids, &hasher));
         }
         assert_eq!(store.len(), 50);
         for (name, &slot) in names.iter().zip(&slots) {
@@ -174,18 +176,17 @@ mod tests {
         }
         for i in [7usize, 3, 30] {
             let hash = hasher.hash_one(names[i].as_str());
-            let out = store.remove(slots[i], hash, &ids, &hasher);
+            let out = store.remove(slots[i], &ids, &hasher);
             assert_eq!(ids.resolve(&out.id), names[i]);
             assert_eq!(store.find(hash, &IdKey::new(&names[i]), &ids), None);
         }
         assert_eq!(store.len(), 47);
         assert!(store.get(slots[3]).is_none());
-        let again = hasher.hash_one(names[3].as_str());
         let entry = Dormant {
             id: ids.store(&names[3]),
             remainder: settled(),
         };
-        assert_eq!(store.insert(again, entry, &ids, &hasher), slots[3]);
+        assert_eq!(store.insert(entry, &ids, &hasher), slots[3]);
         for (i, name) in names.iter().enumerate() {
             let hash = hasher.hash_one(name.as_str());
             let found = store.find(hash, &IdKey::new(name), &ids);

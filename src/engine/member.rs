@@ -673,7 +673,7 @@ pub struct Wake {
 }
 
 impl Wake {
-    fn member(at: EventTime) -> Wake {
+    pub fn member(at: EventTime) -> Wake {
         Wake {
             at,
             group_only: false,
@@ -681,7 +681,7 @@ impl Wake {
         }
     }
 
-    fn group(at: EventTime) -> Wake {
+    pub fn group(at: EventTime) -> Wake {
         Wake {
             at,
             group_only: true,
