@@ -15,6 +15,7 @@ pub mod http;
 pub mod kafka;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod output;
 pub mod proto;
 pub mod query;

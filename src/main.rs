@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use churnwatch::cli::{self, demo, replay, state_out, summary};
+use churnwatch::cli::{self, demo, notify, replay, state_out, summary};
 use churnwatch::config::Config;
 use churnwatch::generate::{self, GenerateOptions};
 use churnwatch::model::EventTime;
@@ -71,6 +71,19 @@ enum Command {
     },
     /// Stream the generator through the engine and print live alerts.
     Demo(demo::DemoArgs),
+    /// Tutor alerts from warnings: with --input and --dry-run, print the messages each
+    /// tutor would get from a file of warnings (the JSON lines `replay` writes).
+    Notify {
+        /// The tutor directory (TOML: tutors, channels, fallback; see README).
+        #[arg(long)]
+        directory: PathBuf,
+        /// Warnings as JSON lines ("-" for stdin).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Print the messages instead of sending them.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Consume the input topics, produce warnings and dead letters (Kafka in, Kafka out).
     Run {
         /// Log lines as text or as JSON objects.
@@ -174,6 +187,53 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo(args) => demo::run(&config, &args),
+        Command::Notify {
+            directory,
+            input,
+            dry_run,
+        } => {
+            let (Some(input), true) = (input, dry_run) else {
+                anyhow::bail!(
+                    "notify delivers only as a dry run so far (--input FILE --dry-run): \
+                     the HTTP senders and the Kafka consumer are not built yet"
+                );
+            };
+            let dir = churnwatch::notify::Directory::load(&directory)?;
+            let input: Box<dyn io::BufRead> = if input.as_os_str() == "-" {
+                Box::new(BufReader::new(io::stdin().lock()))
+            } else {
+                let f =
+                    File::open(&input).with_context(|| format!("opening {}", input.display()))?;
+                Box::new(BufReader::with_capacity(1 << 20, f))
+            };
+            let mut out = BufWriter::new(io::stdout().lock());
+            let (seen, policy, outbox) = notify::dry_run(&dir, input, &mut out)?;
+            out.flush()?;
+            for (line, why) in &seen.refused {
+                eprintln!("line {line}: {why}");
+            }
+            let c = &policy.counts;
+            eprintln!(
+                "notify dry run: {} lines, {} refused; {} warnings offered: {} not for tutors \
+                 (contact cap), {} repeated, {} at once, {} held in quiet hours ({} dropped: \
+                 the member recovered), {} in digests, {} to the fallback desk, {} tutor \
+                 departures; {} merged at a rate limit; {} messages",
+                seen.lines,
+                seen.refused.len(),
+                c.offered,
+                c.not_notified,
+                c.repeated,
+                c.immediate,
+                c.held,
+                c.dropped_recovered,
+                c.digested,
+                c.fallback,
+                c.tutor_left,
+                outbox.merged,
+                seen.payloads
+            );
+            Ok(())
+        }
         Command::Run { log_format } => {
             cli::run::init_logging(log_format);
             cli::run::run(&config).map(|_| ())

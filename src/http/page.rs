@@ -103,7 +103,7 @@ fn group_row(out: &mut String, g: &GroupView) {
     };
     let _ = write!(
         out,
-        r#"<tr class="group" data-group="{id}" data-activity="{a}" data-benchmark="{b}" data-grade="{grade}">
+        r#"<tr class="group" id="group-{id}" data-group="{id}" data-activity="{a}" data-benchmark="{b}" data-grade="{grade}">
 <td class="group-id">{id}</td>
 <td><div class="track" title="activity {a} % against a benchmark of {b} %"><div class="fill" style="width:{fill}px;background:{fill_colour}"></div><div class="mark" style="left:{mark}px;background:{marker}"></div></div><span class="pct">{a} % active · benchmark {b} %</span></td>
 <td class="counts">{active} / {members}</td>
@@ -179,7 +179,7 @@ pub fn render(board: &TutorBoard) -> String {
             let important = m.segment.starts_with("important_");
             let _ = write!(
                 out,
-                r#"<tr class="member{cls}" data-member="{id}">
+                r#"<tr class="member{cls}" id="member-{id}" data-member="{id}">
 <td class="member-id">{id}</td><td>{group}</td><td class="segment">{segment}</td>
 <td><time datetime="{fell}">{fell_short}</time></td><td class="recency">{recency}</td><td>¥{m30}</td>
 <td class="tickets">{tickets}</td><td class="action">{action}</td>
