@@ -4,9 +4,7 @@
 //! title; 20 messages a minute, beyond which it answers errcode 130101.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use super::Limits;
 use crate::model::Span;
@@ -25,11 +23,11 @@ pub fn body(title: &str, text: &str) -> Value {
 
 /// The `sign` parameter for `timestamp_ms`, URL-encoded.
 pub fn sign(timestamp_ms: i64, secret: &str) -> String {
-    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(format!("{timestamp_ms}\n{secret}").as_bytes());
-    let b64 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let mac = super::hmac_sha256(
+        secret.as_bytes(),
+        format!("{timestamp_ms}\n{secret}").as_bytes(),
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(mac);
     percent_encoding::utf8_percent_encode(&b64, percent_encoding::NON_ALPHANUMERIC).collect()
 }
 

@@ -20,6 +20,16 @@ use super::directory::{ChannelKind, Desk, Directory};
 use super::policy::Message;
 use crate::model::Span;
 
+/// HMAC-SHA256 of `message` under `key`, as DingTalk and Standard Webhooks sign.
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// What a receiver accepts.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Limits {

@@ -5,9 +5,7 @@
 //! at most 100 alerts a batch.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
-use sha2::Sha256;
 
 use super::super::directory::{Desk, Directory};
 use super::super::local_time::format_local;
@@ -96,11 +94,8 @@ pub fn signature(id: &str, timestamp_s: i64, body: &str, secret: &str) -> String
             .unwrap_or_else(|_| b64.as_bytes().to_vec()),
         None => secret.as_bytes().to_vec(),
     };
-    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(format!("{id}.{timestamp_s}.{body}").as_bytes());
-    let b64 = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let mac = super::hmac_sha256(&key, format!("{id}.{timestamp_s}.{body}").as_bytes());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(mac);
     format!("v1,{b64}")
 }
 
