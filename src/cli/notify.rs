@@ -124,20 +124,8 @@ fn print(
 mod tests {
     use super::*;
 
-    const DIRECTORY: &str = r#"
-page_url = "https://retention.example.com/tutors"
-fallback = "lead"
-[channels.lead]
-kind = "slack"
-url_env = "SLACK_URL_LEAD"
-[channels.li]
-kind = "wecom"
-url = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-secret_env = "WECOM_KEY_LI"
-[tutors.t1]
-name = "Li Na"
-channels = ["li"]
-"#;
+    // Li Na (t1) on the WeCom robot `li`, on the default Shanghai clock and quiet hours.
+    use crate::notify::policy::tests::DIRECTORY;
 
     fn line(id: &str, severity: &str, kind: &str, at: &str, notify: bool) -> String {
         format!(

@@ -1171,12 +1171,8 @@ impl<'a> MemberCopy<'a> {
         self.view().id()
     }
 
-    pub fn tickets(&self) -> &'a [Ticket] {
-        if self.state.has_tickets() {
-            self.tickets.get(&self.idx).map_or(&[][..], Vec::as_slice)
-        } else {
-            &[]
-        }
+    pub fn tickets(&self) -> &[Ticket] {
+        self.view().tickets()
     }
 
     /// RFM figures at `now` ([`Member::rfm`]).

@@ -137,6 +137,13 @@ pub enum Severity {
 }
 
 impl Severity {
+    pub const ALL: [Severity; 3] = [Severity::Notice, Severity::Warning, Severity::Critical];
+
+    /// The severity named `name` (`"WARNING"`), as warnings and configuration spell it.
+    pub fn from_name(name: &str) -> Option<Severity> {
+        Severity::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     pub const fn name(self) -> &'static str {
         match self {
             Severity::Notice => "NOTICE",

@@ -69,9 +69,7 @@ impl Alert {
             .into_iter()
             .find(|k| k.name() == raw.kind)
             .ok_or_else(|| AlertError::Kind(raw.kind.clone()))?;
-        let severity = [Severity::Notice, Severity::Warning, Severity::Critical]
-            .into_iter()
-            .find(|s| s.name() == raw.severity)
+        let severity = Severity::from_name(&raw.severity)
             .ok_or_else(|| AlertError::Severity(raw.severity.clone()))?;
         let time = |field: &'static str, text: &str| {
             EventTime::parse_rfc3339(text).map_err(|_| AlertError::Time {

@@ -228,15 +228,12 @@ impl Directory {
             .digest_at
             .parse()
             .map_err(|e| anyhow::anyhow!("defaults.digest_at: {e}"))?;
-        let min_severity = [Severity::Notice, Severity::Warning, Severity::Critical]
-            .into_iter()
-            .find(|s| s.name() == d.min_severity)
-            .with_context(|| {
-                format!(
-                    "defaults.min_severity `{}`: one of NOTICE, WARNING, CRITICAL",
-                    d.min_severity
-                )
-            })?;
+        let min_severity = Severity::from_name(&d.min_severity).with_context(|| {
+            format!(
+                "defaults.min_severity `{}`: one of NOTICE, WARNING, CRITICAL",
+                d.min_severity
+            )
+        })?;
         let mut channels = BTreeMap::new();
         for (name, c) in raw.channels {
             let what = format!("channels.{name}");

@@ -78,10 +78,10 @@ impl Outbox {
     pub fn poll(&mut self, dir: &Directory, now: EventTime, out: &mut Vec<Payload>) {
         for (name, queue) in &mut self.queues {
             // A channel gone from the directory (a reload) delivers to the fallback's.
-            let channel = dir
-                .channels
-                .get(name)
-                .or_else(|| dir.channels.get(&dir.fallback.channels[0]));
+            let channel = dir.channels.get(name).or_else(|| {
+                let fallback = dir.fallback.channels.first()?;
+                dir.channels.get(fallback)
+            });
             let Some(channel) = channel else { continue };
             let limits = channel::limits(channel.kind);
             while !queue.waiting.is_empty() {

@@ -310,7 +310,7 @@ fn message(kind: MessageKind, desk: &Desk, items: Vec<Item>, at: EventTime) -> M
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::engine::WarningKind;
 
