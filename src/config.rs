@@ -27,6 +27,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub http: HttpConfig,
     pub state: StateConfig,
+    pub notify: NotifyConfig,
 }
 
 /// SPEC §3.
@@ -345,6 +346,70 @@ pub enum DeliveryGuarantee {
 pub enum KafkaTimeMode {
     Live,
     EventTime,
+}
+
+/// `churnwatch notify`: the tutor-alert notifier, its own process and consumer group
+/// beside `run`, reading the warnings topic of `[kafka]` with its brokers and properties.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// The tutor directory (TOML: tutors, channels, fallback), re-read when it changes.
+    pub directory: String,
+    /// How often the directory file is checked for a change.
+    pub reload_interval: Span,
+    /// The notifier's consumer group on the warnings topic.
+    pub group_id: String,
+    /// Payloads that cannot be delivered (a permanent refusal, or `give_up_after` of
+    /// failures), with the reason in a header.
+    pub dead_letter_topic: String,
+    /// Payloads of a channel whose queue is full (it has been failing), so that the
+    /// warnings' offsets move on; sent once the channel answers again.
+    pub retry_topic: String,
+    /// What was delivered to which channel, so that a restart does not send it again.
+    pub delivered_topic: String,
+    /// Channel-and-warning ids remembered as delivered (read back from `delivered_topic`
+    /// at start).
+    pub delivered_ids: usize,
+    /// Payloads waiting per channel before new ones are parked on `retry_topic`.
+    pub queue_capacity: usize,
+    /// One HTTP attempt waits this long for an answer.
+    pub http_timeout: Span,
+    /// Retries wait `backoff_base · 2^n`, at most `backoff_max`, with jitter.
+    pub backoff_base: Span,
+    pub backoff_max: Span,
+    /// A payload failing (retryably) for this long is dead-lettered.
+    pub give_up_after: Span,
+    /// A parked payload is tried again this long after it was parked.
+    pub park_delay: Span,
+    /// How often the offsets of finished warnings are committed.
+    pub commit_interval: Span,
+    /// At shutdown, deliveries in flight get this long to finish.
+    pub drain_timeout: Span,
+    /// `/metrics` and `/healthz` of the notifier; empty: none.
+    pub bind: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            directory: String::new(),
+            reload_interval: Span::seconds(2),
+            group_id: "churnwatch-notify".to_owned(),
+            dead_letter_topic: "retention.notify-dead-letter".to_owned(),
+            retry_topic: "retention.notify-retry".to_owned(),
+            delivered_topic: "retention.notify-delivered".to_owned(),
+            delivered_ids: 200_000,
+            queue_capacity: 256,
+            http_timeout: Span::seconds(10),
+            backoff_base: Span::millis(500),
+            backoff_max: Span::seconds(60),
+            give_up_after: Span::hours(24),
+            park_delay: Span::seconds(30),
+            commit_interval: Span::millis(200),
+            drain_timeout: Span::seconds(10),
+            bind: "127.0.0.1:9181".to_owned(),
+        }
+    }
 }
 
 /// The HTTP server of `run` and `demo` (SPEC §8): metrics, probes, queries, tutor pages.

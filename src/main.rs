@@ -71,18 +71,23 @@ enum Command {
     },
     /// Stream the generator through the engine and print live alerts.
     Demo(demo::DemoArgs),
-    /// Tutor alerts from warnings: with --input and --dry-run, print the messages each
-    /// tutor would get from a file of warnings (the JSON lines `replay` writes).
+    /// Tutor alerts: deliver the warnings topic's alerts to each tutor's channels (its own
+    /// consumer group, `[notify]` in the configuration); with --input and --dry-run,
+    /// print the messages each tutor would get from a file of warnings instead.
     Notify {
-        /// The tutor directory (TOML: tutors, channels, fallback; see README).
+        /// The tutor directory (TOML: tutors, channels, fallback; see README); default
+        /// `notify.directory`.
         #[arg(long)]
-        directory: PathBuf,
+        directory: Option<PathBuf>,
         /// Warnings as JSON lines ("-" for stdin).
         #[arg(long)]
         input: Option<PathBuf>,
         /// Print the messages instead of sending them.
         #[arg(long)]
         dry_run: bool,
+        /// Log lines as text or as JSON objects.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: cli::run::LogFormat,
     },
     /// Consume the input topics, produce warnings and dead letters (Kafka in, Kafka out).
     Run {
@@ -191,13 +196,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             directory,
             input,
             dry_run,
+            log_format,
         } => {
-            let (Some(input), true) = (input, dry_run) else {
-                anyhow::bail!(
-                    "notify delivers only as a dry run so far (--input FILE --dry-run): \
-                     the HTTP senders and the Kafka consumer are not built yet"
-                );
+            let input = match (input, dry_run) {
+                (Some(input), true) => input,
+                (None, false) => {
+                    cli::run::init_logging(log_format);
+                    return churnwatch::notify::service::run(&config, directory);
+                }
+                (Some(_), false) => anyhow::bail!(
+                    "--input is for a dry run (--dry-run); without it, notify reads the \
+                     warnings topic"
+                ),
+                (None, true) => {
+                    anyhow::bail!("a dry run reads a file of warnings: --input FILE (or -)")
+                }
             };
+            let directory = directory
+                .or_else(|| {
+                    (!config.notify.directory.is_empty())
+                        .then(|| PathBuf::from(&config.notify.directory))
+                })
+                .context("no tutor directory: give --directory FILE or notify.directory")?;
             let dir = churnwatch::notify::Directory::load(&directory)?;
             let input: Box<dyn io::BufRead> = if input.as_os_str() == "-" {
                 Box::new(BufReader::new(io::stdin().lock()))

@@ -1,8 +1,8 @@
 //! `churnwatch notify --dry-run` end to end: the golden scenario's warnings, as `replay`
 //! writes them, through a tutor directory. Every `notify: true` warning reaches its
 //! tutor's channel exactly once (at once, after quiet hours, merged, or, below the
-//! immediate severity, in a digest), a capped one never, and without `--dry-run` the
-//! command says what is not built yet instead of pretending to deliver.
+//! immediate severity, in a digest), a capped one never; an input file without
+//! `--dry-run` is refused (the notifier proper reads the warnings topic).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -121,17 +121,17 @@ fn every_warning_for_a_tutor_reaches_her_once_and_a_capped_one_never() {
 }
 
 #[test]
-fn without_a_dry_run_notify_says_what_is_not_built_yet() {
+fn an_input_file_without_a_dry_run_is_refused() {
     let dir = std::env::temp_dir().join(format!("churnwatch-notify-refuse-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let directory = dir.join("tutors.toml");
     std::fs::write(&directory, DIRECTORY).unwrap();
     let run = bin()
-        .args(["notify", "--directory"])
+        .args(["notify", "--input", "-", "--directory"])
         .arg(&directory)
         .output()
         .unwrap();
     assert!(!run.status.success());
     let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("only as a dry run so far"), "{err}");
+    assert!(err.contains("--input is for a dry run"), "{err}");
 }

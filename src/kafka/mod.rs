@@ -3,7 +3,7 @@
 //! lives here; the engine does not know it exists.
 
 mod assignment;
-mod clients;
+pub mod clients;
 mod commits;
 mod emitter;
 mod pipeline;

@@ -1,12 +1,14 @@
 //! A warning as the notifier reads it back from the warnings topic or a file: the JSON
-//! contract of SPEC §7, checked field by field. The notifier is a consumer like CRM, so
-//! it depends on the contract, not on the engine's in-memory warning.
+//! contract of SPEC §7 or its Protobuf form (`churnwatch.v1.Warning`), checked field by
+//! field. The notifier is a consumer like CRM, so it depends on the contracts, not on the
+//! engine's in-memory warning; both forms read back to the same alert.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::engine::{Severity, WarningKind};
-use crate::model::EventTime;
+use crate::model::{EventTime, Fen};
+use crate::proto::v1;
 
 /// One warning, as much of it as alerts need.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,6 +36,8 @@ pub struct Alert {
 pub enum AlertError {
     #[error("not a warning in the JSON contract: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("not a churnwatch.v1.Warning: {0}")]
+    Protobuf(#[from] prost::DecodeError),
     #[error("unknown warning kind `{0}`")]
     Kind(String),
     #[error("unknown severity `{0}`")]
@@ -94,6 +98,41 @@ impl Alert {
         })
     }
 
+    /// Reads one `churnwatch.v1.Warning` record (the warnings topic's default encoding).
+    /// The figures take the JSON contract's names and units, so that a message reads the
+    /// same whichever form the engine wrote.
+    pub fn from_protobuf(record: &[u8]) -> Result<Alert, AlertError> {
+        use prost::Message as _;
+        let w = v1::Warning::decode(record)?;
+        let kind_name = v1::WarningKind::try_from(w.kind)
+            .map(|k| k.as_str_name())
+            .unwrap_or("");
+        let kind = WarningKind::ALL
+            .into_iter()
+            .find(|k| k.name() == kind_name)
+            .ok_or_else(|| AlertError::Kind(format!("{} ({})", kind_name, w.kind)))?;
+        let severity_name = v1::Severity::try_from(w.severity)
+            .map(|s| s.as_str_name())
+            .unwrap_or("");
+        let severity = Severity::from_name(severity_name)
+            .ok_or_else(|| AlertError::Severity(format!("{} ({})", severity_name, w.severity)))?;
+        Ok(Alert {
+            warning_id: w.warning_id,
+            kind,
+            severity,
+            member_id: w.member_id,
+            group_id: w.group_id,
+            tutor_id: w.tutor_id,
+            from: w.from,
+            to: w.to,
+            event_time: EventTime::from_millis(w.event_time_ms),
+            emitted_at: EventTime::from_millis(w.emitted_at_ms),
+            figures: w.figures.map(figures_json).unwrap_or_default(),
+            action: w.action,
+            notify: w.notify,
+        })
+    }
+
     /// A figure as text, if the warning carries it (`"m30"` → `"1200.00"`, `"f30"` → `"2"`).
     pub fn figure(&self, name: &str) -> Option<String> {
         match self.figures.get(name)? {
@@ -123,6 +162,53 @@ impl Alert {
             WarningKind::SegmentDowngrade | WarningKind::ActivationOverdue | WarningKind::RecallDue
         )
     }
+}
+
+/// Protobuf figures under the JSON contract's names: money as yuan with two places,
+/// shares as percent.
+fn figures_json(f: v1::warning::Figures) -> Map<String, Value> {
+    let money = |fen: i64| Value::String(Fen(fen).to_string());
+    let percent = |bp: i64| Value::Number(crate::output::percent_number(bp));
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_owned(), v);
+    };
+    match f {
+        v1::warning::Figures::Member(f) => {
+            put(
+                "recency_days",
+                f.recency_days.map_or(Value::Null, Value::from),
+            );
+            put("f30", f.f30.into());
+            put("m30", money(f.m30_fen));
+            put("f90", f.f90.into());
+            put("lifetime_orders", f.lifetime_orders.into());
+            put("lifetime_amount", money(f.lifetime_amount_fen));
+            if let Some(n) = f.recall_attempt {
+                put("recall_attempt", n.into());
+            }
+            if let Some(d) = f.days_since_login {
+                put("days_since_login", d.into());
+            }
+            if let Some(t) = f.ticket_id {
+                put("ticket_id", t.into());
+            }
+            if let Some(h) = f.ticket_open_hours {
+                put("ticket_open_hours", h.into());
+            }
+        }
+        v1::warning::Figures::Group(f) => {
+            put("members", f.members.into());
+            put("active", f.active.into());
+            put("activity", percent(f.activity_bp));
+            put("benchmark", percent(f.benchmark_bp));
+            put("output_per_active", money(f.output_per_active_fen));
+            put("output_target", money(f.output_target_fen));
+            put("weakest_categories", f.weakest_categories.into());
+            put("members_needed", f.members_needed.into());
+        }
+    }
+    m
 }
 
 #[cfg(test)]
@@ -161,6 +247,38 @@ mod tests {
         assert_eq!(alert.figure("m30").as_deref(), Some("1200.00"));
         assert_eq!(alert.figure("recency_days").as_deref(), Some("7"));
         assert!(alert.notify);
+    }
+
+    /// The warnings topic carries Protobuf: it reads back to the alert the JSON line gives,
+    /// figures included, for member and group warnings and each kind of detail.
+    #[test]
+    fn a_protobuf_warning_reads_back_as_the_same_alert_as_its_json_line() {
+        use crate::engine::Detail;
+        use crate::output::fixtures;
+        let warnings = [
+            fixtures::member(Detail::None, "m-1"),
+            fixtures::member(Detail::RecallAttempt(3), "m-2"),
+            fixtures::member(Detail::DaysSinceLogin(61), "m-3"),
+            fixtures::member(
+                Detail::Ticket {
+                    ticket_id: "tk-9".into(),
+                    open_hours: 50,
+                },
+                "m-4",
+            ),
+            fixtures::group(2_510, 3_600, "g-1"),
+        ];
+        for w in &warnings {
+            let mut line = Vec::new();
+            crate::output::write_json_line(&mut line, w).unwrap();
+            let from_json = Alert::from_json(&line).unwrap();
+            let record = prost::Message::encode_to_vec(&crate::output::to_protobuf(w));
+            assert_eq!(Alert::from_protobuf(&record).unwrap(), from_json);
+        }
+        assert!(matches!(
+            Alert::from_protobuf(b"\xff\xff"),
+            Err(AlertError::Protobuf(_))
+        ));
     }
 
     #[test]

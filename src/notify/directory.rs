@@ -36,7 +36,7 @@ use super::local_time::{QuietHours, TimeOfDay};
 use crate::engine::Severity;
 
 /// The kinds of receiver churnwatch can deliver to.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChannelKind {
     /// WeCom (企业微信) group robot.

@@ -24,6 +24,8 @@ pub struct Payload {
     pub content: String,
     /// The idempotency keys of the items it carries (warning ids).
     pub ids: Vec<String>,
+    /// When the engine emitted each of them, in the order of `ids` (delivery latency).
+    pub emitted: Vec<EventTime>,
     pub at: EventTime,
 }
 
@@ -103,10 +105,9 @@ impl Outbox {
                         break;
                     }
                     queue.record(limits, now);
-                    let ids = message.items[sent..sent + page.items]
-                        .iter()
-                        .map(Item::id)
-                        .collect();
+                    let carried = &message.items[sent..sent + page.items];
+                    let ids = carried.iter().map(Item::id).collect();
+                    let emitted = carried.iter().map(Item::emitted_at).collect();
                     sent += page.items;
                     out.push(Payload {
                         channel: name.clone(),
@@ -115,6 +116,7 @@ impl Outbox {
                         desk: message.desk.clone(),
                         content: page.content,
                         ids,
+                        emitted,
                         at: now,
                     });
                 }

@@ -17,11 +17,12 @@
 //!
 //! Rate limits are the outbox's business (`super::outbox`): it merges, never drops.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 use super::alert::Alert;
 use super::directory::{Desk, Directory, FallbackReason};
 use super::local_time::next_local;
+use super::recent::RecentSet;
 use crate::engine::Severity;
 use crate::model::EventTime;
 
@@ -50,6 +51,14 @@ impl Item {
         }
     }
 
+    /// When it came to be: the engine's emission of the warning.
+    pub fn emitted_at(&self) -> EventTime {
+        match self {
+            Item::Alert { alert, .. } => alert.emitted_at,
+            Item::TutorLeft { at, .. } => *at,
+        }
+    }
+
     /// The idempotency key of its delivery.
     pub fn id(&self) -> String {
         match self {
@@ -61,7 +70,8 @@ impl Item {
     }
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MessageKind {
     /// At once, as the warning arrived.
     Immediate,
@@ -111,37 +121,25 @@ struct DeskState {
     digest_due: Option<EventTime>,
 }
 
-/// The ids offered lately, the oldest forgotten first.
-#[derive(Debug)]
-struct Recent {
-    order: VecDeque<String>,
-    set: HashSet<String>,
-    capacity: usize,
-}
-
-impl Recent {
-    /// Records `id`; false if it was there already.
-    fn insert(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
-            return false;
-        }
-        if self.order.len() == self.capacity {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        self.order.push_back(id.to_owned());
-        self.set.insert(id.to_owned());
-        true
-    }
-}
-
 #[derive(Debug)]
 pub struct Policy {
     desks: BTreeMap<String, DeskState>,
-    recent: Recent,
+    recent: RecentSet<String>,
     announced: HashSet<(String, String)>,
+    /// Ids dropped from a held batch since [`Policy::take_dropped`] was last called.
+    dropped: Vec<String>,
     pub counts: Counts,
+}
+
+/// What became of an offered warning.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Offered {
+    /// `notify: false`: it reaches no tutor.
+    NotNotified,
+    /// Its id was offered lately.
+    Repeated,
+    /// It went into a message, or waits for one (quiet hours, the digest).
+    Routed,
 }
 
 impl Policy {
@@ -149,28 +147,31 @@ impl Policy {
     pub fn new(recent_ids: usize) -> Policy {
         Policy {
             desks: BTreeMap::new(),
-            recent: Recent {
-                order: VecDeque::new(),
-                set: HashSet::new(),
-                capacity: recent_ids.max(1),
-            },
+            recent: RecentSet::new(recent_ids),
             announced: HashSet::new(),
+            dropped: Vec::new(),
             counts: Counts::default(),
         }
     }
 
     /// Offers one warning at `now`; what is due by then, and the warning if it goes at
     /// once, is appended to `out`.
-    pub fn offer(&mut self, dir: &Directory, alert: Alert, now: EventTime, out: &mut Vec<Message>) {
+    pub fn offer(
+        &mut self,
+        dir: &Directory,
+        alert: Alert,
+        now: EventTime,
+        out: &mut Vec<Message>,
+    ) -> Offered {
         self.tick(dir, now, out);
         self.counts.offered += 1;
         if !alert.notify {
             self.counts.not_notified += 1;
-            return;
+            return Offered::NotNotified;
         }
         if !self.recent.insert(&alert.warning_id) {
             self.counts.repeated += 1;
-            return;
+            return Offered::Repeated;
         }
         let (desk, fallback) = dir.desk_for(alert.tutor_id.as_deref());
         if fallback.is_some() {
@@ -206,6 +207,13 @@ impl Policy {
             now,
             out,
         );
+        Offered::Routed
+    }
+
+    /// The ids of held alerts dropped (their member recovered) since the last call: the
+    /// notifier owes them no delivery.
+    pub fn take_dropped(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.dropped)
     }
 
     fn route(
@@ -243,15 +251,20 @@ impl Policy {
         let Some(state) = self.desks.get_mut(desk) else {
             return;
         };
-        let before = state.held.len();
+        let dropped = &mut self.dropped;
+        let before = dropped.len();
         state.held.retain(|item| {
-            !item.alert().is_some_and(|a| {
+            let answered = item.alert().is_some_and(|a| {
                 a.member_id == recovery.member_id
                     && a.answered_by_recovery()
                     && a.event_time <= recovery.event_time
-            })
+            });
+            if answered {
+                dropped.push(item.id());
+            }
+            !answered
         });
-        self.counts.dropped_recovered += (before - state.held.len()) as u64;
+        self.counts.dropped_recovered += (dropped.len() - before) as u64;
     }
 
     /// Releases what is due by `now`: held alerts whose quiet hours ended, digests whose

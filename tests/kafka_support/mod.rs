@@ -338,6 +338,16 @@ pub fn snapshot_dir() -> PathBuf {
 
 impl Churnwatch {
     pub fn start(sets: &[String], config: Option<&Path>, log_name: &str) -> Churnwatch {
+        Churnwatch::start_command(&["run"], sets, config, log_name)
+    }
+
+    /// Starts `churnwatch <command…>` (`run`, `notify`, …) with `sets`.
+    pub fn start_command(
+        command: &[&str],
+        sets: &[String],
+        config: Option<&Path>,
+        log_name: &str,
+    ) -> Churnwatch {
         let log = std::env::temp_dir().join(format!("{log_name}.log"));
         let file = std::fs::OpenOptions::new()
             .create(true)
@@ -352,13 +362,13 @@ impl Churnwatch {
             cmd.arg("--set").arg(s);
         }
         let child = cmd
-            .arg("run")
+            .args(command)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()
-            .expect("starting churnwatch run");
+            .expect("starting churnwatch");
         Churnwatch { child, log }
     }
 

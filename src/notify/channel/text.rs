@@ -78,16 +78,30 @@ pub fn header(message: &Message, desk: &Desk, markup: Markup) -> String {
     }
 }
 
+/// The start of the warning id, as a reference a tutor can quote and a receiver can
+/// match a repeat by ("ref 83dbd50b08e6"): a whole id would cost 32 of WeCom's 4096 bytes.
+pub fn short_ref(warning_id: &str) -> &str {
+    let end = warning_id
+        .char_indices()
+        .nth(REF_CHARS)
+        .map_or(warning_id.len(), |(i, _)| i);
+    &warning_id[..end]
+}
+
+/// Characters of a warning id in a chat message's reference.
+pub const REF_CHARS: usize = 12;
+
 /// One item, as a few lines.
 pub fn item(dir: &Directory, desk: &Desk, item: &Item, markup: Markup) -> String {
     match item {
         Item::Alert { alert, fallback } => {
             let mut lines = Vec::new();
             lines.push(format!(
-                "{} · {} · {}",
+                "{} · {} · {} · ref {}",
                 markup.bold(alert.severity.name()),
                 alert.kind.name(),
-                format_local(desk.time_zone, alert.event_time)
+                format_local(desk.time_zone, alert.event_time),
+                short_ref(&alert.warning_id)
             ));
             let change = match (&alert.from, &alert.to) {
                 (Some(f), Some(t)) => format!("{f} → {t}"),
