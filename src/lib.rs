@@ -5,6 +5,7 @@
 //! [`engine::Warning`]s → [`output`] (JSON contract). The command-line edges live in
 //! [`cli`]; nothing below `engine` performs I/O or reads a clock.
 
+pub mod alerts_feed;
 pub mod alloc;
 pub mod cli;
 pub mod config;

@@ -15,6 +15,11 @@
 //! (its records never become visible to `read_committed` readers) and the pipeline is
 //! asked to rebuild its state from the last committed offsets, so the aborted output is
 //! produced again, once.
+//!
+//! Tutor alerts reach the live feed ([`AlertFeed`]) only once they are visible to a
+//! `read_committed` reader: exactly once, right after their transaction commits (an
+//! aborted one publishes nothing); at least once, when the broker has acknowledged their
+//! unit and every unit before it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -34,6 +39,7 @@ use tracing::{error, info, warn};
 use super::commits::{CommitTracker, UnitId};
 use super::pipeline::Shutdown;
 use super::records::WarningEncoder;
+use crate::alerts_feed::{AlertFeed, PendingAlert};
 use crate::cli::wall_clock;
 use crate::config::KafkaConfig;
 use crate::engine::Warning;
@@ -205,6 +211,7 @@ impl Emitter {
         guarantee: Guarantee,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
+        feed: Option<Arc<AlertFeed>>,
     ) -> anyhow::Result<Emitter> {
         let (orders, inbox) = mpsc::sync_channel(ROUNDS_QUEUED);
         let reported = Arc::new(Mutex::new(Reported::default()));
@@ -226,6 +233,8 @@ impl Emitter {
             guarantee,
             txn: None,
             poisoned: false,
+            feed,
+            unacknowledged: VecDeque::new(),
             current: Generation {
                 partitions: Vec::new(),
                 metadata: None,
@@ -359,12 +368,18 @@ struct Worker {
     /// until the pipeline starts a new generation.
     poisoned: bool,
     current: Generation,
+    /// Where tutor alerts go once committed; `None` when nobody watches (HTTP off).
+    feed: Option<Arc<AlertFeed>>,
+    /// At least once: alerts by unit, waiting for their unit to settle.
+    unacknowledged: VecDeque<(UnitId, Vec<PendingAlert>)>,
 }
 
-/// An open transaction: when it began and the input offsets it will commit.
+/// An open transaction: when it began, the input offsets it will commit and the tutor
+/// alerts it will make visible.
 struct Txn {
     began: Instant,
     offsets: BTreeMap<u32, i64>,
+    alerts: Vec<PendingAlert>,
 }
 
 impl Worker {
@@ -385,6 +400,9 @@ impl Worker {
                 }
                 Ok(Order::Reset(generation, next)) => {
                     self.abort_open()?;
+                    // Their units are forgotten: whoever owns the input now produces them
+                    // again, and publishes them then.
+                    self.unacknowledged.clear();
                     self.sender.tracker.reset();
                     self.generation = generation;
                     self.current = next;
@@ -394,7 +412,10 @@ impl Worker {
                 }
                 Ok(Order::Drain) | Err(RecvTimeoutError::Disconnected) => {
                     match self.guarantee {
-                        Guarantee::AtLeastOnce => self.sender.drain()?,
+                        Guarantee::AtLeastOnce => {
+                            self.sender.drain()?;
+                            self.release_acknowledged();
+                        }
                         Guarantee::ExactlyOnce { .. } => {
                             if !self.poisoned {
                                 self.commit_open()?;
@@ -407,6 +428,7 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.sender.service(Duration::ZERO)?;
+            self.release_acknowledged();
             if let (Guarantee::ExactlyOnce { commit_every }, Some(txn)) =
                 (self.guarantee, &self.txn)
             {
@@ -473,7 +495,12 @@ impl Worker {
             }
         };
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(feed) = &self.feed {
+                    feed.publish(txn.alerts);
+                }
+                Ok(())
+            }
             Err(KafkaError::Transaction(e)) if e.is_fatal() => {
                 Err(anyhow::anyhow!("the transaction cannot commit: {e}"))
             }
@@ -527,6 +554,7 @@ impl Worker {
             self.txn = Some(Txn {
                 began: Instant::now(),
                 offsets: BTreeMap::new(),
+                alerts: Vec::new(),
             });
         }
         let now = wall_clock().as_millis();
@@ -546,7 +574,11 @@ impl Worker {
                     )?;
                 }
             }
+            let mut alerts = Vec::new();
             for w in warnings.by_ref().take(unit.warnings as usize) {
+                if self.feed.is_some() {
+                    alerts.extend(PendingAlert::of(&w));
+                }
                 self.metrics.warning(&w);
                 if let Some(source) = unit.source_ms {
                     self.metrics.latency(source, now);
@@ -560,13 +592,38 @@ impl Worker {
                     record.headers,
                 )?;
             }
+            if !alerts.is_empty() {
+                match self.txn.as_mut() {
+                    Some(txn) => txn.alerts.append(&mut alerts),
+                    None => self.unacknowledged.push_back((id, alerts)),
+                }
+            }
             self.sender.tracker.close(id);
             if let (Some(txn), Some((partition, next))) = (self.txn.as_mut(), unit.advance) {
                 let offset = txn.offsets.entry(partition).or_insert(next);
                 *offset = (*offset).max(next);
             }
         }
+        self.release_acknowledged();
         Ok(())
+    }
+
+    /// At least once: publishes the alerts of units that have settled (every record of
+    /// theirs, and of every unit before, acknowledged).
+    fn release_acknowledged(&mut self) {
+        let settled_below = self.sender.tracker.settled_below();
+        while self
+            .unacknowledged
+            .front()
+            .is_some_and(|(unit, _)| *unit < settled_below)
+        {
+            let Some((_, alerts)) = self.unacknowledged.pop_front() else {
+                break;
+            };
+            if let Some(feed) = &self.feed {
+                feed.publish(alerts);
+            }
+        }
     }
 }
 

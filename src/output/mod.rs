@@ -3,7 +3,7 @@
 //! topic).
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod json;
 mod protobuf;
 
