@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::zones;
 use crate::alerts_feed::{EventId, LiveAlert};
@@ -269,6 +269,13 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
+/// What a path segment escapes: everything but RFC 3986's unreserved characters.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// How many of her latest alerts the page lists when it is rendered.
 pub const LIVE_ON_PAGE: usize = 50;
 
@@ -355,7 +362,7 @@ fn live_section(out: &mut String, board: &TutorBoard, live: &Live<'_>) {
         .collect();
     let stream = format!(
         "../v1/tutors/{}/alerts?since={}",
-        utf8_percent_encode(&board.tutor_id, NON_ALPHANUMERIC),
+        utf8_percent_encode(&board.tutor_id, PATH_SEGMENT),
         live.cursor
     );
     let _ = writeln!(

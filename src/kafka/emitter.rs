@@ -234,7 +234,7 @@ impl Emitter {
             txn: None,
             poisoned: false,
             feed,
-            unacknowledged: VecDeque::new(),
+            gate: AlertGate::default(),
             current: Generation {
                 partitions: Vec::new(),
                 metadata: None,
@@ -370,16 +370,67 @@ struct Worker {
     current: Generation,
     /// Where tutor alerts go once committed; `None` when nobody watches (HTTP off).
     feed: Option<Arc<AlertFeed>>,
-    /// At least once: alerts by unit, waiting for their unit to settle.
-    unacknowledged: VecDeque<(UnitId, Vec<PendingAlert>)>,
+    /// Tutor alerts not yet visible downstream.
+    gate: AlertGate,
 }
 
-/// An open transaction: when it began, the input offsets it will commit and the tutor
-/// alerts it will make visible.
+/// Tutor alerts on their way to the live feed, held until the records that carry them
+/// are visible to `read_committed` readers.
+#[derive(Debug, Default)]
+struct AlertGate {
+    /// Exactly once: the open transaction's, in order.
+    in_transaction: Vec<PendingAlert>,
+    /// At least once: by unit, in unit order, until the unit settles.
+    by_unit: VecDeque<(UnitId, Vec<PendingAlert>)>,
+}
+
+impl AlertGate {
+    fn hold_in_transaction(&mut self, alerts: &mut Vec<PendingAlert>) {
+        self.in_transaction.append(alerts);
+    }
+
+    fn hold_for_unit(&mut self, unit: UnitId, alerts: Vec<PendingAlert>) {
+        if !alerts.is_empty() {
+            self.by_unit.push_back((unit, alerts));
+        }
+    }
+
+    /// The transaction committed: its alerts may be shown.
+    fn committed(&mut self) -> Vec<PendingAlert> {
+        std::mem::take(&mut self.in_transaction)
+    }
+
+    /// The transaction was aborted: its alerts never happened (the redo brings them).
+    fn aborted(&mut self) {
+        self.in_transaction.clear();
+    }
+
+    /// The alerts of units below `settled_below`, which are acknowledged.
+    fn settled(&mut self, settled_below: UnitId) -> Vec<PendingAlert> {
+        let mut out = Vec::new();
+        while self
+            .by_unit
+            .front()
+            .is_some_and(|(unit, _)| *unit < settled_below)
+        {
+            if let Some((_, alerts)) = self.by_unit.pop_front() {
+                out.extend(alerts);
+            }
+        }
+        out
+    }
+
+    /// A new generation: the old units are forgotten, and so are their alerts (whoever
+    /// owns that input now produces them again, and shows them then).
+    fn forget_units(&mut self) {
+        self.by_unit.clear();
+    }
+}
+
+/// An open transaction: when it began and the input offsets it will commit.
 struct Txn {
     began: Instant,
     offsets: BTreeMap<u32, i64>,
-    alerts: Vec<PendingAlert>,
 }
 
 impl Worker {
@@ -400,9 +451,7 @@ impl Worker {
                 }
                 Ok(Order::Reset(generation, next)) => {
                     self.abort_open()?;
-                    // Their units are forgotten: whoever owns the input now produces them
-                    // again, and publishes them then.
-                    self.unacknowledged.clear();
+                    self.gate.forget_units();
                     self.sender.tracker.reset();
                     self.generation = generation;
                     self.current = next;
@@ -496,8 +545,9 @@ impl Worker {
         };
         match result {
             Ok(()) => {
+                let alerts = self.gate.committed();
                 if let Some(feed) = &self.feed {
-                    feed.publish(txn.alerts);
+                    feed.publish(alerts);
                 }
                 Ok(())
             }
@@ -531,6 +581,8 @@ impl Worker {
     /// rebalance mid-stream). So the abort goes in short slices, serving delivery
     /// reports in between; librdkafka resumes a timed-out abort where it left off.
     fn abort_serving(&mut self) -> anyhow::Result<()> {
+        // Whatever the abort's outcome, the transaction's records are never visible.
+        self.gate.aborted();
         loop {
             match self.sender.producer.abort_transaction(ABORT_SLICE) {
                 Ok(()) => return Ok(()),
@@ -554,7 +606,6 @@ impl Worker {
             self.txn = Some(Txn {
                 began: Instant::now(),
                 offsets: BTreeMap::new(),
-                alerts: Vec::new(),
             });
         }
         let now = wall_clock().as_millis();
@@ -592,11 +643,10 @@ impl Worker {
                     record.headers,
                 )?;
             }
-            if !alerts.is_empty() {
-                match self.txn.as_mut() {
-                    Some(txn) => txn.alerts.append(&mut alerts),
-                    None => self.unacknowledged.push_back((id, alerts)),
-                }
+            if self.txn.is_some() {
+                self.gate.hold_in_transaction(&mut alerts);
+            } else {
+                self.gate.hold_for_unit(id, alerts);
             }
             self.sender.tracker.close(id);
             if let (Some(txn), Some((partition, next))) = (self.txn.as_mut(), unit.advance) {
@@ -611,18 +661,9 @@ impl Worker {
     /// At least once: publishes the alerts of units that have settled (every record of
     /// theirs, and of every unit before, acknowledged).
     fn release_acknowledged(&mut self) {
-        let settled_below = self.sender.tracker.settled_below();
-        while self
-            .unacknowledged
-            .front()
-            .is_some_and(|(unit, _)| *unit < settled_below)
-        {
-            let Some((_, alerts)) = self.unacknowledged.pop_front() else {
-                break;
-            };
-            if let Some(feed) = &self.feed {
-                feed.publish(alerts);
-            }
+        let alerts = self.gate.settled(self.sender.tracker.settled_below());
+        if let (Some(feed), false) = (&self.feed, alerts.is_empty()) {
+            feed.publish(alerts);
         }
     }
 }
@@ -794,6 +835,38 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn alert(n: u32) -> PendingAlert {
+        let mut w = crate::output::fixtures::member(crate::engine::Detail::None, "x");
+        w.id = crate::engine::WarningId(u128::from(n));
+        PendingAlert::of(&w).expect("a tutor alert")
+    }
+
+    #[test]
+    fn an_aborted_transaction_shows_no_alert_and_a_committed_one_shows_its_own() {
+        let mut gate = AlertGate::default();
+        gate.hold_in_transaction(&mut vec![alert(1), alert(2)]);
+        gate.aborted();
+        assert!(gate.committed().is_empty(), "no phantom alert");
+        gate.hold_in_transaction(&mut vec![alert(1)]);
+        gate.hold_in_transaction(&mut vec![alert(2)]);
+        assert_eq!(gate.committed(), vec![alert(1), alert(2)], "in order");
+        assert!(gate.committed().is_empty(), "shown once");
+    }
+
+    #[test]
+    fn at_least_once_alerts_wait_for_their_unit_and_every_unit_before_it() {
+        let mut gate = AlertGate::default();
+        gate.hold_for_unit(3, vec![alert(3)]);
+        gate.hold_for_unit(4, Vec::new());
+        gate.hold_for_unit(5, vec![alert(5), alert(6)]);
+        assert!(gate.settled(3).is_empty(), "unit 3 not settled");
+        assert_eq!(gate.settled(5), vec![alert(3)]);
+        assert_eq!(gate.settled(9), vec![alert(5), alert(6)]);
+        gate.hold_for_unit(10, vec![alert(10)]);
+        gate.forget_units();
+        assert!(gate.settled(100).is_empty(), "a rebalance forgets them");
+    }
 
     #[test]
     fn quiet_messages_of_one_partition_are_one_unit() {

@@ -156,6 +156,7 @@ pub struct OnScenario {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     pub input: String,
+    pub warnings: String,
 }
 
 /// Produces [`scenario`] to a fresh topic and starts `churnwatch run` on it with `extra`
@@ -169,11 +170,12 @@ pub fn start_on_scenario(name: &str, extra: &[String], token: Option<&str>) -> O
         .map(|(key, json)| Record::new(&key, json))
         .collect();
     produce(&input, &records);
+    let warnings = unique(&format!("{name}-warnings"));
     let mut sets = settings(
         &unique(&format!("{name}-group")),
         &input,
         "json",
-        &unique(&format!("{name}-warnings")),
+        &warnings,
         &unique(&format!("{name}-dlq")),
     );
     sets.extend(extra.iter().cloned());
@@ -184,5 +186,10 @@ pub fn start_on_scenario(name: &str, extra: &[String], token: Option<&str>) -> O
         let reply = get(&url, token);
         (reply.status == 200 && reply.json()["as_of"] == WATERMARK).then_some(())
     });
-    OnScenario { cw, base, input }
+    OnScenario {
+        cw,
+        base,
+        input,
+        warnings,
+    }
 }
