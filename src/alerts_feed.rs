@@ -280,6 +280,9 @@ impl AlertFeed {
             Resume::OutOfRing | Resume::Unknown => (ring.hers_after(tutor, 0), 0),
         };
         let tutor: Arc<str> = Arc::from(tutor);
+        // Channels whose streams have all closed (one per tutor at most).
+        ring.channels
+            .retain(|_, channel| channel.receiver_count() > 0);
         let receiver = ring
             .channels
             .entry(tutor.clone())
@@ -493,6 +496,20 @@ mod tests {
         w.notify = true;
         w.tutor_id = None;
         assert_eq!(PendingAlert::of(&w), None, "no tutor to tell");
+    }
+
+    #[test]
+    fn a_tutors_channel_goes_once_her_streams_have_closed() {
+        let f = feed(8);
+        drop(f.subscribe("t1", None));
+        let mut anna = f.subscribe("t2", None);
+        assert_eq!(f.lock().channels.len(), 1, "t1's channel pruned");
+        f.publish([alert("t2", 1)]);
+        assert_eq!(drain(&mut anna), ids(&[1]));
+        drop(anna);
+        f.publish([alert("t2", 2)]);
+        assert!(f.lock().channels.is_empty(), "nobody listens");
+        assert_eq!(f.recent("t2", 8).len(), 2, "the ring keeps them");
     }
 
     #[test]

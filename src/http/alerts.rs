@@ -397,7 +397,10 @@ mod tests {
         );
         assert!(!cookie.contains(token), "{cookie}");
         let pair = cookie.split(';').next().unwrap_or_default().to_owned();
-        assert_eq!(pair, format!("churnwatch_live={}", live_key(token)));
+        assert_eq!(
+            pair,
+            format!("churnwatch_live={}", live_key(token).unwrap_or_default())
+        );
         let mut stream = open(&url, &[("Cookie", &format!("other=1; {pair}"))]);
         assert_eq!(stream.status, 200);
         assert_eq!(stream.content_type, "text/event-stream");

@@ -105,7 +105,7 @@ pub fn bind(
         health,
         queries,
         token: token.map(Arc::from),
-        live_key: token.map(|t| Arc::from(live_key(t))),
+        live_key: token.and_then(live_key).map(Arc::from),
         query_timeout: millis(config.query_timeout, 5_000),
         at_risk_limit: config.at_risk_limit,
         feed,
@@ -168,18 +168,18 @@ const LIVE_COOKIE: &str = "churnwatch_live";
 
 /// The cookie's value for `token`: HMAC-SHA256 of a fixed label keyed by the token, in
 /// hex. It opens the alert streams only, and the token cannot be read back from it.
-fn live_key(token: &str) -> String {
-    // HMAC takes a key of any length; `new_from_slice` cannot fail for it.
-    let mut mac = match Hmac::<Sha256>::new_from_slice(token.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => return String::new(),
-    };
+fn live_key(token: &str) -> Option<String> {
+    // HMAC takes a key of any length: `new_from_slice` does not fail for it. Were it to,
+    // there would be no cookie, and the streams would take the bearer token only.
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).ok()?;
     mac.update(b"churnwatch live alerts v1");
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    Some(
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
 }
 
 /// The `Set-Cookie` header the page sends when a token guards the server.
@@ -236,10 +236,15 @@ async fn require_token_or_live_cookie(
     request: Request,
     next: Next,
 ) -> Response {
-    let (Some(token), Some(key)) = (state.token.as_deref(), state.live_key.as_deref()) else {
+    let Some(token) = state.token.as_deref() else {
         return next.run(request).await;
     };
-    if bearer_ok(&request, token) || cookie_ok(&request, key) {
+    let allowed = bearer_ok(&request, token)
+        || state
+            .live_key
+            .as_deref()
+            .is_some_and(|key| cookie_ok(&request, key));
+    if allowed {
         next.run(request).await
     } else {
         unauthorized()

@@ -24,14 +24,22 @@ impl Reply {
 
 /// GET `url`, with `Authorization: Bearer token` when given. Any status is a reply.
 pub fn get(url: &str, token: Option<&str>) -> Reply {
+    match token {
+        Some(token) => get_with(url, &[("Authorization", &format!("Bearer {token}"))]),
+        None => get_with(url, &[]),
+    }
+}
+
+/// GET `url` with `headers`, the whole body read. Any status is a reply.
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
     let mut request = agent.get(url);
-    if let Some(token) = token {
-        request = request.header("Authorization", &format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let mut response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let header = |name: &str| {
