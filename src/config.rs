@@ -432,6 +432,15 @@ pub struct HttpConfig {
     pub query_timeout: Span,
     /// At-risk members listed per tutor unless the request asks for another `limit`.
     pub at_risk_limit: usize,
+    /// The tutor directory (the notifier's file, see `churnwatch notify`) whose time
+    /// zones the tutor pages show times in; absent: every tutor on the directory's
+    /// default zone, Asia/Shanghai.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tutor_directory: Option<String>,
+    /// The server closes a live alert stream (`/v1/tutors/{id}/alerts`) after this long;
+    /// the browser reconnects at once and resumes where it was (`Last-Event-ID`). Bounds
+    /// how long a connection outlives a rotated token and lets proxies rebalance.
+    pub alerts_stream_lifetime: Span,
 }
 
 impl Default for HttpConfig {
@@ -443,6 +452,8 @@ impl Default for HttpConfig {
             metrics_interval: Span::seconds(5),
             query_timeout: Span::seconds(5),
             at_risk_limit: 50,
+            tutor_directory: None,
+            alerts_stream_lifetime: Span::minutes(10),
         }
     }
 }
@@ -769,6 +780,12 @@ impl Config {
         if h.metrics_interval <= Span::ZERO || h.query_timeout <= Span::ZERO {
             bail!("http.metrics_interval and http.query_timeout must be positive");
         }
+        if h.alerts_stream_lifetime <= Span::ZERO {
+            bail!("http.alerts_stream_lifetime must be positive");
+        }
+        if h.tutor_directory.as_deref() == Some("") {
+            bail!("http.tutor_directory must name a file (or be left out)");
+        }
         if h.at_risk_limit == 0 {
             bail!("http.at_risk_limit must be at least 1");
         }
@@ -1035,6 +1052,30 @@ mod tests {
         assert!(with("0.0.0.0:9180", Some("t0ken")).is_ok());
         let bad = with("localhost", None).unwrap_err().to_string();
         assert!(bad.contains("http.bind"), "{bad}");
+    }
+
+    #[test]
+    fn the_tutor_directory_of_the_pages_comes_from_the_file_or_the_environment() {
+        assert_eq!(Config::default().http.tutor_directory, None);
+        let c = Config::load_with(
+            None,
+            env(&[(
+                "CHURNWATCH_HTTP__TUTOR_DIRECTORY",
+                "/etc/churnwatch/tutors.toml",
+            )]),
+            &["http.alerts_stream_lifetime=30s".to_owned()],
+        )
+        .unwrap();
+        assert_eq!(
+            c.http.tutor_directory.as_deref(),
+            Some("/etc/churnwatch/tutors.toml")
+        );
+        assert_eq!(c.http.alerts_stream_lifetime, Span::seconds(30));
+        let err = Config::from_toml("[http]\nalerts_stream_lifetime = \"0s\"\n").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("alerts_stream_lifetime"),
+            "{err:#}"
+        );
     }
 
     #[test]

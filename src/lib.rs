@@ -3,8 +3,10 @@
 //! The path of an event: bytes → [`decode`] (typed [`reject::Rejection`] on bad input) →
 //! [`engine::Engine`] (pure state machine: members, segments, groups, timers, watermark) →
 //! [`engine::Warning`]s → [`output`] (JSON contract). The command-line edges live in
-//! [`cli`]; nothing below `engine` performs I/O or reads a clock.
+//! [`cli`]; nothing below `engine` performs I/O or reads a clock. Tutor alerts whose
+//! warnings are committed reach the tutor page's live stream through [`alerts_feed`].
 
+pub mod alerts_feed;
 pub mod alloc;
 pub mod cli;
 pub mod config;

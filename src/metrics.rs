@@ -55,6 +55,8 @@ pub struct Metrics {
     snapshot_load: Gauge,
     /// `warnings` resolved: `[kind][severity]`.
     warning_counters: Vec<[IntCounter; 3]>,
+    /// Live alert streams (`/v1/tutors/{id}/alerts`) open now.
+    pub live_subscribers: IntGauge,
 }
 
 /// Counters of one input topic, resolved once: `[type]` and `[reason]`.
@@ -305,6 +307,11 @@ impl Metrics {
                 &r,
                 "churnwatch_snapshot_load_seconds",
                 "How long loading the last snapshot took at restore.",
+            ),
+            live_subscribers: int_gauge(
+                &r,
+                "churnwatch_live_alert_subscribers",
+                "Live alert streams (/v1/tutors/{id}/alerts) open now.",
             ),
             registry: r,
         }

@@ -30,6 +30,8 @@ fn the_demo_prints_alerts_and_serves_its_state_over_http() {
                 "http.bind=127.0.0.1:0",
                 "--set",
                 "http.metrics_interval=100ms",
+                "--set",
+                "http.alerts_stream_lifetime=1s",
             ])
             .args(["demo", "--rate", "0", "--members", "400", "--days", "60"])
             .args(["--color", "never", "--linger"])
@@ -92,6 +94,34 @@ fn the_demo_prints_alerts_and_serves_its_state_over_http() {
     assert_eq!(board.status, 200, "{}", board.body);
     assert!(!board.json()["groups"].as_array().is_none_or(Vec::is_empty));
     assert_eq!(get(&format!("{base}/readyz"), None).status, 200);
+
+    // With no broker the demo's alerts are live as they are emitted: the tutor's page
+    // lists her latest, and her stream (resumed from an id of no process: all the ring
+    // holds for her) carries them as server-sent events, until the server ends it.
+    let page = get(&format!("{base}/tutors/{tutor}"), None);
+    assert!(page.body.contains("<h2>Live alerts"), "{}", page.body);
+    let listed = page.body.matches("<li class=\"alert ").count();
+    assert!(listed > 0, "no live alert on {tutor}'s page");
+    let stream = get_with(
+        &format!("{base}/v1/tutors/{tutor}/alerts"),
+        &[("Last-Event-ID", "0-0")],
+    );
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.content_type, "text/event-stream");
+    let alerts: Vec<serde_json::Value> = stream
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).expect("a JSON line"))
+        .collect();
+    assert!(
+        alerts.len() >= listed,
+        "{} alerts on the stream",
+        alerts.len()
+    );
+    assert!(alerts
+        .iter()
+        .all(|w| w["tutor_id"] == tutor.as_str() && w["notify"] == true));
 
     let pid = demo.0.id().to_string();
     let sent = Command::new("kill").args(["-INT", &pid]).status();

@@ -215,3 +215,72 @@ fn a_query_during_a_burst_is_answered_from_the_moving_state() {
     );
     drop(cw);
 }
+
+#[test]
+fn the_tutor_page_shows_times_on_the_clock_the_tutor_directory_gives_her() {
+    // The notifier's directory file, named by http.tutor_directory: t-h works in Berlin,
+    // where 2026-04-10T00:00Z is 02:00 summer time; anyone else is on the default.
+    let dir = std::env::temp_dir().join(unique("tutor-directory"));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    let file = dir.join("tutors.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"page_url = "http://127.0.0.1/tutors"
+fallback = "lead"
+
+[defaults]
+time_zone = "Asia/Tokyo"
+
+[channels.lead]
+kind = "slack"
+url_env = "SLACK_URL_LEAD"
+
+[tutors.{TUTOR}]
+name = "Anna"
+time_zone = "Europe/Berlin"
+channels = ["lead"]
+"#
+        ),
+    )
+    .expect("writing the directory");
+    let OnScenario { cw, base, .. } = start_on_scenario(
+        "http-zones",
+        &[format!("http.tutor_directory={}", file.display())],
+        None,
+    );
+    let page = get(&format!("{base}/tutors/{TUTOR}"), None);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&format!(
+            r#"<time id="as-of" datetime="{WATERMARK}">2026-04-10 02:00 CEST</time>"#
+        )),
+        "{}",
+        page.body
+    );
+    // m-h06 fell at 2026-04-09T00:00:00.001Z.
+    assert!(page.body.contains(">2026-04-09 02:00 CEST</time>"));
+    assert!(page.body.contains(r#"data-time-zone="Europe/Berlin""#));
+    assert!(!page.body.contains(" UTC</time>"));
+    drop(cw);
+
+    // A directory that cannot be read stops `run` at start, naming the file.
+    let missing = dir.join("missing.toml");
+    let mut sets = connection_settings(
+        &unique("http-zones-group"),
+        "unused-in",
+        "json",
+        "unused-warnings",
+        "unused-dlq",
+    );
+    sets.push(format!("http.tutor_directory={}", missing.display()));
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_churnwatch"))
+        .args(sets.iter().flat_map(|s| ["--set", s.as_str()]))
+        .arg("run")
+        .output()
+        .expect("running churnwatch run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

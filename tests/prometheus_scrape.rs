@@ -120,6 +120,7 @@ fn prometheus_scrapes_metrics_that_move_with_the_input() {
         mut cw,
         base: _,
         input,
+        ..
     } = start_on_scenario("prom", &["http.metrics_interval=200ms".to_owned()], None);
     let target = cw.http_address();
     let dir = std::env::temp_dir().join(unique("prometheus"));

@@ -1,6 +1,7 @@
 //! `churnwatch demo`: the generator streamed through the engine at a watchable pace, with
 //! each warning printed as a readable, coloured line, and the HTTP server of `run`
-//! (metrics, queries, tutor pages) over the live state. No broker, no setup.
+//! (metrics, queries, tutor pages with their live alerts) over the live state. No broker,
+//! no setup.
 
 use std::io::{self, IsTerminal, Write};
 use std::thread;
@@ -184,6 +185,10 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         }
         for w in out.drain(..) {
             edges.metrics.warning(&w);
+            // No broker, no transaction: an alert is live as it is emitted.
+            if let Some(feed) = &edges.live {
+                feed.publish_warning(&w);
+            }
             let tutor_alert = w.notify && w.severity >= Severity::Warning;
             if !(args.all || tutor_alert) {
                 continue;

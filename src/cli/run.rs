@@ -8,6 +8,7 @@ use std::thread;
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;
 
+use crate::alerts_feed::AlertFeed;
 use crate::config::Config;
 use crate::http::{self, Health};
 use crate::kafka::{self, Observers, RunStats, Shutdown};
@@ -50,7 +51,7 @@ pub fn run(config: &Config) -> anyhow::Result<RunStats> {
 }
 
 /// The metrics, the health flag and, when HTTP is on, the bound server with the query
-/// inbox that the engine's owner serves.
+/// inbox that the engine's owner serves and the live alert feed it streams from.
 pub fn observers(
     config: &Config,
     health: Health,
@@ -61,11 +62,19 @@ pub fn observers(
             metrics,
             health,
             queries: None,
+            live: None,
         };
         return Ok((None, observers));
     }
     let (client, inbox) = query::channel(QUERY_BACKLOG);
-    let server = http::bind(&config.http, metrics.clone(), health.clone(), client)?;
+    let feed = Arc::new(AlertFeed::new());
+    let server = http::bind(
+        &config.http,
+        metrics.clone(),
+        health.clone(),
+        client,
+        feed.clone(),
+    )?;
     info!(
         address = %server.local_addr()?,
         "http: serving /metrics, /healthz, /readyz, /v1 and /tutors"
@@ -74,6 +83,7 @@ pub fn observers(
         metrics,
         health,
         queries: Some(inbox),
+        live: Some(feed),
     };
     Ok((Some(server), observers))
 }

@@ -1,9 +1,18 @@
 //! The HTTP edge (SPEC §8): `/metrics`, `/healthz`, `/readyz`, read-only JSON queries
-//! under `/v1` and the tutor page `/tutors/{id}`. It runs on its own small runtime and
-//! reaches the engine only through [`crate::query`]: a slow client never touches the
-//! pipeline thread.
+//! under `/v1`, the tutor page `/tutors/{id}` and its live alert stream
+//! `/v1/tutors/{id}/alerts`. It runs on its own small runtime and reaches the engine only
+//! through [`crate::query`], and the live alerts only through [`AlertFeed`]: a slow
+//! client never touches the pipeline thread.
+//!
+//! Authentication: with `http.token` set, `/v1/…` and `/tutors/…` need
+//! `Authorization: Bearer <token>`. A browser's `EventSource` cannot send that header, so
+//! the page, itself fetched with the token, sets a cookie (`churnwatch_live`, HttpOnly,
+//! SameSite=Strict) holding a key derived from the token (HMAC-SHA256 of a fixed label):
+//! it opens the alert streams and nothing else, and never reveals the token.
 
+mod alerts;
 mod page;
+pub mod zones;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +26,13 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
+use sha2::Sha256;
+use tracing::info;
 
+use self::zones::TutorZones;
+use crate::alerts_feed::AlertFeed;
 use crate::config::HttpConfig;
 use crate::metrics::Metrics;
 use crate::model::{GroupId, MemberId, TutorId};
@@ -49,8 +63,13 @@ struct AppState {
     health: Health,
     queries: QueryClient,
     token: Option<Arc<str>>,
+    /// The cookie value that opens the alert streams, derived from `token`.
+    live_key: Option<Arc<str>>,
     query_timeout: Duration,
     at_risk_limit: usize,
+    feed: Arc<AlertFeed>,
+    zones: Arc<TutorZones>,
+    stream_lifetime: Duration,
 }
 
 /// A bound, not yet serving, HTTP server. Binding happens at start so that a port in use
@@ -60,25 +79,38 @@ pub struct Server {
     router: Router,
 }
 
-/// Binds `config.bind` and prepares the routes.
+/// Binds `config.bind` and prepares the routes; reads the tutor directory, if one is
+/// configured, for the tutors' time zones.
 pub fn bind(
     config: &HttpConfig,
     metrics: Arc<Metrics>,
     health: Health,
     queries: QueryClient,
+    feed: Arc<AlertFeed>,
 ) -> anyhow::Result<Server> {
+    let zones = TutorZones::load(config.tutor_directory.as_deref())
+        .context("reading the tutor directory named by http.tutor_directory")?;
+    if let Some(path) = &config.tutor_directory {
+        info!(directory = %path, tutors = zones.listed(), "http: tutor pages on each tutor's time zone");
+    }
     let listener = std::net::TcpListener::bind(&config.bind)
         .with_context(|| format!("binding the HTTP server to {}", config.bind))?;
     listener.set_nonblocking(true)?;
+    let millis = |span: crate::model::Span, default: u64| {
+        Duration::from_millis(u64::try_from(span.as_millis()).unwrap_or(default))
+    };
+    let token = config.token.as_deref().filter(|t| !t.is_empty());
     let state = AppState {
         metrics,
         health,
         queries,
-        token: config.token.as_deref().map(Arc::from),
-        query_timeout: Duration::from_millis(
-            u64::try_from(config.query_timeout.as_millis()).unwrap_or(5_000),
-        ),
+        token: token.map(Arc::from),
+        live_key: token.and_then(live_key).map(Arc::from),
+        query_timeout: millis(config.query_timeout, 5_000),
         at_risk_limit: config.at_risk_limit,
+        feed,
+        zones: Arc::new(zones),
+        stream_lifetime: millis(config.alerts_stream_lifetime, 600_000),
     };
     Ok(Server {
         listener,
@@ -105,11 +137,18 @@ fn router(state: AppState) -> Router {
         .route("/v1/tutors/{id}/at-risk", get(at_risk))
         .route("/tutors/{id}", get(tutor_page))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let live = Router::new()
+        .route("/v1/tutors/{id}/alerts", get(alerts::stream))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_token_or_live_cookie,
+        ));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(protected)
+        .merge(live)
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such endpoint".to_owned()) })
         .with_state(state)
 }
@@ -124,28 +163,91 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(token) = state.token.as_deref() else {
-        return next.run(request).await;
-    };
-    let presented = request
+/// The cookie that opens the live alert streams.
+const LIVE_COOKIE: &str = "churnwatch_live";
+
+/// The cookie's value for `token`: HMAC-SHA256 of a fixed label keyed by the token, in
+/// hex. It opens the alert streams only, and the token cannot be read back from it.
+fn live_key(token: &str) -> Option<String> {
+    // HMAC takes a key of any length: `new_from_slice` does not fail for it. Were it to,
+    // there would be no cookie, and the streams would take the bearer token only.
+    let mut mac = Hmac::<Sha256>::new_from_slice(token.as_bytes()).ok()?;
+    mac.update(b"churnwatch live alerts v1");
+    Some(
+        mac.finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+/// The `Set-Cookie` header the page sends when a token guards the server.
+fn live_cookie(key: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{LIVE_COOKIE}={key}; Path=/v1/tutors/; HttpOnly; SameSite=Strict"
+    ))
+    .ok()
+}
+
+fn bearer_ok(request: &Request, token: &str) -> bool {
+    request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match presented {
-        Some(p) if same_secret(p.as_bytes(), token.as_bytes()) => next.run(request).await,
-        _ => {
-            let mut response = error(
-                StatusCode::UNAUTHORIZED,
-                "a bearer token is required".to_owned(),
-            );
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Bearer realm=\"churnwatch\""),
-            );
-            response
-        }
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|p| same_secret(p.as_bytes(), token.as_bytes()))
+}
+
+fn cookie_ok(request: &Request, key: &str) -> bool {
+    request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(name, value)| name == LIVE_COOKIE && same_secret(value.as_bytes(), key.as_bytes()))
+}
+
+fn unauthorized() -> Response {
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "a bearer token is required".to_owned(),
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"churnwatch\""),
+    );
+    response
+}
+
+async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match state.token.as_deref() {
+        None => next.run(request).await,
+        Some(token) if bearer_ok(&request, token) => next.run(request).await,
+        Some(_) => unauthorized(),
+    }
+}
+
+/// The alert streams: the bearer token, or the page's cookie.
+async fn require_token_or_live_cookie(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = state.token.as_deref() else {
+        return next.run(request).await;
+    };
+    let allowed = bearer_ok(&request, token)
+        || state
+            .live_key
+            .as_deref()
+            .is_some_and(|key| cookie_ok(&request, key));
+    if allowed {
+        next.run(request).await
+    } else {
+        unauthorized()
     }
 }
 
@@ -247,10 +349,23 @@ async fn tutor_page(
     Path(id): Path<String>,
     UrlQuery(limit): UrlQuery<Limit>,
 ) -> Response {
-    match tutor_board(&state, &id, limit.limit).await {
-        Ok(board) => Html(page::render(&board)).into_response(),
-        Err(response) => response,
+    let board = match tutor_board(&state, &id, limit.limit).await {
+        Ok(board) => board,
+        Err(response) => return response,
+    };
+    // The cursor first: an alert published while the page renders comes on the stream.
+    let cursor = state.feed.cursor();
+    let alerts = state.feed.recent(&board.tutor_id, page::LIVE_ON_PAGE);
+    let live = page::Live {
+        zone: state.zones.of(&board.tutor_id),
+        alerts: &alerts,
+        cursor,
+    };
+    let mut response = Html(page::render(&board, &live)).into_response();
+    if let Some(cookie) = state.live_key.as_deref().and_then(live_cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
+    response
 }
 
 #[cfg(test)]

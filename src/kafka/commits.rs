@@ -80,6 +80,12 @@ impl CommitTracker {
         self.settle();
     }
 
+    /// Units below this id are done, as are all before them (the next one to settle is
+    /// this one).
+    pub fn settled_below(&self) -> UnitId {
+        self.first
+    }
+
     /// Records still awaiting acknowledgement.
     pub fn in_flight(&self) -> u64 {
         self.units.iter().map(|u| u64::from(u.pending)).sum()
@@ -181,6 +187,22 @@ mod tests {
         );
         t.acked(tick);
         assert_eq!(t.take_commit(), BTreeMap::from([(1, 5)]));
+    }
+
+    #[test]
+    fn settled_below_moves_past_a_unit_only_with_every_unit_before_it() {
+        let mut t = CommitTracker::new();
+        let first = t.open(None);
+        t.sent(first);
+        t.close(first);
+        let second = t.open(Some((0, 3)));
+        t.sent(second);
+        t.close(second);
+        assert_eq!(t.settled_below(), first, "nothing acknowledged yet");
+        t.acked(second);
+        assert_eq!(t.settled_below(), first, "the first still waits");
+        t.acked(first);
+        assert_eq!(t.settled_below(), second + 1, "both done");
     }
 
     #[test]

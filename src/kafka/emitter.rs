@@ -15,6 +15,11 @@
 //! (its records never become visible to `read_committed` readers) and the pipeline is
 //! asked to rebuild its state from the last committed offsets, so the aborted output is
 //! produced again, once.
+//!
+//! Tutor alerts reach the live feed ([`AlertFeed`]) only once they are visible to a
+//! `read_committed` reader: exactly once, right after their transaction commits (an
+//! aborted one publishes nothing); at least once, when the broker has acknowledged their
+//! unit and every unit before it.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
@@ -34,6 +39,7 @@ use tracing::{error, info, warn};
 use super::commits::{CommitTracker, UnitId};
 use super::pipeline::Shutdown;
 use super::records::WarningEncoder;
+use crate::alerts_feed::{AlertFeed, PendingAlert};
 use crate::cli::wall_clock;
 use crate::config::KafkaConfig;
 use crate::engine::Warning;
@@ -205,6 +211,7 @@ impl Emitter {
         guarantee: Guarantee,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
+        feed: Option<Arc<AlertFeed>>,
     ) -> anyhow::Result<Emitter> {
         let (orders, inbox) = mpsc::sync_channel(ROUNDS_QUEUED);
         let reported = Arc::new(Mutex::new(Reported::default()));
@@ -226,6 +233,8 @@ impl Emitter {
             guarantee,
             txn: None,
             poisoned: false,
+            feed,
+            gate: AlertGate::default(),
             current: Generation {
                 partitions: Vec::new(),
                 metadata: None,
@@ -359,6 +368,63 @@ struct Worker {
     /// until the pipeline starts a new generation.
     poisoned: bool,
     current: Generation,
+    /// Where tutor alerts go once committed; `None` when nobody watches (HTTP off).
+    feed: Option<Arc<AlertFeed>>,
+    /// Tutor alerts not yet visible downstream.
+    gate: AlertGate,
+}
+
+/// Tutor alerts on their way to the live feed, held until the records that carry them
+/// are visible to `read_committed` readers.
+#[derive(Debug, Default)]
+struct AlertGate {
+    /// Exactly once: the open transaction's, in order.
+    in_transaction: Vec<PendingAlert>,
+    /// At least once: by unit, in unit order, until the unit settles.
+    by_unit: VecDeque<(UnitId, Vec<PendingAlert>)>,
+}
+
+impl AlertGate {
+    fn hold_in_transaction(&mut self, alerts: &mut Vec<PendingAlert>) {
+        self.in_transaction.append(alerts);
+    }
+
+    fn hold_for_unit(&mut self, unit: UnitId, alerts: Vec<PendingAlert>) {
+        if !alerts.is_empty() {
+            self.by_unit.push_back((unit, alerts));
+        }
+    }
+
+    /// The transaction committed: its alerts may be shown.
+    fn committed(&mut self) -> Vec<PendingAlert> {
+        std::mem::take(&mut self.in_transaction)
+    }
+
+    /// The transaction was aborted: its alerts never happened (the redo brings them).
+    fn aborted(&mut self) {
+        self.in_transaction.clear();
+    }
+
+    /// The alerts of units below `settled_below`, which are acknowledged.
+    fn settled(&mut self, settled_below: UnitId) -> Vec<PendingAlert> {
+        let mut out = Vec::new();
+        while self
+            .by_unit
+            .front()
+            .is_some_and(|(unit, _)| *unit < settled_below)
+        {
+            if let Some((_, alerts)) = self.by_unit.pop_front() {
+                out.extend(alerts);
+            }
+        }
+        out
+    }
+
+    /// A new generation: the old units are forgotten, and so are their alerts (whoever
+    /// owns that input now produces them again, and shows them then).
+    fn forget_units(&mut self) {
+        self.by_unit.clear();
+    }
 }
 
 /// An open transaction: when it began and the input offsets it will commit.
@@ -385,6 +451,7 @@ impl Worker {
                 }
                 Ok(Order::Reset(generation, next)) => {
                     self.abort_open()?;
+                    self.gate.forget_units();
                     self.sender.tracker.reset();
                     self.generation = generation;
                     self.current = next;
@@ -394,7 +461,10 @@ impl Worker {
                 }
                 Ok(Order::Drain) | Err(RecvTimeoutError::Disconnected) => {
                     match self.guarantee {
-                        Guarantee::AtLeastOnce => self.sender.drain()?,
+                        Guarantee::AtLeastOnce => {
+                            self.sender.drain()?;
+                            self.release_acknowledged();
+                        }
                         Guarantee::ExactlyOnce { .. } => {
                             if !self.poisoned {
                                 self.commit_open()?;
@@ -407,6 +477,7 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.sender.service(Duration::ZERO)?;
+            self.release_acknowledged();
             if let (Guarantee::ExactlyOnce { commit_every }, Some(txn)) =
                 (self.guarantee, &self.txn)
             {
@@ -473,7 +544,13 @@ impl Worker {
             }
         };
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                let alerts = self.gate.committed();
+                if let Some(feed) = &self.feed {
+                    feed.publish(alerts);
+                }
+                Ok(())
+            }
             Err(KafkaError::Transaction(e)) if e.is_fatal() => {
                 Err(anyhow::anyhow!("the transaction cannot commit: {e}"))
             }
@@ -504,6 +581,8 @@ impl Worker {
     /// rebalance mid-stream). So the abort goes in short slices, serving delivery
     /// reports in between; librdkafka resumes a timed-out abort where it left off.
     fn abort_serving(&mut self) -> anyhow::Result<()> {
+        // Whatever the abort's outcome, the transaction's records are never visible.
+        self.gate.aborted();
         loop {
             match self.sender.producer.abort_transaction(ABORT_SLICE) {
                 Ok(()) => return Ok(()),
@@ -546,7 +625,11 @@ impl Worker {
                     )?;
                 }
             }
+            let mut alerts = Vec::new();
             for w in warnings.by_ref().take(unit.warnings as usize) {
+                if self.feed.is_some() {
+                    alerts.extend(PendingAlert::of(&w));
+                }
                 self.metrics.warning(&w);
                 if let Some(source) = unit.source_ms {
                     self.metrics.latency(source, now);
@@ -560,13 +643,28 @@ impl Worker {
                     record.headers,
                 )?;
             }
+            if self.txn.is_some() {
+                self.gate.hold_in_transaction(&mut alerts);
+            } else {
+                self.gate.hold_for_unit(id, alerts);
+            }
             self.sender.tracker.close(id);
             if let (Some(txn), Some((partition, next))) = (self.txn.as_mut(), unit.advance) {
                 let offset = txn.offsets.entry(partition).or_insert(next);
                 *offset = (*offset).max(next);
             }
         }
+        self.release_acknowledged();
         Ok(())
+    }
+
+    /// At least once: publishes the alerts of units that have settled (every record of
+    /// theirs, and of every unit before, acknowledged).
+    fn release_acknowledged(&mut self) {
+        let alerts = self.gate.settled(self.sender.tracker.settled_below());
+        if let (Some(feed), false) = (&self.feed, alerts.is_empty()) {
+            feed.publish(alerts);
+        }
     }
 }
 
@@ -737,6 +835,38 @@ impl Sender {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn alert(n: u32) -> PendingAlert {
+        let mut w = crate::output::fixtures::member(crate::engine::Detail::None, "x");
+        w.id = crate::engine::WarningId(u128::from(n));
+        PendingAlert::of(&w).expect("a tutor alert")
+    }
+
+    #[test]
+    fn an_aborted_transaction_shows_no_alert_and_a_committed_one_shows_its_own() {
+        let mut gate = AlertGate::default();
+        gate.hold_in_transaction(&mut vec![alert(1), alert(2)]);
+        gate.aborted();
+        assert!(gate.committed().is_empty(), "no phantom alert");
+        gate.hold_in_transaction(&mut vec![alert(1)]);
+        gate.hold_in_transaction(&mut vec![alert(2)]);
+        assert_eq!(gate.committed(), vec![alert(1), alert(2)], "in order");
+        assert!(gate.committed().is_empty(), "shown once");
+    }
+
+    #[test]
+    fn at_least_once_alerts_wait_for_their_unit_and_every_unit_before_it() {
+        let mut gate = AlertGate::default();
+        gate.hold_for_unit(3, vec![alert(3)]);
+        gate.hold_for_unit(4, Vec::new());
+        gate.hold_for_unit(5, vec![alert(5), alert(6)]);
+        assert!(gate.settled(3).is_empty(), "unit 3 not settled");
+        assert_eq!(gate.settled(5), vec![alert(3)]);
+        assert_eq!(gate.settled(9), vec![alert(5), alert(6)]);
+        gate.hold_for_unit(10, vec![alert(10)]);
+        gate.forget_units();
+        assert!(gate.settled(100).is_empty(), "a rebalance forgets them");
+    }
 
     #[test]
     fn quiet_messages_of_one_partition_are_one_unit() {

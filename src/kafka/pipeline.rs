@@ -28,6 +28,7 @@ use super::clients::{consumer_config, producer_config};
 use super::emitter::{DeadLetter, Emitter, Generation, Guarantee, ProducerCtx, Round};
 use super::records::dead_letter_headers;
 use super::snapshots::{SnapshotLoader, SnapshotWriter};
+use crate::alerts_feed::AlertFeed;
 use crate::cli::wall_clock;
 use crate::config::{Config, DeliveryGuarantee, Encoding, KafkaConfig, KafkaTimeMode};
 use crate::decode::{JsonDecoder, ProtobufDecoder};
@@ -74,6 +75,8 @@ pub struct Observers {
     pub health: Health,
     /// Queries from the HTTP server; `None` when it is off.
     pub queries: Option<QueryInbox>,
+    /// The live tutor alerts the HTTP server streams; `None` when it is off.
+    pub live: Option<Arc<AlertFeed>>,
 }
 
 impl Default for Observers {
@@ -82,6 +85,7 @@ impl Default for Observers {
             metrics: Arc::new(Metrics::new()),
             health: Health::default(),
             queries: None,
+            live: None,
         }
     }
 }
@@ -374,6 +378,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         metrics,
         health,
         queries,
+        live,
     } = observers;
     let mode = match k.time_mode {
         KafkaTimeMode::Live => TimeMode::Live,
@@ -411,7 +416,14 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         engine: Engine::new(config, mode),
         snapshots: SnapshotWriter::new(config, mode, metrics.clone()),
         assignment: Assignment::default(),
-        emitter: Emitter::start(k, producer, guarantee, metrics.clone(), shutdown.clone())?,
+        emitter: Emitter::start(
+            k,
+            producer,
+            guarantee,
+            metrics.clone(),
+            shutdown.clone(),
+            live,
+        )?,
         round: Round::default(),
         json: JsonDecoder::new(config.input.max_message_bytes),
         protobuf: ProtobufDecoder::new(config.input.max_message_bytes),

@@ -24,14 +24,22 @@ impl Reply {
 
 /// GET `url`, with `Authorization: Bearer token` when given. Any status is a reply.
 pub fn get(url: &str, token: Option<&str>) -> Reply {
+    match token {
+        Some(token) => get_with(url, &[("Authorization", &format!("Bearer {token}"))]),
+        None => get_with(url, &[]),
+    }
+}
+
+/// GET `url` with `headers`, the whole body read. Any status is a reply.
+pub fn get_with(url: &str, headers: &[(&str, &str)]) -> Reply {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(Duration::from_secs(30)))
         .build()
         .into();
     let mut request = agent.get(url);
-    if let Some(token) = token {
-        request = request.header("Authorization", &format!("Bearer {token}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let mut response = request.call().unwrap_or_else(|e| panic!("GET {url}: {e}"));
     let header = |name: &str| {
@@ -156,6 +164,7 @@ pub struct OnScenario {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
     pub input: String,
+    pub warnings: String,
 }
 
 /// Produces [`scenario`] to a fresh topic and starts `churnwatch run` on it with `extra`
@@ -169,11 +178,12 @@ pub fn start_on_scenario(name: &str, extra: &[String], token: Option<&str>) -> O
         .map(|(key, json)| Record::new(&key, json))
         .collect();
     produce(&input, &records);
+    let warnings = unique(&format!("{name}-warnings"));
     let mut sets = settings(
         &unique(&format!("{name}-group")),
         &input,
         "json",
-        &unique(&format!("{name}-warnings")),
+        &warnings,
         &unique(&format!("{name}-dlq")),
     );
     sets.extend(extra.iter().cloned());
@@ -184,5 +194,10 @@ pub fn start_on_scenario(name: &str, extra: &[String], token: Option<&str>) -> O
         let reply = get(&url, token);
         (reply.status == 200 && reply.json()["as_of"] == WATERMARK).then_some(())
     });
-    OnScenario { cw, base, input }
+    OnScenario {
+        cw,
+        base,
+        input,
+        warnings,
+    }
 }

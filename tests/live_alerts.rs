@@ -1,0 +1,115 @@
+//! The live alert stream of `churnwatch run`, against a real broker: under either
+//! delivery guarantee it carries every tutor alert of the scenario (the `notify: true`
+//! warnings of tutor `t-h`, as `replay` derives them) exactly once, and only warnings
+//! that a `read_committed` reader of the warnings topic sees.
+
+mod http_support;
+mod kafka_support;
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use http_support::*;
+use kafka_support::*;
+
+/// Every alert event of a stream, (id, warning_id), read until the server ends it.
+fn read_stream(url: &str, last_event_id: &str) -> Vec<(String, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let response = agent
+        .get(url)
+        .header("Last-Event-ID", last_event_id)
+        .call()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(response.status().as_u16(), 200);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(content_type, "text/event-stream");
+    let body = BufReader::new(response.into_body().into_reader());
+    let mut alerts = Vec::new();
+    let (mut id, mut data, mut kind): (Option<String>, Option<String>, Option<String>) =
+        (None, None, None);
+    for line in body.lines() {
+        let line = line.expect("reading the stream");
+        if line.is_empty() {
+            if let (Some("alert"), Some(id), Some(data)) = (kind.as_deref(), id.take(), data.take())
+            {
+                let w: serde_json::Value = serde_json::from_str(&data).expect("a JSON line");
+                assert_eq!(w["tutor_id"], TUTOR);
+                assert_eq!(w["notify"], true);
+                alerts.push((id, w["warning_id"].as_str().unwrap_or_default().to_owned()));
+            }
+            kind = None;
+            continue;
+        }
+        match line.split_once(": ") {
+            Some(("id", v)) => id = Some(v.to_owned()),
+            Some(("data", v)) => data = Some(v.to_owned()),
+            Some(("event", v)) => kind = Some(v.to_owned()),
+            _ => {}
+        }
+    }
+    alerts
+}
+
+fn every_committed_alert_reaches_the_stream_once(delivery: &str) {
+    let OnScenario {
+        cw, base, warnings, ..
+    } = start_on_scenario(
+        &format!("live-{delivery}"),
+        &[
+            format!("kafka.delivery={delivery}"),
+            "http.alerts_stream_lifetime=3s".to_owned(),
+        ],
+        None,
+    );
+    let lines: Vec<String> = scenario().into_iter().map(|(_, json)| json).collect();
+    let expected: BTreeSet<String> = replay(&lines, None)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|w| w["notify"] == true && w["tutor_id"] == TUTOR)
+        .map(|w| w["warning_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!expected.is_empty());
+    // The state is at the watermark before its last transaction commits.
+    let committed = wait_for(
+        "the scenario's warnings committed",
+        Duration::from_secs(30),
+        || {
+            let committed = warning_ids(&read_all(&warnings, Duration::from_secs(30)));
+            expected.is_subset(&committed).then_some(committed)
+        },
+    );
+    // An id of no process of ours: everything the ring holds for her, then live ones
+    // until the server ends the stream.
+    let got = read_stream(&format!("{base}/v1/tutors/{TUTOR}/alerts"), "0-0");
+    let ids: Vec<String> = got.iter().map(|(_, w)| w.clone()).collect();
+    let distinct: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(distinct.len(), ids.len(), "an alert twice: {ids:?}");
+    assert_eq!(distinct, expected, "{delivery}: the scenario's alerts");
+    assert!(distinct.is_subset(&committed), "only committed warnings");
+    let event_ids: BTreeSet<&String> = got.iter().map(|(id, _)| id).collect();
+    assert_eq!(event_ids.len(), got.len(), "one id per alert");
+    // Resuming from the last id gives nothing more: all were seen.
+    let (last, _) = got.last().expect("alerts").clone();
+    assert!(read_stream(&format!("{base}/v1/tutors/{TUTOR}/alerts"), &last).is_empty());
+    drop(cw);
+}
+
+#[test]
+fn exactly_once_every_committed_alert_reaches_the_stream_once() {
+    every_committed_alert_reaches_the_stream_once("exactly_once");
+}
+
+#[test]
+fn at_least_once_every_acknowledged_alert_reaches_the_stream_once() {
+    every_committed_alert_reaches_the_stream_once("at_least_once");
+}
