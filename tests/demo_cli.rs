@@ -1,5 +1,6 @@
-//! `churnwatch demo`: the generator through the engine with alerts in the terminal and
-//! the HTTP server over the live state, no setup.
+//! `churnwatch demo`: the generator through the engine with alerts in the terminal, the
+//! notifier pushing them to a local receiver, and the HTTP server over the live state,
+//! no setup.
 
 mod http_support;
 // http_support builds on it.
@@ -71,6 +72,26 @@ fn the_demo_prints_alerts_and_serves_its_state_over_http() {
         .filter(|l| l.contains("WARNING") || l.contains("CRITICAL"))
         .count();
     assert!(alerts > 0, "no tutor alert printed:\n{}", rest.join("\n"));
+    // The notifier pushed them to the demo's local receiver, which checked each
+    // delivery's signature: at once, after quiet hours and in the morning digest.
+    let pushed: Vec<&String> = rest
+        .iter()
+        .filter(|l| l.trim_start().starts_with("⤷"))
+        .collect();
+    assert!(
+        pushed
+            .iter()
+            .all(|l| l.ends_with("[signed webhook, verified]")),
+        "{pushed:?}"
+    );
+    for how in ["at once", "in her morning digest", "after her quiet hours"] {
+        assert!(
+            pushed.iter().any(|l| l.contains(how)),
+            "no delivery {how}:\n{}",
+            rest.join("\n")
+        );
+    }
+    assert!(!rest.iter().any(|l| l.contains("✗")), "a delivery refused");
     let summary = rest
         .iter()
         .find(|l| l.contains(" events, "))

@@ -41,6 +41,9 @@ pub struct DemoArgs {
     /// Keep serving HTTP over the final state after the stream ends, until Ctrl-C.
     #[arg(long)]
     pub linger: bool,
+    /// Leave out the notifier (tutor alerts pushed to a local receiver).
+    #[arg(long)]
+    pub no_notify: bool,
 }
 
 /// Events between two looks at the clock, the query inbox and the metrics.
@@ -169,6 +172,22 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
              /v1/tutors/{{id}}/at-risk, tutor pages /tutors/{{id}} (tutors t001, t002, …)\n"
         )?;
     }
+    let page_url = address.map_or("http://127.0.0.1:9180/tutors".to_owned(), |a| {
+        format!("http://{a}/tutors")
+    });
+    let notifier = if args.no_notify {
+        None
+    } else {
+        let n = super::demo_notify::DemoNotifier::start(&page_url)?;
+        writeln!(
+            lock,
+            "Notifier: each tutor's alerts pushed to a local webhook receiver on {} \
+             (Standard Webhooks signature checked; quiet hours 22:00-08:00 and the 09:00 \
+             digest on the stream's own clock); lines starting ⤷\n",
+            n.receiver
+        )?;
+        Some(n)
+    };
     let mut last_event_time = None;
     for (_, line) in Workload::new(&options) {
         events += 1;
@@ -185,6 +204,9 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         }
         for w in out.drain(..) {
             edges.metrics.warning(&w);
+            if let Some(n) = &notifier {
+                n.offer(&w);
+            }
             // No broker, no transaction: an alert is live as it is emitted.
             if let Some(feed) = &edges.live {
                 feed.publish_warning(&w);
@@ -195,6 +217,11 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
             }
             shown += 1;
             writeln!(lock, "{}", render(&w, &palette))?;
+        }
+        if let Some(n) = &notifier {
+            for line in n.reports() {
+                writeln!(lock, "{line}")?;
+            }
         }
         if args.max_warnings > 0 && shown >= args.max_warnings || shutdown.requested() {
             break;
@@ -214,6 +241,11 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
                 lock.flush()?;
                 thread::sleep(wait);
             }
+        }
+    }
+    if let Some(n) = notifier {
+        for line in n.finish(Duration::from_secs(30)) {
+            writeln!(lock, "{line}")?;
         }
     }
     let stats = engine.stats();

@@ -1,6 +1,7 @@
 //! The command-line edges: files and terminals in, the pure engine in the middle.
 
 pub mod demo;
+mod demo_notify;
 pub mod notify;
 pub mod replay;
 pub mod run;
