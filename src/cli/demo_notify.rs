@@ -130,6 +130,7 @@ async fn lane(
         settings,
         done_tx,
         Arc::new(NotifyMetrics::new()),
+        Arc::new(std::sync::atomic::AtomicBool::new(false)),
         stop_rx,
         sender::wall_ms,
     ));

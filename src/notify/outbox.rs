@@ -110,7 +110,7 @@ impl Outbox {
                     let emitted = carried.iter().map(Item::emitted_at).collect();
                     sent += page.items;
                     out.push(Payload {
-                        channel: name.clone(),
+                        channel: channel.name.clone(),
                         kind: channel.kind,
                         message: message.kind,
                         desk: message.desk.clone(),

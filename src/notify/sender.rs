@@ -5,6 +5,7 @@
 //! service parks new payloads on the retry topic instead of waiting.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -121,7 +122,8 @@ fn classify(e: reqwest::Error) -> Answer<'static> {
     }
 }
 
-/// Drains `jobs` for channel `name` until the queue closes or `stop` turns true.
+/// Drains `jobs` for channel `name` until the queue closes or `stop` turns true; keeps
+/// `failing` true from a failed attempt until the next delivery.
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     name: String,
@@ -131,6 +133,7 @@ pub async fn run(
     settings: Settings,
     done: mpsc::UnboundedSender<(String, Done)>,
     metrics: Arc<NotifyMetrics>,
+    failing: Arc<AtomicBool>,
     mut stop: watch::Receiver<bool>,
     clock: Clock,
 ) {
@@ -150,7 +153,7 @@ pub async fn run(
         let outcome = tokio::select! {
             biased;
             _ = stop.wait_for(|s| *s) => None,
-            d = deliver(&name, job.clone(), &directory, &client, &settings, &metrics, &mut window, &mut rng, clock) => Some(d),
+            d = deliver(&name, job.clone(), &directory, &client, &settings, &metrics, &failing, &mut window, &mut rng, clock) => Some(d),
         };
         let finished = outcome.unwrap_or(Done::Interrupted { job });
         if done.send((name.clone(), finished)).is_err() {
@@ -167,6 +170,7 @@ async fn deliver(
     client: &reqwest::Client,
     settings: &Settings,
     metrics: &NotifyMetrics,
+    failing: &AtomicBool,
     window: &mut Window,
     rng: &mut impl Rng,
     clock: Clock,
@@ -202,10 +206,11 @@ async fn deliver(
         };
         match judge(kind, &answer, now.div_euclid(1000)) {
             Verdict::Delivered => {
+                failing.store(false, Ordering::Relaxed);
                 return Done::Delivered {
                     job,
                     at_ms: clock(),
-                }
+                };
             }
             Verdict::Permanent(reason) => return Done::Refused { job, reason },
             Verdict::Retry {
@@ -214,6 +219,7 @@ async fn deliver(
                 not_before,
             } => {
                 metrics.retry(kind, reason);
+                failing.store(true, Ordering::Relaxed);
                 let first = *job.first_tried_ms.get_or_insert(now);
                 let failing = Duration::from_millis((clock() - first).max(0) as u64);
                 if failing >= settings.give_up_after {

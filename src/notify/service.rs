@@ -153,6 +153,8 @@ enum Acked {
 
 struct ChannelQueue {
     jobs: mpsc::Sender<Job>,
+    /// Its receiver's last attempt failed: a full queue here means "down", not "busy".
+    failing: Arc<AtomicBool>,
 }
 
 /// The notifier's state, owned by one task.
@@ -245,6 +247,8 @@ async fn serve(config: Config, directory: Option<PathBuf>) -> anyhow::Result<()>
     let mut cc = consumer_config(&kafka)?;
     cc.set("isolation.level", "read_committed")
         .set("client.id", "churnwatch-notify")
+        // `run`'s consumer lag metric reads librdkafka's statistics; the notifier has none.
+        .set("statistics.interval.ms", "0")
         .set_log_level(RDKafkaLogLevel::Warning);
     let consumer: StreamConsumer<NotifyContext> = cc
         .create_with_context(NotifyContext::default())
@@ -360,7 +364,8 @@ async fn load_delivered(config: &Config) -> anyhow::Result<RecentSet<(String, St
     let mut kafka = config.kafka.clone();
     kafka.group_id = format!("{}-delivered-reader", n.group_id);
     let mut cc = consumer_config(&kafka)?;
-    cc.set_log_level(RDKafkaLogLevel::Warning);
+    cc.set("statistics.interval.ms", "0")
+        .set_log_level(RDKafkaLogLevel::Warning);
     let consumer: BaseConsumer = cc.create()?;
     let topic = n.delivered_topic.clone();
     let records = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Vec<u8>>> {
@@ -530,6 +535,7 @@ impl Notifier {
                 },
                 give_up_after: duration(n.give_up_after),
             };
+            let failing = Arc::new(AtomicBool::new(false));
             tokio::spawn(sender::run(
                 channel.to_owned(),
                 rx,
@@ -538,11 +544,12 @@ impl Notifier {
                 settings,
                 self.done_tx.clone(),
                 self.metrics.clone(),
+                failing.clone(),
                 self.stop.subscribe(),
                 self.clock,
             ));
             self.queues
-                .insert(channel.to_owned(), ChannelQueue { jobs: tx });
+                .insert(channel.to_owned(), ChannelQueue { jobs: tx, failing });
         }
         &self.queues[channel]
     }
@@ -773,16 +780,32 @@ impl Notifier {
                     }
                     break;
                 }
-                let Some((source, parked)) = queue.pop_front() else {
+                let channel = head.channel.clone();
+                let (room, failing) = {
+                    let q = self.queue(&channel);
+                    (q.jobs.capacity() > 0, q.failing.load(Ordering::Relaxed))
+                };
+                if !room && !failing {
+                    // Busy, not down: it takes the payload at a later tick (the partition
+                    // stays paused meanwhile) rather than after another park_delay.
+                    if self.paused.insert(partition) {
+                        self.set_paused(&topic, partition, true);
+                    }
+                    break;
+                }
+                let Some((source, parked)) = self
+                    .deferred
+                    .get_mut(&partition)
+                    .and_then(VecDeque::pop_front)
+                else {
                     break;
                 };
                 let job = parked.into_job(source);
-                let channel = job.payload.channel.clone();
-                let room = self.queue(&channel).jobs.capacity() > 0;
                 if room {
                     self.metrics.unparked("sent_on");
                     self.enqueue(job);
                 } else {
+                    // Still down: parked again, so that it holds up no other channel's.
                     self.park(job);
                 }
             }
