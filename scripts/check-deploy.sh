@@ -72,6 +72,9 @@ expected = {
     "deploy/k8s/service.yaml": "Service",
     "deploy/k8s/secret.example.yaml": "Secret",
     "deploy/k8s/kustomization.yaml": "Kustomization",
+    "deploy/k8s/notify-deployment.yaml": "Deployment",
+    "deploy/k8s/tutors-configmap.yaml": "ConfigMap",
+    "deploy/k8s/notify-secret.example.yaml": "Secret",
 }
 k8s_files = sorted(p for p in docs if p.startswith("deploy/k8s/"))
 for path in k8s_files:
@@ -91,9 +94,10 @@ def one(path):
 kust = one("deploy/k8s/kustomization.yaml")
 for res in kust.get("resources", []):
     check(os.path.exists(os.path.join("deploy/k8s", res)), f"kustomization.yaml: resource {res} does not exist")
-check("secret.example.yaml" not in kust.get("resources", []),
-      "kustomization.yaml must not deploy the placeholder token of secret.example.yaml")
-check(sorted(kust.get("resources", [])) == ["configmap.yaml", "deployment.yaml", "service.yaml"],
+for placeholder in ("secret.example.yaml", "notify-secret.example.yaml"):
+    check(placeholder not in kust.get("resources", []),
+          f"kustomization.yaml must not deploy the placeholders of {placeholder}")
+check(sorted(kust.get("resources", [])) == ["configmap.yaml", "deployment.yaml", "notify-deployment.yaml", "service.yaml", "tutors-configmap.yaml"],
       f"kustomization.yaml: resources are {kust.get('resources')}")
 
 dep = one("deploy/k8s/deployment.yaml")
@@ -151,6 +155,14 @@ else:
         conf = tomllib.loads(cm.get("data", {}).get("churnwatch.toml", ""))
         with open("churnwatch.example.toml", "rb") as f:
             known = set(keys(tomllib.load(f)))
+        # Keys without a default are written there commented out: `# tutor_directory = …`.
+        section = ""
+        with open("churnwatch.example.toml", encoding="utf-8") as f:
+            for line in f:
+                if m := re.match(r"^\[([a-z_.]+)\]", line):
+                    section = m.group(1) + "."
+                elif m := re.match(r"^#\s*([a-z_]+)\s*=", line):
+                    known.add(section + m.group(1))
         for k in keys(conf):
             check(k in known, f"configmap.yaml: churnwatch.toml key {k} is not in churnwatch.example.toml")
         check(conf.get("http", {}).get("bind", "").startswith("0.0.0.0:9180"),
@@ -159,10 +171,62 @@ else:
     except tomllib.TOMLDecodeError as e:
         errors.append(f"configmap.yaml: churnwatch.toml is not valid TOML: {e}")
 
+# The notifier: one replica, Recreate; a name label of its own (the engine's Service must
+# not select it); /healthz and metrics on 9181; the tutor directory mounted as a
+# directory (a subPath mount never sees a ConfigMap update, and the notifier reloads on
+# one); its channels' secrets from the Secret of notify-secret.example.yaml.
+ndep = one("deploy/k8s/notify-deployment.yaml")
+nspec = ndep.get("spec", {})
+ntemplate = nspec.get("template", {})
+npod = ntemplate.get("spec", {})
+nlabels = ntemplate.get("metadata", {}).get("labels", {})
+nann = ntemplate.get("metadata", {}).get("annotations", {})
+nc = (npod.get("containers") or [{}])[0]
+check(nspec.get("replicas") == 1, "notify-deployment.yaml: replicas must be 1 (a robot's rate budget and a tutor's batches are per process)")
+check(nspec.get("strategy", {}).get("type") == "Recreate", "notify-deployment.yaml: strategy must be Recreate")
+check(npod.get("enableServiceLinks") is False, "notify-deployment.yaml: enableServiceLinks must be false")
+check(npod.get("securityContext", {}).get("runAsNonRoot") is True, "notify-deployment.yaml: runAsNonRoot")
+check(nc.get("securityContext", {}).get("readOnlyRootFilesystem") is True, "notify-deployment.yaml: readOnlyRootFilesystem")
+check(nc.get("args", [])[:1] == ["notify"], f"notify-deployment.yaml: args must start with notify, not {nc.get('args')}")
+check(not (svc.get("spec", {}).get("selector", {}).items() <= nlabels.items()),
+      "Service churnwatch selects the notifier's pod too: give it its own app.kubernetes.io/name")
+check(any(p.get("containerPort") == 9181 for p in nc.get("ports", [])), "notify-deployment.yaml: containerPort 9181")
+check(nc.get("livenessProbe", {}).get("httpGet", {}).get("path") == "/healthz", "notify-deployment.yaml: livenessProbe must be /healthz")
+check(nann.get("prometheus.io/scrape") == "true" and nann.get("prometheus.io/port") == "9181",
+      "notify-deployment.yaml: prometheus.io/scrape and prometheus.io/port 9181")
+nres = nc.get("resources", {})
+check(all(nres.get(k, {}).get(r) for k in ("requests", "limits") for r in ("cpu", "memory")),
+      "notify-deployment.yaml: cpu and memory requests and limits")
+nenv = {e.get("name"): e for e in nc.get("env", [])}
+check(nenv.get("CHURNWATCH_NOTIFY__BIND", {}).get("value") == "0.0.0.0:9181", "notify-deployment.yaml: CHURNWATCH_NOTIFY__BIND=0.0.0.0:9181")
+nvols = {v.get("name"): v for v in npod.get("volumes", [])}
+nmounts = nc.get("volumeMounts", [])
+tutors_cm = one("deploy/k8s/tutors-configmap.yaml")
+tutors_name = tutors_cm.get("metadata", {}).get("name")
+tmounts = [m for m in nmounts if nvols.get(m.get("name"), {}).get("configMap", {}).get("name") == tutors_name]
+directory_path = nenv.get("CHURNWATCH_NOTIFY__DIRECTORY", {}).get("value", "")
+check(len(tmounts) == 1 and "subPath" not in tmounts[0]
+      and directory_path == tmounts[0].get("mountPath", "").rstrip("/") + "/tutors.toml",
+      "notify-deployment.yaml: CHURNWATCH_NOTIFY__DIRECTORY must be tutors.toml in a directory mount (no subPath) of the ConfigMap of tutors-configmap.yaml")
+nsecret = one("deploy/k8s/notify-secret.example.yaml")
+nsecret_name = nsecret.get("metadata", {}).get("name")
+check(any(e.get("secretRef", {}).get("name") == nsecret_name for e in nc.get("envFrom", [])),
+      "notify-deployment.yaml: envFrom must name the Secret of notify-secret.example.yaml")
+# Files mounted from that Secret: mount path + item path.
+secret_files = set()
+for m in nmounts:
+    sv = nvols.get(m.get("name"), {}).get("secret", {})
+    if sv.get("secretName") == nsecret_name:
+        for item in sv.get("items", []):
+            check(item.get("key") in nsecret.get("stringData", {}), f"notify-deployment.yaml: secret item {item.get('key')} is not in notify-secret.example.yaml")
+            secret_files.add(m.get("mountPath", "").rstrip("/") + "/" + item.get("path", ""))
+check(any(m.get("mountPath") == "/etc/churnwatch-tutors" for m in c.get("volumeMounts", [])),
+      "deployment.yaml: the engine mounts the tutor directory at /etc/churnwatch-tutors ([http] tutor_directory)")
+
 # Compose: the expected services, and the mounted paths exist.
 compose = one("deploy/docker-compose.yml")
 services = compose.get("services", {})
-for s in ("kafka", "topics", "churnwatch", "prometheus", "grafana"):
+for s in ("kafka", "topics", "churnwatch", "notify", "prometheus", "grafana"):
     check(s in services, f"docker-compose.yml: service {s} missing")
 cw_env = services.get("churnwatch", {}).get("environment", {})
 check(cw_env.get("CHURNWATCH_HTTP__BIND") == "0.0.0.0:9180", "docker-compose.yml: churnwatch needs CHURNWATCH_HTTP__BIND=0.0.0.0:9180")
@@ -173,6 +237,39 @@ for name, svc_ in services.items():
         if src.startswith("."):
             check(os.path.exists(os.path.join("deploy", src)), f"docker-compose.yml: {name} mounts {src}, which does not exist")
 
+notify_svc = services.get("notify", {})
+notify_env = notify_svc.get("environment", {})
+check(notify_svc.get("command", [])[:1] == ["notify"], "docker-compose.yml: the notify service runs `churnwatch notify`")
+check(notify_env.get("CHURNWATCH_NOTIFY__BIND") == "0.0.0.0:9181", "docker-compose.yml: notify needs CHURNWATCH_NOTIFY__BIND=0.0.0.0:9181")
+prom = one("deploy/prometheus/prometheus.yml")
+check(any(j.get("job_name") == "churnwatch-notify" for j in prom.get("scrape_configs", [])),
+      "prometheus.yml: no scrape job churnwatch-notify (alerts.yml's notifier rules need it)")
+
+# The tutor directory: the ConfigMap's equals deploy/tutors.example.toml but for
+# page_url; every channel a tutor or the fallback names exists; every secret it names is
+# in notify-secret.example.yaml (and the compose notify service), every secret file is
+# mounted from it.
+if tomllib is not None:
+    try:
+        cm_dir = tomllib.loads(tutors_cm.get("data", {}).get("tutors.toml", ""))
+        with open("deploy/tutors.example.toml", "rb") as f:
+            example_dir = tomllib.load(f)
+        drop = lambda d: {k: v for k, v in d.items() if k != "page_url"}
+        check(drop(cm_dir) == drop(example_dir), "tutors-configmap.yaml: differs from deploy/tutors.example.toml (beyond page_url)")
+        channels = cm_dir.get("channels", {})
+        named = [cm_dir.get("fallback")] + [ch for t in cm_dir.get("tutors", {}).values() for ch in t.get("channels", [])]
+        for ch in named:
+            check(ch in channels, f"tutors-configmap.yaml: channel {ch} is named but not defined")
+        for name, ch in channels.items():
+            for key in ("secret_env", "url_env"):
+                if key in ch:
+                    check(ch[key] in nsecret.get("stringData", {}), f"notify-secret.example.yaml: no {ch[key]} (channel {name}'s {key})")
+                    check(ch[key] in notify_env, f"docker-compose.yml: the notify service sets no {ch[key]} (channel {name}'s {key})")
+            if "secret_file" in ch:
+                check(ch["secret_file"] in secret_files, f"notify-deployment.yaml: {ch['secret_file']} (channel {name}) is not mounted from the Secret")
+    except tomllib.TOMLDecodeError as e:
+        errors.append(f"tutors-configmap.yaml / deploy/tutors.example.toml: not valid TOML: {e}")
+
 # Grafana provisioning: a Prometheus datasource and a file provider whose path the
 # compose file mounts.
 for path in sorted(p for p in docs if p.startswith("deploy/grafana/provisioning/")):
@@ -182,22 +279,18 @@ for path in sorted(p for p in docs if p.startswith("deploy/grafana/provisioning/
 
 # Metric names: everything churnwatch_* referenced by the alerts and the dashboard is one
 # of the names the server exports (README, "Deploying and monitoring").
-KNOWN = {
-    "churnwatch_events_consumed_total", "churnwatch_events_rejected_total",
-    "churnwatch_warnings_total", "churnwatch_warnings_capped_total",
-    "churnwatch_commit_errors_total", "churnwatch_produce_errors_total",
-    "churnwatch_event_to_warning_seconds", "churnwatch_watermark_lag_seconds",
-    "churnwatch_watermark_timestamp_seconds", "churnwatch_consumer_lag_messages",
-    "churnwatch_members_by_segment", "churnwatch_members_by_stage",
-    "churnwatch_groups_by_activity_grade", "churnwatch_groups_by_output_grade",
-    "churnwatch_members_tracked", "churnwatch_groups_tracked",
-    "churnwatch_members_evicted_total", "churnwatch_members_dormant",
-    "churnwatch_state_memory_bytes", "churnwatch_timers_pending",
-    "churnwatch_partitions_assigned", "churnwatch_ready",
-}
+# The names the code registers (string literals churnwatch_… under src/), so that this
+# list cannot fall behind the code.
+KNOWN = set()
+for path in glob.glob("src/**/*.rs", recursive=True):
+    with open(path, encoding="utf-8") as f:
+        KNOWN.update(re.findall(r'"(churnwatch_[a-z_]+)', f.read()))
+HISTOGRAMS = {m for m in KNOWN if m.endswith("_seconds")}
 def metric_names(text):
     for m in re.findall(r"\bchurnwatch_[a-z_]+", text):
-        yield re.sub(r"_(bucket|sum|count)$", "", m) if m.startswith("churnwatch_event_to_warning_seconds") else m
+        base = re.sub(r"_(bucket|sum|count)$", "", m)
+        yield base if base in HISTOGRAMS else m
+
 
 rules = one("deploy/prometheus/alerts.yml")
 for g in rules.get("groups", []):

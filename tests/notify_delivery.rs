@@ -444,7 +444,7 @@ channels = ["slack-b"]
     assert!(
         sample(
             &page,
-            "churnwatch_notify_delivery_latency_seconds_count{channel_kind=\"webhook\"}"
+            "churnwatch_notify_delivery_latency_seconds_count{channel_kind=\"webhook\",message=\"immediate\"}"
         ) >= 1.0
     );
     let status = n.stop();
@@ -582,6 +582,15 @@ fn a_receiver_down_for_30_s_loses_nothing_and_holds_up_no_other_channel() {
         ) >= 1.0,
         "a full queue parks on the retry topic:\n{page}"
     );
+    assert_eq!(
+        sample(&page, "churnwatch_notify_channel_failing{channel=\"down\"}"),
+        1.0,
+        "the down channel shows failing (the alert rule's input)"
+    );
+    assert_eq!(
+        sample(&page, "churnwatch_notify_channel_failing{channel=\"up\"}"),
+        0.0
+    );
     wait_until(
         "the down channel's alerts once it is back",
         Duration::from_secs(90),
@@ -602,6 +611,11 @@ fn a_receiver_down_for_30_s_loses_nothing_and_holds_up_no_other_channel() {
             &page,
             "churnwatch_notify_retries_total{channel_kind=\"webhook\",reason=\"server_error\"}"
         ) >= 1.0
+    );
+    assert_eq!(
+        sample(&page, "churnwatch_notify_channel_failing{channel=\"down\"}"),
+        0.0,
+        "back: failing no more"
     );
     assert_eq!(
         sample(

@@ -8,7 +8,7 @@ use prometheus::{
 };
 
 use super::directory::ChannelKind;
-use super::policy::Counts;
+use super::policy::{Counts, MessageKind};
 use super::retry::RetryReason;
 
 /// How a payload ended.
@@ -44,6 +44,7 @@ pub struct NotifyMetrics {
     latency: HistogramVec,
     retries: IntCounterVec,
     queue_depth: IntGaugeVec,
+    channel_failing: IntGaugeVec,
     policy: IntCounterVec,
     /// The policy's counts and the outbox's merges as last added.
     reported: std::sync::Mutex<(Counts, u64)>,
@@ -113,13 +114,16 @@ impl NotifyMetrics {
         let latency = must(HistogramVec::new(
             HistogramOpts::new(
                 "churnwatch_notify_delivery_latency_seconds",
-                "From the warning's emission by the engine to the receiver's 2xx, per alert",
+                "From the warning's emission by the engine to the receiver's 2xx, per alert, \
+                 by channel kind and message (immediate, merged at a rate limit, held for \
+                 quiet hours, digest): the first two are the notifier's speed, the others \
+                 its policy's wait",
             )
             .buckets(vec![
                 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
                 43200.0,
             ]),
-            &["channel_kind"],
+            &["channel_kind", "message"],
         ));
         must(registry.register(Box::new(latency.clone())));
         let queue_depth = must(IntGaugeVec::new(
@@ -130,6 +134,15 @@ impl NotifyMetrics {
             &["channel"],
         ));
         must(registry.register(Box::new(queue_depth.clone())));
+        let channel_failing = must(IntGaugeVec::new(
+            Opts::new(
+                "churnwatch_notify_channel_failing",
+                "1 while a channel's last attempt failed (5xx, timeout, unreachable, rate \
+                 limit) and no delivery has succeeded since",
+            ),
+            &["channel"],
+        ));
+        must(registry.register(Box::new(channel_failing.clone())));
         let owing = must(IntGauge::new(
             "churnwatch_notify_alerts_pending",
             "Warnings read whose deliveries are not all done (held, queued, in flight)",
@@ -150,6 +163,7 @@ impl NotifyMetrics {
             latency,
             retries,
             queue_depth,
+            channel_failing,
             policy,
             reported: std::sync::Mutex::new((Counts::default(), 0)),
             owing,
@@ -166,13 +180,19 @@ impl NotifyMetrics {
     }
 
     /// One alert acknowledged, `seconds` after the engine emitted it.
-    pub fn delivered(&self, kind: ChannelKind, seconds: f64) {
+    pub fn delivered(&self, kind: ChannelKind, message: MessageKind, seconds: f64) {
         self.alerts_delivered
             .with_label_values(&[kind.name()])
             .inc();
         self.latency
-            .with_label_values(&[kind.name()])
+            .with_label_values(&[kind.name(), message.name()])
             .observe(seconds.max(0.0));
+    }
+
+    pub fn channel_failing(&self, channel: &str, failing: bool) {
+        self.channel_failing
+            .with_label_values(&[channel])
+            .set(i64::from(failing));
     }
 
     pub fn retry(&self, kind: ChannelKind, reason: RetryReason) {
@@ -261,8 +281,9 @@ mod tests {
     fn the_metrics_render_with_their_names() {
         let m = NotifyMetrics::new();
         m.payload(ChannelKind::Wecom, Outcome::Delivered);
-        m.delivered(ChannelKind::Wecom, 0.2);
+        m.delivered(ChannelKind::Wecom, MessageKind::Immediate, 0.2);
         m.queue_depth("li", 3);
+        m.channel_failing("li", true);
         let counts = Counts {
             offered: 5,
             held: 2,
@@ -273,7 +294,8 @@ mod tests {
         let text = String::from_utf8(m.render()).unwrap();
         for needle in [
             "churnwatch_notify_payloads_total{channel_kind=\"wecom\",outcome=\"delivered\"} 1",
-            "churnwatch_notify_delivery_latency_seconds_count{channel_kind=\"wecom\"} 1",
+            "churnwatch_notify_delivery_latency_seconds_count{channel_kind=\"wecom\",message=\"immediate\"} 1",
+            "churnwatch_notify_channel_failing{channel=\"li\"} 1",
             "churnwatch_notify_queue_depth{channel=\"li\"} 3",
             "churnwatch_notify_alerts_total{disposition=\"offered\"} 5",
             "churnwatch_notify_alerts_total{disposition=\"held\"} 2",

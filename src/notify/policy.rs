@@ -83,6 +83,18 @@ pub enum MessageKind {
     Merged,
 }
 
+impl MessageKind {
+    /// Its metric label.
+    pub fn name(self) -> &'static str {
+        match self {
+            MessageKind::Immediate => "immediate",
+            MessageKind::AfterQuietHours => "after_quiet_hours",
+            MessageKind::Digest => "digest",
+            MessageKind::Merged => "merged",
+        }
+    }
+}
+
 /// A message for one desk, to each of its channels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Message {

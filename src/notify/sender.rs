@@ -207,6 +207,7 @@ async fn deliver(
         match judge(kind, &answer, now.div_euclid(1000)) {
             Verdict::Delivered => {
                 failing.store(false, Ordering::Relaxed);
+                metrics.channel_failing(name, false);
                 return Done::Delivered {
                     job,
                     at_ms: clock(),
@@ -220,6 +221,7 @@ async fn deliver(
             } => {
                 metrics.retry(kind, reason);
                 failing.store(true, Ordering::Relaxed);
+                metrics.channel_failing(name, true);
                 let first = *job.first_tried_ms.get_or_insert(now);
                 let failing = Duration::from_millis((clock() - first).max(0) as u64);
                 if failing >= settings.give_up_after {

@@ -660,11 +660,11 @@ impl Notifier {
         self.in_flight = self.in_flight.saturating_sub(1);
         match done {
             Done::Delivered { job, at_ms } => {
-                let kind = job.payload.kind;
+                let (kind, message) = (job.payload.kind, job.payload.message);
                 self.metrics.payload(kind, Outcome::Delivered);
                 for (id, emitted) in job.payload.ids.iter().zip(&job.payload.emitted) {
-                    self.metrics
-                        .delivered(kind, (at_ms - emitted.as_millis()) as f64 / 1000.0);
+                    let seconds = (at_ms - emitted.as_millis()) as f64 / 1000.0;
+                    self.metrics.delivered(kind, message, seconds);
                     self.delivered.insert(&(channel.to_owned(), id.clone()));
                 }
                 let record = DeliveredRecord {

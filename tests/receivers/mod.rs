@@ -36,6 +36,9 @@ pub struct Accepted {
     /// Warning ids (webhooks) or chat references (the first [`REF_CHARS`] of each id).
     pub refs: Vec<String>,
     pub at: Instant,
+    /// The wall clock when it was accepted (epoch ms), for latencies from a warning's
+    /// `emitted_at` (the notifier bench: same machine, same clock).
+    pub wall_ms: i64,
 }
 
 #[derive(Default)]
@@ -176,10 +179,14 @@ impl Receivers {
     }
 
     fn accept(&self, receiver: String, refs: Vec<String>) {
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
         lock(self).accepted.push(Accepted {
             receiver,
             refs,
             at: Instant::now(),
+            wall_ms,
         });
     }
 
