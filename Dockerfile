@@ -5,6 +5,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends cmake libssl-de
 WORKDIR /src
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY proto proto
+COPY crates crates
 COPY src src
 COPY benches benches
 RUN cargo build --release --locked --bin churnwatch

@@ -50,7 +50,7 @@ fn engine_throughput(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     (
-                        Engine::new(&config, TimeMode::Replay),
+                        Engine::new(&config.engine(), TimeMode::Replay),
                         Vec::with_capacity(1024),
                     )
                 },

@@ -11,15 +11,16 @@ pub mod alloc;
 pub mod cli;
 pub mod config;
 pub mod decode;
-pub mod engine;
 pub mod generate;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
-pub mod model;
 pub mod notify;
 pub mod output;
 pub mod proto;
 pub mod query;
-pub mod reject;
 pub mod state;
+
+// The engine crate's modules under their old paths, so that `crate::engine::…` reads the
+// same on both sides of the crate boundary.
+pub use churnwatch_engine::{engine, model, reject, settings};

@@ -546,7 +546,7 @@ mod tests {
     #[test]
     fn evictions_reach_their_counter() {
         let m = Metrics::new();
-        let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let mut engine = Engine::new(&Config::default().engine(), TimeMode::Replay);
         let mut out = Vec::new();
         let t0 = EventTime::from_millis(1_700_000_000_000);
         log_in(&mut engine, &["a", "b"], t0);
@@ -581,7 +581,7 @@ mod tests {
     #[test]
     fn the_census_reaches_the_gauges() {
         let m = Metrics::new();
-        let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let mut engine = Engine::new(&Config::default().engine(), TimeMode::Replay);
         let t0 = EventTime::from_millis(1_700_000_000_000);
         log_in(&mut engine, &["a", "b", "c"], t0);
         m.observe_engine(&engine, t0 + crate::model::Span::seconds(90));

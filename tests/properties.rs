@@ -170,7 +170,7 @@ fn run_with(
     events: &[Event],
     until: EventTime,
 ) -> (Engine, Vec<Warning>, Vec<bool>) {
-    let mut engine = Engine::new(config, TimeMode::Replay);
+    let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
     let mut out = Vec::new();
     let accepted = events
         .iter()
@@ -234,7 +234,7 @@ proptest! {
         bounds.push(0);
         bounds.push(events.len());
         bounds.sort_unstable();
-        let mut engine = Engine::new(&evicting(), TimeMode::Replay);
+        let mut engine = Engine::new(&evicting().engine(), TimeMode::Replay);
         let mut out = Vec::new();
         for pair in bounds.windows(2) {
             engine.process_batch(0, &events[pair[0]..pair[1]], WALL, &mut out);
@@ -252,12 +252,12 @@ proptest! {
         let until = end_of(&events, extra);
         let cut = cut % (events.len() + 1);
         let config = evicting();
-        let mut original = Engine::new(&config, TimeMode::Replay);
+        let mut original = Engine::new(&config.engine(), TimeMode::Replay);
         let mut before = Vec::new();
         original.process_batch(0, &events[..cut], WALL, &mut before);
         let mut bytes = Vec::new();
         original.write_image(&mut bytes).expect("an image in memory");
-        let mut restored = Engine::read_image(&config, TimeMode::Replay, bytes.as_slice())
+        let mut restored = Engine::read_image(&config.engine(), TimeMode::Replay, bytes.as_slice())
             .expect("the image reads back");
         let (mut a, mut b) = (Vec::new(), Vec::new());
         original.process_batch(0, &events[cut..], WALL, &mut a);
@@ -280,7 +280,7 @@ proptest! {
     ) {
         let config = evicting();
         let lateness = config.time.allowed_lateness;
-        let mut engine = Engine::new(&config, TimeMode::Replay);
+        let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
         let mut out = Vec::new();
         for event in &events {
             let before = engine.watermark();
@@ -330,7 +330,7 @@ proptest! {
         events in stream(),
         extra in 0i64..150,
     ) {
-        let mut engine = Engine::new(&keeping(), TimeMode::Replay);
+        let mut engine = Engine::new(&keeping().engine(), TimeMode::Replay);
         let mut out = Vec::new();
         let mut orders: BTreeMap<String, Vec<(EventTime, Fen)>> = BTreeMap::new();
         let mut seen: HashSet<(String, u64)> = HashSet::new();
@@ -343,7 +343,7 @@ proptest! {
                 let expected = segment_from_scratch(history, joined.get(m.id()).copied(), now);
                 prop_assert_eq!(m.segment, expected, "member {} at {}", m.id(), now);
                 // Settled: nothing due at or before her clock is left unfired.
-                let config = engine.rules().config.clone();
+                let config = engine.rules().settings.clone();
                 let sla = config.alerts.after_sales_sla;
                 for t in m.tickets() {
                     let overdue = t.state == churnwatch::engine::member::TicketState::Open && t.opened_at + sla <= m.clock();

@@ -229,7 +229,7 @@ fn bounds_on_f30_and_f90_from_configuration_are_honoured() {
             rule.min_f90 = Some(3);
         }
     }
-    let mut s = Scenario::with_config(config);
+    let mut s = Scenario::with_config(config.clone());
     s.order("m1", "o1", 40, day(0))
         .order("m1", "o2", 40, day(1))
         .order("m1", "o3", 120, day(10));
@@ -239,7 +239,7 @@ fn bounds_on_f30_and_f90_from_configuration_are_honoured() {
         Segment::GeneralValue,
         "R = 16 d, M30 = 200 ≥ 100, F90 = 3"
     );
-    let mut s = Scenario::with_config(s.engine.rules().config.clone());
+    let mut s = Scenario::with_config(config);
     s.order("m1", "o1", 60, day(0))
         .order("m1", "o3", 140, day(10));
     s.advance(day(26));

@@ -13,7 +13,7 @@ pub const T0: EventTime = EventTime(1_767_225_600_000);
 pub fn typical_engine(n: u32) -> Engine {
     let t0 = T0;
     let wall = EventTime::from_millis(i64::MAX / 2);
-    let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+    let mut engine = Engine::new(&Config::default().engine(), TimeMode::Replay);
     let mut out = Vec::new();
     // Events in time order over 60 days; members interleaved so each day touches all.
     for step in 0..5u32 {

@@ -135,7 +135,7 @@ pub fn run(config: &Config, args: &DemoArgs) -> anyhow::Result<()> {
         ..GenerateOptions::default()
     };
     let decoder = JsonDecoder::new(config.input.max_message_bytes);
-    let mut engine = Engine::new(config, TimeMode::Replay);
+    let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
     let health = Health::default();
     // Nothing to restore: the state is whatever the stream has built so far.
     health.set_ready(true);

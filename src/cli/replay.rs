@@ -41,7 +41,7 @@ pub fn replay(
     mut dead_letters: Option<&mut dyn Write>,
     options: &ReplayOptions,
 ) -> io::Result<(Engine, InputCounts)> {
-    let mut engine = Engine::new(config, TimeMode::Replay);
+    let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
     let decoder = JsonDecoder::new(config.input.max_message_bytes);
     let mut counts = InputCounts::default();
     let mut out: Vec<Warning> = Vec::new();

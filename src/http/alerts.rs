@@ -158,7 +158,7 @@ mod tests {
             let _ = runtime.block_on(server.serve());
         });
         std::thread::spawn(move || {
-            let mut engine = Engine::new(&Config::default(), TimeMode::Replay);
+            let mut engine = Engine::new(&Config::default().engine(), TimeMode::Replay);
             let line = r#"{"event_id":"p1","member_id":"m1","ts":"2026-03-01T00:00:00Z","type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"199","joined_at":"2026-02-01T00:00:00Z"}"#;
             let event = crate::decode::JsonDecoder::new(64 * 1024)
                 .decode(line.as_bytes())

@@ -413,7 +413,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     let mut p = Processor {
         config,
         mode,
-        engine: Engine::new(config, mode),
+        engine: Engine::new(&config.engine(), mode),
         snapshots: SnapshotWriter::new(config, mode, metrics.clone()),
         assignment: Assignment::default(),
         emitter: Emitter::start(
@@ -661,7 +661,7 @@ impl Processor<'_> {
                 AssignmentChange::Assigned(list, restored) => {
                     let (engine, starts) = match restored {
                         Some(r) => (r.engine, r.partitions),
-                        None => (Engine::new(self.config, self.mode), Vec::new()),
+                        None => (Engine::new(&self.config.engine(), self.mode), Vec::new()),
                     };
                     self.engine = engine;
                     let from_snapshot = !starts.is_empty();
@@ -703,7 +703,7 @@ impl Processor<'_> {
                     );
                 }
                 AssignmentChange::Revoked => {
-                    self.engine = Engine::new(self.config, self.mode);
+                    self.engine = Engine::new(&self.config.engine(), self.mode);
                     self.assignment = Assignment::default();
                     self.counters.clear();
                     self.assigned = false;

@@ -220,7 +220,7 @@ mod tests {
     /// What the engine writes, the notifier reads: every field survives the contract.
     #[test]
     fn a_warning_the_engine_wrote_reads_back_as_an_alert() {
-        let mut engine = Engine::new(&crate::config::Config::default(), TimeMode::Replay);
+        let mut engine = Engine::new(&crate::config::Config::default().engine(), TimeMode::Replay);
         let t0 = EventTime::from_millis(1_767_225_600_000);
         let mut out = Vec::new();
         let event = Event {

@@ -979,7 +979,7 @@ mod tests {
         write_jsonl(&GenerateOptions::default(), &mut input).expect("generate");
         let config = Config::default();
         let decoder = JsonDecoder::new(config.input.max_message_bytes);
-        let mut engine = Engine::new(&config, TimeMode::Replay);
+        let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
         let wall = EventTime::from_millis(i64::MAX / 2);
         let mut warnings = Vec::new();
         for line in input.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {

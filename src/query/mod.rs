@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn a_query_is_answered_by_the_inbox_owner() {
         let (client, inbox) = channel(4);
-        let engine = Engine::new(&Config::default(), TimeMode::Replay);
+        let engine = Engine::new(&Config::default().engine(), TimeMode::Replay);
         let owner = std::thread::spawn(move || {
             let mut served = 0;
             while served == 0 {

@@ -172,7 +172,7 @@ pub fn group(engine: &Engine, id: &GroupId) -> Option<GroupView> {
 }
 
 fn group_view(engine: &Engine, g: &GroupState) -> GroupView {
-    let config = &engine.rules().config.groups;
+    let config = &engine.rules().settings.groups;
     GroupView {
         group_id: g.id.as_str().to_owned(),
         tutor_id: g

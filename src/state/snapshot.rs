@@ -361,7 +361,7 @@ impl SnapshotStore {
         file.seek(SeekFrom::Start(body.start)).map_err(unreadable)?;
         // The buffer on top, so that the decoder's many small reads stay in it.
         let image = BufReader::with_capacity(1 << 20, file.take(body.end - body.start));
-        let engine = Engine::read_image(&self.config, self.mode, image)
+        let engine = Engine::read_image(&self.config.engine(), self.mode, image)
             .map_err(|e| (Skip::Corrupt, e.to_string()))?;
         Ok(Restored {
             engine,
@@ -493,7 +493,7 @@ mod tests {
     const WALL: EventTime = EventTime(1_800_000_000_000);
 
     fn engine(config: &Config, members: usize) -> Engine {
-        let mut engine = Engine::new(config, TimeMode::Live);
+        let mut engine = Engine::new(&config.engine(), TimeMode::Live);
         let decoder = JsonDecoder::new(4096);
         let mut out = Vec::new();
         for i in 0..members {

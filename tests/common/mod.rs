@@ -41,7 +41,7 @@ impl Scenario {
     pub fn with_config(config: Config) -> Scenario {
         config.validate().expect("test config is valid");
         Scenario {
-            engine: Engine::new(&config, TimeMode::Replay),
+            engine: Engine::new(&config.engine(), TimeMode::Replay),
             warnings: Vec::new(),
             seq: 0,
         }

@@ -1,5 +1,5 @@
 //! What the engine emits: [`Warning`]s with deterministic ids. The JSON and Protobuf
-//! encodings live in `crate::output`; this module owns the meaning.
+//! encodings live in the service's `output` module; this module owns the meaning.
 
 use std::fmt;
 use std::sync::Arc;

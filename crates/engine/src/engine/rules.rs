@@ -6,11 +6,11 @@ use std::sync::Arc;
 use super::benchmark::BenchmarkTable;
 use super::segment::{Segment, SegmentTable};
 use super::warning::WarningKind;
-use crate::config::{Actions, Config};
+use crate::settings::{Actions, Settings};
 
 #[derive(Clone, Debug)]
 pub struct Rules {
-    pub config: Config,
+    pub settings: Settings,
     pub segments: SegmentTable,
     pub benchmark: BenchmarkTable,
     segment_actions: Vec<Arc<str>>,
@@ -18,7 +18,7 @@ pub struct Rules {
 }
 
 impl Rules {
-    pub fn new(config: &Config) -> Rules {
+    pub fn new(config: &Settings) -> Rules {
         let a: &Actions = &config.actions;
         let segment_actions = Segment::ALL
             .iter()
@@ -54,7 +54,7 @@ impl Rules {
             })
             .collect();
         Rules {
-            config: config.clone(),
+            settings: config.clone(),
             segments: SegmentTable::new(&config.segments.rules),
             benchmark: BenchmarkTable::new(&config.groups.benchmark),
             segment_actions,

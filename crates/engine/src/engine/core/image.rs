@@ -1,6 +1,6 @@
 //! The engine's whole state as bytes and back: what a snapshot holds. The file around it
 //! (header, input offsets, checksum, atomic replacement) is the edge's business
-//! (`crate::state`); this is pure.
+//! (the service's `state` module); this is pure.
 //!
 //! Only what cannot be derived is written: the rules come from the configuration, the
 //! group and tutor maps are rebuilt from their vectors, the vacant slots from the records,
@@ -12,7 +12,6 @@ use std::io::{Read, Write};
 use serde::{Deserialize, Serialize};
 
 use super::{Engine, Roster};
-use crate::config::Config;
 use crate::engine::arena::IdArena;
 use crate::engine::dormant::DormantStore;
 use crate::engine::group::GroupState;
@@ -24,6 +23,7 @@ use crate::engine::stats::EngineStats;
 use crate::engine::timers::Timers;
 use crate::engine::watermark::{TimeMode, WatermarkTracker};
 use crate::model::{EventTime, TutorId};
+use crate::settings::Settings;
 
 /// Why an image could not be read back.
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +104,7 @@ impl Engine {
     /// vouches for the bytes (a checksum); this checks only what the configuration could
     /// make inconsistent.
     pub fn read_image(
-        config: &Config,
+        config: &Settings,
         mode: TimeMode,
         input: impl Read,
     ) -> Result<Engine, ImageError> {

@@ -10,8 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::GroupsConfig;
 use crate::model::{Category, Fen, GroupId};
+use crate::settings::GroupsConfig;
 
 /// A grade of activity against the benchmark, or of output against the target.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

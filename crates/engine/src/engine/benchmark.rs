@@ -34,7 +34,7 @@ pub struct BenchmarkTable {
 }
 
 impl BenchmarkTable {
-    /// `rows` must hold 13 percentages each (validated by `Config::validate`).
+    /// `rows` must hold 13 percentages each (validated by the service's configuration check).
     pub fn new<'a>(rows: impl IntoIterator<Item = (&'a String, &'a Vec<u32>)>) -> BenchmarkTable {
         let mut table = BenchmarkTable {
             tiers: Vec::new(),
@@ -78,7 +78,7 @@ impl BenchmarkTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::GroupsConfig;
+    use crate::settings::GroupsConfig;
 
     const T0: EventTime = EventTime(1_767_225_600_000);
 

@@ -5,8 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::SegmentRule;
 use crate::model::{Fen, Span};
+use crate::settings::SegmentRule;
 
 /// A member's RFM segment. `New` has no rank: the member has never ordered.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

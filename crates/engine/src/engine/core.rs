@@ -44,9 +44,9 @@ use super::warning::{
     Detail, Figures, GroupFigures, Label, MemberFigures, Warning, WarningId, WarningKind,
 };
 use super::watermark::{TimeMode, WatermarkTracker};
-use crate::config::Config;
 use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, Span, TicketStatus, TutorId};
 use crate::reject::{RejectReason, Rejection};
+use crate::settings::Settings;
 
 pub use image::ImageError;
 
@@ -158,10 +158,10 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(config: &Config, mode: TimeMode) -> Engine {
+    pub fn new(config: &Settings, mode: TimeMode) -> Engine {
         let rules = Rules::new(config);
         Engine {
-            max_members: config.state.max_members.min(MAX_MEMBERS),
+            max_members: config.members.max_members.min(MAX_MEMBERS),
             tracker: WatermarkTracker::new(
                 mode,
                 config.time.allowed_lateness,
@@ -274,7 +274,7 @@ impl Engine {
             return Err(rejection);
         }
         if self.grading_from.is_none() {
-            let from = event.ts + self.rules.config.groups.warmup;
+            let from = event.ts + self.rules.settings.groups.warmup;
             self.grading_from = Some(from);
             self.timers.schedule(WARMUP_TIMER, from);
         }
@@ -478,7 +478,7 @@ impl Engine {
     }
 
     fn check(&self, event: &Event, located: Located, wall: EventTime) -> Result<(), Rejection> {
-        let time = &self.rules.config.time;
+        let time = &self.rules.settings.time;
         if event.ts > wall + time.max_future_skew {
             return Err(Rejection::new(
                 RejectReason::FutureTimestamp,
@@ -678,7 +678,7 @@ impl Engine {
     /// changed between her last evaluation and now, and she went dormant at a timer the
     /// watermark had reached (never in a catch-up ahead of it).
     fn revived(&self, entry: &Dormant) -> MemberState {
-        let lapses = self.rules.config.lifecycle.login_lapse.len();
+        let lapses = self.rules.settings.lifecycle.login_lapse.len();
         MemberState::revived(entry.id, &entry.remainder, self.watermark, lapses)
     }
 
@@ -755,7 +755,7 @@ impl Engine {
             EventBody::Login => self.members[idx as usize].next_lapse_due(&self.rules),
             _ => None,
         };
-        let changed = self.mutate(idx, event, at - self.rules.config.time.retention_horizon);
+        let changed = self.mutate(idx, event, at - self.rules.settings.time.retention_horizon);
         self.stats.count_event(&event.body, changed);
         self.members[idx as usize].set_clock(at);
         // A late login may restart a lapse clock that has already run out: then it is
@@ -766,7 +766,7 @@ impl Engine {
             && !due_now
             && self
                 .rules
-                .config
+                .settings
                 .lifecycle
                 .login_lapse
                 .first()
@@ -1090,7 +1090,7 @@ impl Engine {
     /// Re-derives the member's segment, stage, recall, lapse and ticket state at `at` and
     /// emits what changed.
     fn evaluate(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
-        let config = &self.rules.config;
+        let config = &self.rules.settings;
         let m = Member::new(
             idx,
             &self.members[idx as usize],
@@ -1259,7 +1259,7 @@ impl Engine {
         if pending.is_empty() {
             return;
         }
-        let alerts = &self.rules.config.alerts;
+        let alerts = &self.rules.settings.alerts;
         let cap = alerts.member_warning_cap as usize;
         let m = &mut self.members[idx as usize];
         for p in pending.iter_mut() {
@@ -1341,7 +1341,7 @@ impl Engine {
             events.clear();
             let observed_enough = self.grading_from.is_some_and(|from| at >= from);
             self.groups[g as usize].regrade(
-                &self.rules.config.groups,
+                &self.rules.settings.groups,
                 observed_enough,
                 &mut events,
             );
@@ -1356,7 +1356,7 @@ impl Engine {
 
     fn emit_group(&mut self, g: u32, event: GroupEvent, at: EventTime, out: &mut Vec<Warning>) {
         use super::group::Grade;
-        let config = &self.rules.config.groups;
+        let config = &self.rules.settings.groups;
         let group = &self.groups[g as usize];
         let grade_label = |grade: Option<Grade>| Some(grade.map_or(Label::Ungraded, Label::Grade));
         let (kind, severity, from, to) = match event {

@@ -386,7 +386,7 @@ impl MemberState {
     /// `state.evict_left_after` (unless that is 0s). Nobody else is ever forgotten.
     #[inline]
     pub fn forget_at(&self, rules: &Rules) -> Option<EventTime> {
-        let after = rules.config.state.evict_left_after;
+        let after = rules.settings.members.evict_left_after;
         (self.left() && after != Span::ZERO).then(|| self.last_seen() + after)
     }
 
@@ -652,7 +652,7 @@ impl MemberState {
     /// When her next login-lapse level is due, if one is left to send.
     #[inline]
     pub fn next_lapse_due(&self, rules: &Rules) -> Option<EventTime> {
-        let lapses = &rules.config.lifecycle.login_lapse;
+        let lapses = &rules.settings.lifecycle.login_lapse;
         lapses
             .get(usize::from(self.lapse_fired()))
             .map(|lapse| self.login_ref() + *lapse)
@@ -917,7 +917,7 @@ impl<'a> Member<'a> {
     pub fn target_segment_rfm(&self, now: EventTime, rules: &Rules) -> (Segment, Option<Rfm>) {
         if self.last_order_at().is_none() {
             let deadline_passed = self.has_profile()
-                && now - self.joined_at() > rules.config.lifecycle.activation_deadline;
+                && now - self.joined_at() > rules.settings.lifecycle.activation_deadline;
             let segment = if deadline_passed || self.segment != Segment::New {
                 Segment::GeneralRetain
             } else {
@@ -989,7 +989,7 @@ impl<'a> Member<'a> {
     /// segment rule of hers reads): then every member-side candidate is later, so her
     /// evaluation would find nothing to do and the timer step skips it.
     pub fn wake_plan(&self, now: EventTime, rules: &Rules) -> Option<Wake> {
-        let config = &rules.config;
+        let config = &rules.settings;
         let mut member = Earliest::after(now);
         let mut group = Earliest::after(now);
         // Each packed instant is decoded once: this runs after every change of hers.
@@ -1089,8 +1089,8 @@ impl<'a> Member<'a> {
     /// of its window). `None` when that never comes without an event: dormant eviction
     /// off, a ticket still open, lifetime figures too large for the remainder.
     fn dormant_from(&self, last_seen: EventTime, rules: &Rules) -> Option<EventTime> {
-        let config = &rules.config;
-        let after = config.state.evict_dormant_after;
+        let config = &rules.settings;
+        let after = config.members.evict_dormant_after;
         if after == Span::ZERO || !self.state.fits_remainder() {
             return None;
         }
@@ -1119,7 +1119,7 @@ impl<'a> Member<'a> {
     pub fn remainder_at(&self, now: EventTime, rules: &Rules) -> Option<Remainder> {
         let record = self.state;
         let last_seen = record.last_seen();
-        let after = rules.config.state.evict_dormant_after;
+        let after = rules.settings.members.evict_dormant_after;
         // Most timer steps are of members heard from within the horizon: that test first.
         if after == Span::ZERO || last_seen + after > now {
             return None;
@@ -1132,7 +1132,7 @@ impl<'a> Member<'a> {
         if !(due && settled()) {
             return None;
         }
-        record.remainder(rules.config.lifecycle.login_lapse.len())
+        record.remainder(rules.settings.lifecycle.login_lapse.len())
     }
 }
 
@@ -1247,7 +1247,7 @@ mod tests {
     /// plan must call a wake group-only only when every member-side instant is later.
     #[test]
     fn a_wake_is_group_only_when_only_her_group_figures_can_change_then() {
-        let rules = Rules::new(&crate::config::Config::default());
+        let rules = Rules::new(&crate::settings::Settings::default());
         let (ids, tickets) = (IdArena::default(), TicketTable::default());
         let t0 = EventTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
         let plan = |m: &MemberState, pool: &OrderPool| {
