@@ -551,7 +551,7 @@ fn throughput(
 
     let started = Instant::now();
     let mut n = start_notifier(&s, "bench-notify-throughput");
-    let address = notifier_address(&n);
+    let address = notify_address(&n);
     let done = wait_until(Duration::from_secs(600), || {
         rx.accepted().iter().map(|a| a.refs.len()).sum::<usize>() >= alerts
     });
@@ -563,7 +563,7 @@ fn throughput(
     let accepted = rx.accepted();
     let first = accepted.iter().map(|a| a.at).min().expect("deliveries");
     let last = accepted.iter().map(|a| a.at).max().expect("deliveries");
-    let page = metrics(&address);
+    let page = scrape(&address);
     let parked = sample(
         &page,
         "churnwatch_notify_payloads_total{channel_kind=\"webhook\",outcome=\"parked\"}",
@@ -575,32 +575,6 @@ fn throughput(
         first_secs: first.duration_since(started).as_secs_f64(),
         parked,
     }
-}
-
-fn notifier_address(n: &Churnwatch) -> String {
-    n.log_text()
-        .lines()
-        .filter(|l| l.contains("notify: serving"))
-        .find_map(|l| {
-            let rest = &l[l.find("address=")? + "address=".len()..];
-            Some(rest.split_whitespace().next()?.to_owned())
-        })
-        .expect("the notifier's address in its log")
-}
-
-fn metrics(address: &str) -> String {
-    let mut reply = ureq::get(&format!("http://{address}/metrics"))
-        .call()
-        .expect("scraping the notifier");
-    reply.body_mut().read_to_string().expect("metrics text")
-}
-
-/// The value of one sample line of a Prometheus text page (0 when absent).
-fn sample(page: &str, line_start: &str) -> f64 {
-    page.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// `vmstat 1` beside a part of the bench: the mean steal and idle it saw.

@@ -189,34 +189,6 @@ fn notifier(s: &Setup, log: &str) -> Churnwatch {
     n
 }
 
-fn metrics_of(n: &Churnwatch) -> String {
-    let log = n.log_text();
-    let address = log
-        .lines()
-        .filter(|l| l.contains("notify: serving"))
-        .find_map(|l| {
-            Some(
-                l[l.find("address=")? + 8..]
-                    .split_whitespace()
-                    .next()?
-                    .to_owned(),
-            )
-        })
-        .expect("the notifier's address in its log");
-    let mut reply = ureq::get(&format!("http://{address}/metrics"))
-        .call()
-        .expect("scraping");
-    reply.body_mut().read_to_string().expect("metrics text")
-}
-
-/// The value of one sample line of a Prometheus text page (0 when absent).
-fn sample(page: &str, line_start: &str) -> f64 {
-    page.lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
 /// Waits until every one of `keys` reached a receiver; on a timeout, says which did not
 /// and what the receivers refused.
 fn wait_for_all<'k>(
@@ -434,7 +406,7 @@ channels = ["slack-b"]
         .iter()
         .all(|m| header_str(m, "churnwatch-reason").contains("errcode 93000")));
 
-    let page = metrics_of(&n);
+    let page = notify_metrics(&n);
     assert!(
         sample(
             &page,
@@ -574,7 +546,7 @@ fn a_receiver_down_for_30_s_loses_nothing_and_holds_up_no_other_channel() {
         rx.counts().keys().all(|k| !down.contains(k)),
         "nothing reached a receiver that was down"
     );
-    let page = metrics_of(&n);
+    let page = notify_metrics(&n);
     assert!(
         sample(
             &page,
@@ -605,7 +577,7 @@ fn a_receiver_down_for_30_s_loses_nothing_and_holds_up_no_other_channel() {
         assert_eq!(got.get(id), Some(&1), "{id} exactly once");
     }
     assert!(rx.refused().get("webhook/down:503").copied().unwrap_or(0) >= 1);
-    let page = metrics_of(&n);
+    let page = notify_metrics(&n);
     assert!(
         sample(
             &page,

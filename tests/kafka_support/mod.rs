@@ -555,3 +555,37 @@ pub fn wait_for_warnings(topic: &str, n: usize, timeout: Duration) {
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+
+/// The address `churnwatch notify` serves `/metrics` on, from its log line `notify:
+/// serving … address=HOST:PORT`.
+pub fn notify_address(n: &Churnwatch) -> String {
+    n.log_text()
+        .lines()
+        .filter(|l| l.contains("notify: serving"))
+        .find_map(|l| {
+            let rest = &l[l.find("address=")? + "address=".len()..];
+            Some(rest.split_whitespace().next()?.to_owned())
+        })
+        .expect("the notifier's address in its log")
+}
+
+/// The Prometheus text page of a notifier.
+pub fn notify_metrics(n: &Churnwatch) -> String {
+    scrape(&notify_address(n))
+}
+
+/// `GET http://{address}/metrics`.
+pub fn scrape(address: &str) -> String {
+    let mut reply = ureq::get(&format!("http://{address}/metrics"))
+        .call()
+        .expect("scraping /metrics");
+    reply.body_mut().read_to_string().expect("metrics text")
+}
+
+/// The value of one sample line of a Prometheus text page (0 when absent).
+pub fn sample(page: &str, line_start: &str) -> f64 {
+    page.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
