@@ -12,6 +12,8 @@ use std::cell::RefCell;
 use std::io::{self, Write};
 
 use crate::engine::{Detail, Figures, GroupFigures, Label, MemberFigures, Warning};
+use crate::model::digits::two_digits;
+use crate::model::rfc3339::{self, DateCache};
 use crate::model::{EventTime, Fen};
 
 /// Buffer capacity kept between lines; a line that needed more (a huge configured action
@@ -172,19 +174,6 @@ fn push_group_figures(buf: &mut Vec<u8>, f: &GroupFigures) {
 // Scalars.
 
 /// `"00".."99"`: two digits per lookup.
-const DIGITS2: &[u8; 200] = b"\
-0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
-#[inline]
-fn two_digits(n: u32) -> [u8; 2] {
-    let i = 2 * n as usize;
-    [DIGITS2[i], DIGITS2[i + 1]]
-}
-
 /// Writes the decimal digits of `n` (no sign, no padding) at the start of `out`, which
 /// must hold 20 bytes; returns how many.
 #[inline]
@@ -432,112 +421,12 @@ fn push_opt_str(buf: &mut Vec<u8>, s: Option<&str>) {
 // ---------------------------------------------------------------------------------------
 // Time.
 
-const MS_PER_DAY: i64 = 86_400_000;
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-const fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian date of a day number since 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`), as (year, month, day). Exact for every day of `i64 / MS_PER_DAY`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1st
-    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// The instants `EventTime::to_rfc3339` renders as a date: chrono's
-/// `-262143-01-01T00:00:00.000Z ..= +262142-12-31T23:59:59.999Z`. Outside it prints the
-/// raw millisecond count.
-const RFC3339_MIN_MS: i64 = days_from_civil(-262_143, 1, 1) * MS_PER_DAY;
-const RFC3339_MAX_MS: i64 = (days_from_civil(262_142, 12, 31) + 1) * MS_PER_DAY - 1;
-
-/// The last day rendered and its `YYYY-MM-DD`: an event time and its emission, and
-/// successive warnings of a replay, mostly fall on the same day.
-#[derive(Debug)]
-struct DateCache {
-    day: i64,
-    date: [u8; 10],
-}
-
-impl DateCache {
-    const fn new() -> DateCache {
-        // No instant in the RFC 3339 range falls on day i64::MIN.
-        DateCache {
-            day: i64::MIN,
-            date: [0; 10],
-        }
-    }
-}
-
-/// `EventTime::to_rfc3339` in a JSON string: `"2026-01-08T10:00:00.001Z"`; years outside
-/// 0..=9999 signed and at least four digits (`"-0001-…"`, `"+10000-…"`), as chrono does.
+/// The instant in a JSON string, written by the one RFC 3339 writer.
+#[inline]
 fn push_time(buf: &mut Vec<u8>, dates: &mut DateCache, t: EventTime) {
-    let ms = t.as_millis();
-    if !(RFC3339_MIN_MS..=RFC3339_MAX_MS).contains(&ms) {
-        buf.push(b'"');
-        push_i64(buf, ms);
-        buf.push(b'"');
-        return;
-    }
-    let day = ms.div_euclid(MS_PER_DAY);
-    let ms_of_day = ms.rem_euclid(MS_PER_DAY) as u32;
-    let secs = ms_of_day / 1_000;
-    let milli = ms_of_day % 1_000;
-    let mut text = *b"\"YYYY-MM-DDTHH:MM:SS.mmmZ\"";
-    text[12..14].copy_from_slice(&two_digits(secs / 3_600));
-    text[15..17].copy_from_slice(&two_digits(secs / 60 % 60));
-    text[18..20].copy_from_slice(&two_digits(secs % 60));
-    text[21] = b'0' + (milli / 100) as u8;
-    text[22..24].copy_from_slice(&two_digits(milli % 100));
-    if day != dates.day {
-        let (year, month, day) = civil_from_days(day);
-        if !(0..=9999).contains(&year) {
-            buf.push(b'"');
-            push_far_year(buf, year);
-            text[6..8].copy_from_slice(&two_digits(month));
-            text[9..11].copy_from_slice(&two_digits(day));
-            buf.extend_from_slice(&text[5..]);
-            return;
-        }
-        let year = year as u32;
-        let date = &mut dates.date;
-        date[0..2].copy_from_slice(&two_digits(year / 100));
-        date[2..4].copy_from_slice(&two_digits(year % 100));
-        date[4] = b'-';
-        date[5..7].copy_from_slice(&two_digits(month));
-        date[7] = b'-';
-        date[8..10].copy_from_slice(&two_digits(day));
-    }
-    dates.day = day;
-    text[1..11].copy_from_slice(&dates.date);
-    buf.extend_from_slice(&text);
-}
-
-/// chrono's `{:+05}` for years outside 0..=9999: a sign and at least four digits.
-#[cold]
-fn push_far_year(buf: &mut Vec<u8>, year: i64) {
-    buf.push(if year < 0 { b'-' } else { b'+' });
-    let abs = year.unsigned_abs();
-    for _ in (abs.max(1).ilog10() + 1)..4 {
-        buf.push(b'0');
-    }
-    push_u64(buf, abs);
+    buf.push(b'"');
+    rfc3339::write(buf, dates, t);
+    buf.push(b'"');
 }
 
 #[cfg(test)]
@@ -549,6 +438,9 @@ mod tests {
 
     use super::*;
     use crate::engine::{Grade, Segment, Severity, WarningId, WarningKind};
+    use crate::model::rfc3339::{
+        days_from_civil, MAX_MS as RFC3339_MAX_MS, MIN_MS as RFC3339_MIN_MS, MS_PER_DAY,
+    };
     use crate::model::{Category, GroupId, MemberId, TutorId};
 
     /// The serde encoding this module used to be: the byte-for-byte reference.

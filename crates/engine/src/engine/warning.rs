@@ -160,50 +160,31 @@ impl WarningId {
         to: Option<Label>,
         detail: &Detail,
     ) -> WarningId {
-        // The byte stream is gathered on the stack and hashed in one call: the streaming
+        // The byte stream is gathered in a buffer and hashed in one call: the streaming
         // hasher costs a 192-byte secret copy and a buffer per id. Names are copied as
         // fixed-width moves rather than one `memcpy` call per piece, which cost more than
-        // the hash. Both paths give the same digest for the same bytes; ids too long for
-        // the stack buffer (rare, long ids) still stream.
-        if let Some(digest) = IdentityBuf::digest(kind, subject, event_time, from, to, detail) {
-            return WarningId(digest);
-        }
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        identity_bytes(kind, subject, event_time, from, to, detail, |bytes| {
-            h.update(bytes);
-        });
-        WarningId(h.digest128())
+        // the hash. Nearly every id fits the stack buffer; a long subject or ticket id
+        // gets a heap buffer of its size, written by the same code.
+        let ticket = detail.ticket_bytes();
+        let room = IdentityBuf::FIXED + subject.len() + ticket.len();
+        let digest = if room <= IdentityBuf::STACK {
+            let mut buf = [0; IdentityBuf::STACK];
+            IdentityBuf::write(&mut buf, kind, subject, event_time, from, to, detail)
+        } else {
+            let mut buf = vec![0; room];
+            IdentityBuf::write(&mut buf, kind, subject, event_time, from, to, detail)
+        };
+        WarningId(digest)
     }
 }
 
-/// Feeds the identity of a warning to `sink` piece by piece: the definition of the byte
-/// stream an id hashes, which [`IdentityBuf::digest`] reproduces on the stack.
-///
-/// Fields are separated by a NUL, which no id or label contains, so distinct field tuples
-/// never give the same byte stream.
-fn identity_bytes(
-    kind: WarningKind,
-    subject: &str,
-    event_time: EventTime,
-    from: Option<Label>,
-    to: Option<Label>,
-    detail: &Detail,
-    mut sink: impl FnMut(&[u8]),
-) {
-    sink(kind.name().as_bytes());
-    sink(&[0]);
-    sink(subject.as_bytes());
-    sink(&[0]);
-    sink(&event_time.as_millis().to_le_bytes());
-    for label in [from, to] {
-        sink(label.map_or("", Label::name).as_bytes());
-        sink(&[0]);
-    }
-    match detail {
-        Detail::None => {}
-        Detail::RecallAttempt(n) => sink(&[*n]),
-        Detail::DaysSinceLogin(d) => sink(&d.to_le_bytes()),
-        Detail::Ticket { ticket_id, .. } => sink(ticket_id.as_bytes()),
+impl Detail {
+    /// A ticket id's bytes (the only variable-length detail), else none.
+    fn ticket_bytes(&self) -> &[u8] {
+        match self {
+            Detail::Ticket { ticket_id, .. } => ticket_id.as_bytes(),
+            _ => &[],
+        }
     }
 }
 
@@ -262,43 +243,36 @@ impl Label {
     }
 }
 
-/// Room for the identity of a warning whose subject and ticket id together take up to
-/// [`IdentityBuf::VARIABLE`] bytes, plus the slack a fixed-width move may write past the
-/// end of what it keeps.
-struct IdentityBuf {
-    buf: [u8; 256],
+/// The identity of a warning as bytes, the definition of what an id hashes: kind NUL
+/// subject NUL time(8, little-endian) from NUL to NUL detail. Fields are separated by a
+/// NUL, which no id or label contains, so distinct field tuples never give the same byte
+/// stream.
+struct IdentityBuf<'b> {
+    buf: &'b mut [u8],
     len: usize,
 }
 
-impl IdentityBuf {
-    /// Bytes left for the variable parts once the fixed-width ones are counted at their
-    /// widest (three names, four NULs, the time and a detail of up to 8 bytes).
-    const VARIABLE: usize = 256 - 3 * NAME_WIDTH - 4 - 8 - 8;
+impl IdentityBuf<'_> {
+    /// The stack buffer most ids are gathered in.
+    const STACK: usize = 256;
+    /// Room the fixed-width parts need at their widest, including the slack a
+    /// fixed-width move writes past what it keeps: three names, four NULs, the time and
+    /// a detail word.
+    const FIXED: usize = 3 * NAME_WIDTH + 4 + 8 + 8;
 
-    /// The digest of the identity bytes of [`identity_bytes`], or `None` when the subject
-    /// and ticket id are too long for the buffer. Hashed here rather than returned: the
-    /// buffer would be copied out.
-    fn digest(
+    /// Writes the identity into `buf` (at least `FIXED` + the subject's and ticket id's
+    /// lengths) and hashes it; inlined so that the stack buffer's length is a constant.
+    #[inline(always)]
+    fn write(
+        buf: &mut [u8],
         kind: WarningKind,
         subject: &str,
         event_time: EventTime,
         from: Option<Label>,
         to: Option<Label>,
         detail: &Detail,
-    ) -> Option<u128> {
-        let ticket = match detail {
-            Detail::Ticket { ticket_id, .. } => ticket_id.as_bytes(),
-            _ => &[],
-        };
-        if subject.len() + ticket.len() > Self::VARIABLE {
-            return None;
-        }
-        // Every write below stays inside `buf`: the variable parts fit in `VARIABLE` and
-        // each fixed-width move in the width `VARIABLE` leaves for it.
-        let mut b = IdentityBuf {
-            buf: [0; 256],
-            len: 0,
-        };
+    ) -> u128 {
+        let mut b = IdentityBuf { buf, len: 0 };
         b.name(&KIND_NAMES[kind as usize]);
         b.nul();
         copy_short(&mut b.buf[b.len..], subject.as_bytes());
@@ -314,11 +288,12 @@ impl IdentityBuf {
             Detail::RecallAttempt(n) => b.word([*n, 0, 0, 0, 0, 0, 0, 0], 1),
             Detail::DaysSinceLogin(d) => b.word(d.to_le_bytes(), 8),
             Detail::Ticket { .. } => {
+                let ticket = detail.ticket_bytes();
                 b.buf[b.len..b.len + ticket.len()].copy_from_slice(ticket);
                 b.len += ticket.len();
             }
         }
-        Some(xxhash_rust::xxh3::xxh3_128(b.as_slice()))
+        xxhash_rust::xxh3::xxh3_128(b.as_slice())
     }
 
     fn name(&mut self, name: &PaddedName) {
@@ -369,9 +344,9 @@ pub struct Warning {
 mod tests {
     use super::*;
 
-    /// The one-shot hash over the stack buffer and the streaming fallback both hash the
-    /// byte stream spelt out here: ids are a contract with downstream de-duplication.
-    /// Every kind and label, subjects up to the buffer's limit and past it.
+    /// Ids hash the byte stream spelt out here, from the stack buffer and from the heap
+    /// one alike: ids are a contract with downstream de-duplication. Every kind and
+    /// label, subjects up to the stack buffer's limit and past it.
     #[test]
     fn short_and_long_subjects_hash_as_one_byte_stream() {
         let labels: Vec<Option<Label>> = Segment::ALL
@@ -383,7 +358,7 @@ mod tests {
             .chain([None])
             .collect();
         let at = EventTime(1_767_225_600_123);
-        let edge = "e".repeat(IdentityBuf::VARIABLE);
+        let edge = "e".repeat(IdentityBuf::STACK - IdentityBuf::FIXED);
         let long = "m".repeat(400);
         let ticket = |id: &str| Detail::Ticket {
             ticket_id: CompactString::from(id),
@@ -438,16 +413,11 @@ mod tests {
                 }
             }
             let digest = xxhash_rust::xxh3::xxh3_128(&expected);
-            // Gathered on the stack (or streamed, for the long ones) ...
             let id = WarningId::derive(kind, subject, at, from, to, &detail);
             assert_eq!(
                 id.0, digest,
                 "{kind} {subject:.12} {from:?} {to:?} {detail:?}"
             );
-            // ... and streamed, whatever the length.
-            let mut h = xxhash_rust::xxh3::Xxh3::new();
-            identity_bytes(kind, subject, at, from, to, &detail, |b| h.update(b));
-            assert_eq!(h.digest128(), digest);
         }
     }
 

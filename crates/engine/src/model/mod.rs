@@ -2,9 +2,11 @@
 //! input event. Types here carry meaning so that a wrong unit fails to compile.
 
 pub mod category;
+pub mod digits;
 pub mod event;
 pub mod ids;
 pub mod money;
+pub mod rfc3339;
 pub mod time;
 
 pub use category::{AfterSalesReason, Category, TicketStatus};

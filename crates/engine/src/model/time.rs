@@ -1,12 +1,11 @@
 //! Event time and spans of it, in whole milliseconds since the Unix epoch (UTC).
 //!
-//! Owns parsing and formatting of timestamps. Nothing here reads a clock: the engine is
+//! Timestamps are parsed and written by [`super::rfc3339`]. Nothing here reads a clock: the engine is
 //! driven by event time alone, and the edges pass wall-clock readings in as values.
 
 use std::fmt;
 use std::ops::{Add, Sub};
 
-use chrono::{DateTime, SecondsFormat};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An instant of event time: milliseconds since 1970-01-01T00:00:00Z.
@@ -136,20 +135,14 @@ impl EventTime {
 
     /// Parses RFC 3339 with an explicit offset (`Z` or `±hh:mm`), any sub-second precision;
     /// digits beyond the millisecond are truncated.
+    #[inline]
     pub fn parse_rfc3339(text: &str) -> Result<EventTime, TimeError> {
-        let parsed = DateTime::parse_from_rfc3339(text)
-            .map_err(|_| TimeError::Malformed(text.to_owned()))?;
-        Ok(EventTime(parsed.timestamp_millis()))
+        super::rfc3339::parse(text)
     }
 
     /// RFC 3339 in UTC with exactly three fractional digits: the JSON output contract.
     pub fn to_rfc3339(self) -> String {
-        match DateTime::from_timestamp_millis(self.0) {
-            Some(dt) => dt.to_rfc3339_opts(SecondsFormat::Millis, true),
-            // Only reachable for instants beyond year 262143; render the raw number rather
-            // than panic in an output path.
-            None => self.0.to_string(),
-        }
+        super::rfc3339::to_string(self)
     }
 
     pub fn saturating_add(self, span: Span) -> EventTime {

@@ -1,0 +1,15 @@
+//! Two decimal digits at a time, for the writers of timestamps and JSON numbers.
+
+const DIGITS2: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// `n` (below 100) as two ASCII digits.
+#[inline]
+pub fn two_digits(n: u32) -> [u8; 2] {
+    let i = 2 * n as usize;
+    [DIGITS2[i], DIGITS2[i + 1]]
+}
