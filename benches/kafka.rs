@@ -242,7 +242,7 @@ fn latency(rate: u64, length: Duration, delivery: &str) {
         PARTITIONS,
         &[("message.timestamp.type", "LogAppendTime")],
     );
-    let now = churnwatch::cli::wall_clock().as_millis();
+    let now = churnwatch::clock::wall_clock().as_millis();
     let orders = (rate / 10) * length.as_secs(); // one event in ten is an order
     let profiles: Vec<Record> = (0..orders)
         .map(|i| {
@@ -294,7 +294,7 @@ fn latency(rate: u64, length: Duration, delivery: &str) {
             let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) else {
                 continue;
             };
-            let received = churnwatch::cli::wall_clock().as_millis();
+            let received = churnwatch::clock::wall_clock().as_millis();
             let w = churnwatch::proto::v1::Warning::decode(m.payload().unwrap_or(&[]))
                 .expect("a warning");
             if w.kind() == churnwatch::proto::v1::WarningKind::SegmentUpgrade {
@@ -325,7 +325,7 @@ fn latency(rate: u64, length: Duration, delivery: &str) {
                 std::thread::sleep(wait);
             }
         }
-        let ts = churnwatch::cli::wall_clock().as_millis();
+        let ts = churnwatch::clock::wall_clock().as_millis();
         let (key, line) = if i % 10 == 0 && order < orders {
             order += 1;
             let m = order - 1;

@@ -9,6 +9,7 @@
 pub mod alerts_feed;
 pub mod alloc;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod generate;

@@ -137,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let mut dead_letters = dead_letter.as_ref().map(create).transpose()?;
             let options = replay::ReplayOptions {
                 until,
-                wall: now.unwrap_or_else(cli::wall_clock),
+                wall: now.unwrap_or_else(churnwatch::clock::wall_clock),
             };
             let started = Instant::now();
             let (engine, counts) = replay::replay(

@@ -319,7 +319,7 @@ fn restarts_lose_no_warning(delivery: &str) {
 #[test]
 fn in_live_mode_an_idle_input_lets_the_wall_clock_fire_timers() {
     let t = topics("live-idle", 1, 3);
-    let now = churnwatch::cli::wall_clock().as_millis();
+    let now = churnwatch::clock::wall_clock().as_millis();
     let day = 86_400_000i64;
     let order_ts = now - 7 * day - 10 * 60_000;
     let profile = format!(

@@ -519,3 +519,57 @@ fn warning_ids_are_deterministic_and_distinct() {
     assert_eq!(ids.len(), a.len(), "no two warnings share an id");
     assert!(a.iter().all(|w| w.emitted_at >= w.event_time));
 }
+
+/// `emitted_at`: in replay the engine's event-time clock (the watermark, or the event's
+/// time when later: reproducible output), live the
+/// wall-clock reading the engine was given with the event or tick that emitted the
+/// warning, for events and timers alike.
+#[test]
+fn emitted_at_is_the_event_time_clock_in_replay_and_the_given_wall_clock_live() {
+    use churnwatch::config::Config;
+    use churnwatch::decode::JsonDecoder;
+    use churnwatch::engine::{Engine, TimeMode};
+    use churnwatch::model::EventTime;
+
+    let decoder = JsonDecoder::new(4096);
+    let lines = [
+        r#"{"event_id":"p1","member_id":"m1","ts":"2026-01-01T10:00:00Z","type":"member","group_id":"g1","tutor_id":"t1","fee_tier":"399","joined_at":"2025-12-01T00:00:00Z"}"#,
+        r#"{"event_id":"o1","member_id":"m1","ts":"2026-01-02T10:00:00Z","type":"order","order_id":"o1","amount":"1200","category":"home"}"#,
+    ];
+    let events: Vec<_> = lines
+        .iter()
+        .map(|l| decoder.decode(l.as_bytes()).expect("a good line"))
+        .collect();
+    let wall = EventTime::parse_rfc3339("2026-01-02T10:00:07Z").unwrap();
+    let later = wall + Span::days(60);
+    for mode in [TimeMode::Replay, TimeMode::Live] {
+        let mut engine = Engine::new(&Config::default().engine(), mode);
+        let mut out = Vec::new();
+        for e in &events {
+            engine.process(0, e, wall, &mut out).expect("applied");
+        }
+        let on_event = out.len();
+        assert!(on_event > 0, "the first order upgrades her");
+        // Sixty days on, her segment falls: a timer's warning, on a tick live, at the end
+        // of the input in replay.
+        match mode {
+            TimeMode::Live => engine.tick(later, &mut out),
+            TimeMode::Replay => engine.advance_to(later, &mut out),
+        }
+        assert!(out.len() > on_event, "time alone lowers her segment");
+        for (i, w) in out.iter().enumerate() {
+            let expected = match (mode, i < on_event) {
+                (TimeMode::Live, true) => wall,
+                (TimeMode::Live, false) => later,
+                // The engine's clock: the watermark, or the event's own time if later.
+                (TimeMode::Replay, true) => w.event_time,
+                (TimeMode::Replay, false) => later,
+            };
+            assert_eq!(
+                w.emitted_at, expected,
+                "{mode:?} {} at {}",
+                w.kind, w.event_time
+            );
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cli::run::{observers, spawn_edge};
-use crate::cli::wall_clock;
+use crate::clock::wall_clock;
 use crate::config::Config;
 use crate::decode::JsonDecoder;
 use crate::engine::{Engine, Figures, Severity, TimeMode, Warning};

@@ -10,11 +10,6 @@ pub mod summary;
 
 use crate::model::EventTime;
 
-/// The wall clock, read only here at the edge.
-pub fn wall_clock() -> EventTime {
-    EventTime::from_millis(chrono::Utc::now().timestamp_millis())
-}
-
 /// Parses a command-line instant: RFC 3339 with offset, or epoch milliseconds.
 pub fn parse_instant(text: &str) -> Result<EventTime, String> {
     if let Ok(ms) = text.parse::<i64>() {

@@ -37,10 +37,10 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tracing::{error, info, warn};
 
 use super::commits::{CommitTracker, UnitId};
-use super::pipeline::Shutdown;
 use super::records::WarningEncoder;
+use super::shutdown::Shutdown;
 use crate::alerts_feed::{AlertFeed, PendingAlert};
-use crate::cli::wall_clock;
+use crate::clock::wall_clock;
 use crate::config::KafkaConfig;
 use crate::engine::Warning;
 use crate::metrics::Metrics;
@@ -166,7 +166,8 @@ pub struct Generation {
     pub metadata: Option<ConsumerGroupMetadata>,
 }
 
-enum Order {
+/// What the pipeline asks of the emitter thread.
+enum Command {
     Round(u64, Round),
     /// Units and transactions of earlier generations are forgotten (an open transaction
     /// is aborted).
@@ -197,7 +198,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The pipeline's handle on the producing thread.
 pub struct Emitter {
-    orders: SyncSender<Order>,
+    commands: SyncSender<Command>,
     reported: Arc<Mutex<Reported>>,
     thread: Option<JoinHandle<()>>,
     generation: u64,
@@ -213,7 +214,7 @@ impl Emitter {
         shutdown: Shutdown,
         feed: Option<Arc<AlertFeed>>,
     ) -> anyhow::Result<Emitter> {
-        let (orders, inbox) = mpsc::sync_channel(ROUNDS_QUEUED);
+        let (commands, inbox) = mpsc::sync_channel(ROUNDS_QUEUED);
         let reported = Arc::new(Mutex::new(Reported::default()));
         let worker = Worker {
             sender: Sender {
@@ -245,7 +246,7 @@ impl Emitter {
             .spawn(move || worker.run(inbox))
             .context("starting the producing thread")?;
         Ok(Emitter {
-            orders,
+            commands,
             reported,
             thread: Some(thread),
             generation: 0,
@@ -261,12 +262,12 @@ impl Emitter {
         }
     }
 
-    fn order(&mut self, mut order: Order) -> anyhow::Result<()> {
+    fn command(&mut self, mut command: Command) -> anyhow::Result<()> {
         loop {
-            match self.orders.try_send(order) {
+            match self.commands.try_send(command) {
                 Ok(()) => return Ok(()),
                 Err(TrySendError::Full(back)) => {
-                    order = back;
+                    command = back;
                     self.check()?;
                     if self.shutdown.forced() {
                         anyhow::bail!("stopped while waiting for the broker to take records");
@@ -286,7 +287,7 @@ impl Emitter {
         if round.is_empty() {
             return Ok(());
         }
-        self.order(Order::Round(self.generation, round))
+        self.command(Command::Round(self.generation, round))
     }
 
     /// A rebalance or a rebuild: the old generation's offsets are never committed, and
@@ -294,7 +295,7 @@ impl Emitter {
     /// so, so that committed offsets read afterwards are final.
     pub fn reset(&mut self, next: Generation) -> anyhow::Result<()> {
         self.generation += 1;
-        self.order(Order::Reset(self.generation, next))?;
+        self.command(Command::Reset(self.generation, next))?;
         loop {
             if lock(&self.reported).settled >= self.generation {
                 return Ok(());
@@ -337,7 +338,7 @@ impl Emitter {
     /// short) and returns the current generation's safe offsets.
     pub fn drain(&mut self) -> anyhow::Result<BTreeMap<u32, i64>> {
         // A thread that already ended (failure) is reported by `check` below.
-        let _ = self.order(Order::Drain);
+        let _ = self.command(Command::Drain);
         if let Some(thread) = self.thread.take() {
             if thread.join().is_err() {
                 anyhow::bail!("the producing thread panicked");
@@ -434,22 +435,22 @@ struct Txn {
 }
 
 impl Worker {
-    fn run(mut self, inbox: Receiver<Order>) {
+    fn run(mut self, inbox: Receiver<Command>) {
         if let Err(e) = self.serve(&inbox) {
             error!(error = %format!("{e:#}"), "producing failed");
             lock(&self.reported).failure = Some(format!("{e:#}"));
         }
     }
 
-    fn serve(&mut self, inbox: &Receiver<Order>) -> anyhow::Result<()> {
+    fn serve(&mut self, inbox: &Receiver<Command>) -> anyhow::Result<()> {
         loop {
             match inbox.recv_timeout(IDLE_WAIT) {
-                Ok(Order::Round(generation, round)) => {
+                Ok(Command::Round(generation, round)) => {
                     if generation == self.generation && !self.poisoned {
                         self.emit(round)?;
                     }
                 }
-                Ok(Order::Reset(generation, next)) => {
+                Ok(Command::Reset(generation, next)) => {
                     self.abort_open()?;
                     self.gate.forget_units();
                     self.sender.tracker.reset();
@@ -459,7 +460,7 @@ impl Worker {
                     self.publish();
                     lock(&self.reported).settled = generation;
                 }
-                Ok(Order::Drain) | Err(RecvTimeoutError::Disconnected) => {
+                Ok(Command::Drain) | Err(RecvTimeoutError::Disconnected) => {
                     match self.guarantee {
                         Guarantee::AtLeastOnce => {
                             self.sender.drain()?;

@@ -8,7 +8,9 @@ mod commits;
 mod emitter;
 mod pipeline;
 pub mod records;
+mod shutdown;
 mod snapshots;
 
 pub use commits::{CommitTracker, UnitId};
-pub use pipeline::{run, Observers, RunStats, Shutdown};
+pub use pipeline::{run, Observers, RunStats};
+pub use shutdown::Shutdown;

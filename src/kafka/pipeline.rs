@@ -9,7 +9,7 @@
 //! when every record caused by it, and by everything before it, has been acknowledged.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,9 +27,10 @@ use super::assignment::{Assignment, AssignmentChange};
 use super::clients::{consumer_config, producer_config};
 use super::emitter::{DeadLetter, Emitter, Generation, Guarantee, ProducerCtx, Round};
 use super::records::dead_letter_headers;
+pub use super::shutdown::Shutdown;
 use super::snapshots::{SnapshotLoader, SnapshotWriter};
 use crate::alerts_feed::AlertFeed;
-use crate::cli::wall_clock;
+use crate::clock::wall_clock;
 use crate::config::{Config, DeliveryGuarantee, Encoding, KafkaConfig, KafkaTimeMode};
 use crate::decode::{JsonDecoder, ProtobufDecoder};
 use crate::engine::{Engine, TimeMode, Warning};
@@ -47,24 +48,6 @@ const ROUND: usize = 1024;
 const POLL_WAIT: Duration = Duration::from_millis(50);
 /// Timeout of the blocking metadata calls made on assignment and at shutdown.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// SIGINT / SIGTERM, counted: the first asks for a graceful stop (drain, flush, commit);
-/// the second for an immediate one (nothing committed that is not acknowledged, so still
-/// nothing lost).
-#[derive(Clone, Debug, Default)]
-pub struct Shutdown(Arc<AtomicU8>);
-
-impl Shutdown {
-    pub fn request(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-    pub fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst) >= 1
-    }
-    pub fn forced(&self) -> bool {
-        self.0.load(Ordering::SeqCst) >= 2
-    }
-}
 
 /// Queries answered per poll round at most, so a flood of them cannot starve the input.
 const QUERIES_PER_ROUND: usize = 64;
@@ -829,11 +812,6 @@ impl Processor<'_> {
             .engine
             .process_batch_counted(index, &events, wall, &mut out)
             .into_iter();
-        if self.mode == TimeMode::Live {
-            for w in &mut out {
-                w.emitted_at = wall;
-            }
-        }
         let mut warnings = out.drain(..);
         for (m, decoded) in run.iter().zip(decoded) {
             let (result, count) = match decoded {
@@ -896,11 +874,6 @@ impl Processor<'_> {
         let wall = wall_clock();
         let mut out = std::mem::take(&mut self.out);
         self.engine.tick(wall, &mut out);
-        if self.mode == TimeMode::Live {
-            for w in &mut out {
-                w.emitted_at = wall;
-            }
-        }
         self.stats.warnings += out.len() as u64;
         self.round.tick(&mut out);
         self.out = out;

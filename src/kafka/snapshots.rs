@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use super::assignment::Assignment;
-use crate::cli::wall_clock;
+use crate::clock::wall_clock;
 use crate::config::Config;
 use crate::engine::{Engine, TimeMode};
 use crate::metrics::Metrics;

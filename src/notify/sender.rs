@@ -54,11 +54,7 @@ pub struct Settings {
 /// The wall clock in epoch milliseconds (the edge's, passed in so tests can move it).
 pub type Clock = fn() -> i64;
 
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::clock::wall_ms;
 
 /// The receiver's own limit, kept again here for payloads that come back from the retry
 /// topic (the outbox limited them once, when they were first released).

@@ -118,6 +118,9 @@ struct Pending {
 
 pub struct Engine {
     rules: Rules,
+    /// The wall-clock reading of the current call, in live mode the warnings'
+    /// `emitted_at` (see [`Engine::emitted_at`]).
+    wall: EventTime,
     members: Slab<MemberState>,
     ids: IdArena,
     orders: OrderPool,
@@ -168,6 +171,7 @@ impl Engine {
                 config.time.idle_timeout,
             ),
             rules,
+            wall: EventTime::MIN,
             members: Slab::default(),
             ids: IdArena::default(),
             orders: OrderPool::default(),
@@ -193,6 +197,17 @@ impl Engine {
             vacant: BinaryHeap::new(),
             dormant: DormantStore::default(),
             relocations: 0,
+        }
+    }
+
+    /// The one definition of a warning's `emitted_at`: in replay the engine's event-time
+    /// clock (so that output is reproducible), live the wall-clock reading the call was
+    /// given (when the warning really left).
+    fn emitted_at(&self, at: EventTime) -> EventTime {
+        if self.tracker.is_live() {
+            self.wall
+        } else {
+            self.watermark.max(at)
         }
     }
 
@@ -263,6 +278,7 @@ impl Engine {
         wall: EventTime,
         out: &mut Vec<Warning>,
     ) -> Result<(), Rejection> {
+        self.wall = wall;
         // From here on `located` is exact: nothing below creates or brings back a member
         // before `apply` (the timers may evict her, which `apply` sees in her vacant slot).
         let located = match found.or_else(|| self.find(&event.member_id)) {
@@ -399,6 +415,7 @@ impl Engine {
     /// Live mode's periodic tick: idle partitions and an all-idle input move the
     /// watermark with the wall clock.
     pub fn tick(&mut self, wall: EventTime, out: &mut Vec<Warning>) {
+        self.wall = wall;
         let watermark = self.tracker.tick(wall);
         self.advance_watermark(watermark, out);
     }
@@ -1305,7 +1322,7 @@ impl Engine {
                 from: p.from,
                 to: p.to,
                 event_time: at,
-                emitted_at: self.watermark.max(at),
+                emitted_at: self.emitted_at(at),
                 figures: Figures::Member(MemberFigures {
                     recency_days: rfm.recency.map(|r| r.whole_days()),
                     f30: rfm.f30,
@@ -1424,7 +1441,7 @@ impl Engine {
             from,
             to,
             event_time: at,
-            emitted_at: self.watermark.max(at),
+            emitted_at: self.emitted_at(at),
             figures,
             action,
             notify: true,

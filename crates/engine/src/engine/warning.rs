@@ -331,7 +331,7 @@ pub struct Warning {
     /// caused by time alone, or the watermark for a late event.
     pub event_time: EventTime,
     /// In replay, the engine's event-time clock when it emitted the warning (so output is
-    /// reproducible); live edges overwrite it with the wall clock.
+    /// reproducible); live, the wall-clock reading of the call that emitted it.
     pub emitted_at: EventTime,
     pub figures: Figures,
     pub action: Arc<str>,

@@ -37,6 +37,10 @@ pub struct WatermarkTracker {
 }
 
 impl WatermarkTracker {
+    pub fn is_live(&self) -> bool {
+        self.mode == TimeMode::Live
+    }
+
     pub fn new(mode: TimeMode, lateness: Span, idle_timeout: Span) -> WatermarkTracker {
         WatermarkTracker {
             mode,
