@@ -27,7 +27,6 @@ use super::arena::{IdArena, IdKey};
 use super::dormant::{Dormant, DormantStore};
 use super::group::{Contribution, GroupEvent, GroupState};
 use super::index::{MemberIndex, MAX_MEMBERS};
-use super::lifecycle::{decline_entry, Stage};
 use super::member::{
     Eviction, Instant48, Member, MemberCopy, MemberState, OrderRec, Remainder, Ticket, TicketState,
     TicketTable, Wake, INSTANT_MAX, INSTANT_MIN, MAX_ORDER_AMOUNT, NO_GROUP, ORDER_EPOCH,
@@ -35,6 +34,7 @@ use super::member::{
 use super::orders::OrderPool;
 use super::prefetch::{prefetch, prefetch_value};
 use super::roster::Roster;
+use super::rule::{activation, after_sales, login_lapse, recall, Pending};
 use super::rules::Rules;
 use super::segment::{change_severity, Rfm, Segment, Severity};
 use super::slab::Slab;
@@ -103,18 +103,6 @@ enum Located {
 /// through them their orders.
 const PREFETCH_RECORD: usize = 8;
 const PREFETCH_ORDERS: usize = 4;
-
-/// A member warning decided during evaluation, emitted once the state is updated, at the
-/// instant evaluated.
-struct Pending {
-    kind: WarningKind,
-    severity: Severity,
-    from: Option<Label>,
-    to: Option<Label>,
-    detail: Detail,
-    /// Within the contact cap (decided just before emitting).
-    notify: bool,
-}
 
 pub struct Engine {
     rules: Rules,
@@ -1124,10 +1112,12 @@ impl Engine {
         if target != from {
             let kind = match (from, target) {
                 (Segment::New, Segment::GeneralRetain) if m.last_order_at().is_none() => {
-                    let deadline = m.joined_at() + config.lifecycle.activation_deadline;
-                    m.first_seen_unordered()
-                        .is_some_and(|seen| deadline >= seen)
-                        .then_some(WarningKind::ActivationOverdue)
+                    activation::overdue(
+                        m.joined_at(),
+                        config.lifecycle.activation_deadline,
+                        m.first_seen_unordered(),
+                    )
+                    .then_some(WarningKind::ActivationOverdue)
                 }
                 // Leaving `new` through a first order is not news.
                 (Segment::New, _) => None,
@@ -1143,7 +1133,7 @@ impl Engine {
             }
             if let Some(kind) = kind {
                 let severity = match kind {
-                    WarningKind::ActivationOverdue => Severity::Notice,
+                    WarningKind::ActivationOverdue => activation::SEVERITY,
                     _ => change_severity(from, target),
                 };
                 pending.push(Pending {
@@ -1158,87 +1148,31 @@ impl Engine {
         }
 
         let stage = m.stage_at(at);
-        // The recall schedule counts from where her decline began, or, if a late event
-        // put her in decline, from the instant it was applied: a schedule never starts
-        // in the past (SPEC §3).
-        let (recall_from, mut recall_fired) = match (stage, m.last_order_at()) {
-            (Stage::Decline, Some(last)) => {
-                let from = m
-                    .recall_from()
-                    .unwrap_or_else(|| decline_entry(last).max(at));
-                (Some(from), m.recall_fired())
-            }
-            _ => (None, 0),
-        };
-        if let Some(from) = recall_from {
-            let schedule = &config.lifecycle.recall_schedule;
-            while let Some(offset) = schedule.get(usize::from(recall_fired)) {
-                if from + *offset > at {
-                    break;
-                }
-                recall_fired += 1;
-                pending.push(Pending {
-                    kind: WarningKind::RecallDue,
-                    severity: Severity::Notice,
-                    from: None,
-                    to: Some(Label::Segment(target)),
-                    detail: Detail::RecallAttempt(recall_fired),
-                    notify: false,
-                });
-            }
-        }
-
+        let (recall_from, recall_fired) = recall::fire(
+            stage,
+            m.last_order_at(),
+            m.recall_from(),
+            m.recall_fired(),
+            &config.lifecycle.recall_schedule,
+            at,
+            target,
+            &mut pending,
+        );
         let mut lapse_fired = m.lapse_fired();
-        let lapses = &config.lifecycle.login_lapse;
-        while let Some(lapse) = lapses.get(usize::from(lapse_fired)) {
-            if m.login_ref() + *lapse > at {
-                break;
-            }
-            lapse_fired += 1;
-            let severity = if usize::from(lapse_fired) == lapses.len() {
-                Severity::Warning
-            } else {
-                Severity::Notice
-            };
-            pending.push(Pending {
-                kind: WarningKind::LoginLapsed,
-                severity,
-                from: None,
-                to: Some(Label::Segment(target)),
-                detail: Detail::DaysSinceLogin(lapse.whole_days()),
-                notify: false,
-            });
-        }
-
+        login_lapse::fire(
+            m.login_ref(),
+            &config.lifecycle.login_lapse,
+            &mut lapse_fired,
+            at,
+            target,
+            &mut pending,
+        );
         let sla = config.alerts.after_sales_sla;
         let horizon_start = at - config.time.retention_horizon;
         let m = &mut self.members[idx as usize];
         if m.has_tickets() {
-            for ticket in m.tickets_mut(idx, &mut self.tickets).iter_mut() {
-                if ticket.state == TicketState::Open && ticket.opened_at + sla <= at {
-                    ticket.state = TicketState::OpenWarned;
-                    let severity = match target {
-                        Segment::ImportantValue | Segment::ImportantDevelopment => {
-                            Severity::Critical
-                        }
-                        Segment::ImportantMaintain | Segment::ImportantRetain => Severity::Warning,
-                        _ => Severity::Notice,
-                    };
-                    // Hours open at the warning: the SLA, or more for a late "opened".
-                    let detail = Detail::Ticket {
-                        ticket_id: ticket.id.clone(),
-                        open_hours: (at - ticket.opened_at).as_millis() / 3_600_000,
-                    };
-                    pending.push(Pending {
-                        kind: WarningKind::AfterSalesOverdue,
-                        severity,
-                        from: None,
-                        to: Some(Label::Segment(target)),
-                        detail,
-                        notify: false,
-                    });
-                }
-            }
+            let tickets = m.tickets_mut(idx, &mut self.tickets);
+            after_sales::fire(tickets, sla, at, target, &mut pending);
         }
         // Cap entries must still count for the warnings about to be emitted.
         m.prune(

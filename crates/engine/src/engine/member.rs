@@ -14,6 +14,7 @@ use super::cap::CapLog;
 use super::group::Contribution;
 use super::lifecycle::{decline_entry, Stage, LOST_AFTER};
 use super::orders::{OrderList, OrderPool};
+use super::rule::{activation, after_sales, login_lapse, recall};
 use super::rules::Rules;
 use super::segment::{Rfm, Segment};
 use crate::model::{Category, EventTime, Fen, Span};
@@ -917,7 +918,11 @@ impl<'a> Member<'a> {
     pub fn target_segment_rfm(&self, now: EventTime, rules: &Rules) -> (Segment, Option<Rfm>) {
         if self.last_order_at().is_none() {
             let deadline_passed = self.has_profile()
-                && now - self.joined_at() > rules.settings.lifecycle.activation_deadline;
+                && activation::expired(
+                    self.joined_at(),
+                    rules.settings.lifecycle.activation_deadline,
+                    now,
+                );
             let segment = if deadline_passed || self.segment != Segment::New {
                 Segment::GeneralRetain
             } else {
@@ -1010,18 +1015,21 @@ impl<'a> Member<'a> {
             } else {
                 member.consider(last + LOST_AFTER + Span::MILLI);
                 if self.stage_at(now) == Stage::Decline {
-                    if let Some(offset) = config
-                        .lifecycle
-                        .recall_schedule
-                        .get(usize::from(self.recall_fired()))
-                    {
-                        let anchor = self.recall_from().unwrap_or(declines);
-                        member.consider(anchor + *offset);
+                    if let Some(at) = recall::next(
+                        self.recall_from(),
+                        declines,
+                        self.recall_fired(),
+                        &config.lifecycle.recall_schedule,
+                    ) {
+                        member.consider(at);
                     }
                 }
             }
         } else if self.has_profile() && self.segment == Segment::New {
-            member.consider(self.joined_at() + config.lifecycle.activation_deadline + Span::MILLI);
+            member.consider(activation::next(
+                self.joined_at(),
+                config.lifecycle.activation_deadline,
+            ));
         }
         let in_group = self.in_group();
         // The 30-day window also feeds the group's active count and revenue.
@@ -1048,15 +1056,13 @@ impl<'a> Member<'a> {
             }
         }
         let lapses = &config.lifecycle.login_lapse;
-        if let Some(lapse) = lapses.get(usize::from(self.lapse_fired())) {
-            member.consider(login_ref + *lapse);
+        if let Some(at) = login_lapse::next(login_ref, lapses, self.lapse_fired()) {
+            member.consider(at);
         }
         let mut ticket_open = false;
-        for ticket in self.tickets() {
-            if ticket.state == TicketState::Open {
-                ticket_open = true;
-                member.consider(ticket.opened_at + config.alerts.after_sales_sla);
-            }
+        for at in after_sales::next(self.tickets(), config.alerts.after_sales_sla) {
+            ticket_open = true;
+            member.consider(at);
         }
         let (m, g) = (member.get(), group.get());
         // Eviction changes no figure of hers, so it is no change of hers: forgetting one

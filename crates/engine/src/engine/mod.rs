@@ -12,6 +12,7 @@
 //! | `timers` | per-member wake-ups in event-time order |
 //! | `watermark` | per-partition watermark, idleness, live vs replay |
 //! | `warning` | the warning type and its deterministic id |
+//! | `rule` | the rules on a member's own clock, both halves each: activation, recall, login lapse, after-sales |
 
 mod arena;
 pub mod benchmark;
@@ -26,6 +27,7 @@ pub mod member;
 pub mod orders;
 mod prefetch;
 pub mod roster;
+mod rule;
 pub mod rules;
 pub mod segment;
 mod short_copy;
