@@ -567,21 +567,21 @@ impl Config {
         if g.category_benchmark.values().any(|v| *v <= Fen::ZERO) {
             bail!("groups.category_benchmark values must be positive");
         }
-        if self.alerts.member_warning_cap as usize > crate::engine::cap::MAX_CAP {
+        if self.alerts.member_warning_cap as usize > crate::engine::contact_cap::MAX_CAP {
             bail!(
                 "alerts.member_warning_cap is at most {}: the engine keeps that many notification \
                  times per member inline",
-                crate::engine::cap::MAX_CAP
+                crate::engine::contact_cap::MAX_CAP
             );
         }
         if self.alerts.after_sales_sla <= Span::ZERO || self.alerts.cap_window <= Span::ZERO {
             bail!("alerts.after_sales_sla and alerts.cap_window must be positive");
         }
-        if self.alerts.cap_window > crate::engine::cap::MAX_WINDOW {
+        if self.alerts.cap_window > crate::engine::contact_cap::MAX_WINDOW {
             bail!(
                 "alerts.cap_window is at most {}: the engine keeps notification times as \
                  offsets within one window",
-                crate::engine::cap::MAX_WINDOW
+                crate::engine::contact_cap::MAX_WINDOW
             );
         }
         Ok(())

@@ -249,7 +249,6 @@ impl Default for AlertsConfig {
     }
 }
 
-/// `churnwatch run` (SPEC §8): Kafka in, Kafka out.
 /// Recommended actions (thesis 4.5.2), by the segment a member lands in and by the kind
 /// of the other warnings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

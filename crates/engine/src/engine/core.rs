@@ -25,7 +25,7 @@ use foldhash::fast::FixedState;
 
 use super::arena::{IdArena, IdKey};
 use super::dormant::{Dormant, DormantStore};
-use super::group::{Contribution, GroupEvent, GroupState};
+use super::group::{Contribution, GroupState};
 use super::index::{MemberIndex, MAX_MEMBERS};
 use super::member::{
     Eviction, Instant48, Member, MemberCopy, MemberState, OrderRec, Remainder, Ticket, TicketState,
@@ -34,15 +34,14 @@ use super::member::{
 use super::orders::OrderPool;
 use super::prefetch::{prefetch, prefetch_value};
 use super::roster::Roster;
-use super::rule::{activation, after_sales, login_lapse, recall, Pending};
+use super::rule::group_grade::{self, GroupEvent};
+use super::rule::{after_sales, contact_cap, eviction, login_lapse, recall, segment, Pending};
 use super::rules::Rules;
-use super::segment::{change_severity, Rfm, Segment, Severity};
+use super::segment::Rfm;
 use super::slab::Slab;
 use super::stats::EngineStats;
 use super::timers::Timers;
-use super::warning::{
-    Detail, Figures, GroupFigures, Label, MemberFigures, Warning, WarningId, WarningKind,
-};
+use super::warning::{Detail, Figures, Label, MemberFigures, Warning, WarningId, WarningKind};
 use super::watermark::{TimeMode, WatermarkTracker};
 use crate::model::{Event, EventBody, EventTime, GroupId, MemberId, Span, TicketStatus, TutorId};
 use crate::reject::{RejectReason, Rejection};
@@ -890,7 +889,7 @@ impl Engine {
     /// its horizon (after whatever was due at `at` has fired).
     fn step(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let m = &self.members[idx as usize];
-        let (clock, group_only, eviction) = (m.clock(), m.group_wake(), m.eviction_wake());
+        let (clock, group_only, for_eviction) = (m.clock(), m.group_wake(), m.eviction_wake());
         let (before, after) = match self.view(idx).contributions([clock, at], &self.rules) {
             Some((group, [before, after])) => (Some((group, before)), Some((group, after))),
             None => (None, None),
@@ -908,9 +907,11 @@ impl Engine {
         let m = self.view(idx);
         // A dormant move is planned only as a wake-up of its own, when nothing else of hers
         // is pending; forgetting one who left may coincide with a change of hers.
-        if m.forgettable(at, &self.rules) {
+        if eviction::forgettable(&m, at, &self.rules) {
             self.forget(idx);
-        } else if let Some(remainder) = eviction.then(|| m.remainder_at(at, &self.rules)).flatten()
+        } else if let Some(remainder) = for_eviction
+            .then(|| eviction::remainder_at(&m, at, &self.rules))
+            .flatten()
         {
             self.make_dormant(idx, remainder);
         } else {
@@ -1092,8 +1093,10 @@ impl Engine {
         }
     }
 
-    /// Re-derives the member's segment, stage, recall, lapse and ticket state at `at` and
-    /// emits what changed.
+    /// Re-derives the member's state at `at` and emits what changed: the rules of
+    /// `rule/` in a fixed order (segment and activation, lifecycle and recall, login
+    /// lapse, after-sales), the state committed, then the contact cap deciding which of
+    /// the warnings notify (in [`Engine::emit_member`]).
     fn evaluate(&mut self, idx: u32, at: EventTime, out: &mut Vec<Warning>) {
         let config = &self.rules.settings;
         let m = Member::new(
@@ -1109,45 +1112,16 @@ impl Engine {
         let (target, rfm_at) = m.target_segment_rfm(at, &self.rules);
         let from = m.segment;
         let mut fell_at = m.fell_at();
-        if target != from {
-            let kind = match (from, target) {
-                (Segment::New, Segment::GeneralRetain) if m.last_order_at().is_none() => {
-                    activation::overdue(
-                        m.joined_at(),
-                        config.lifecycle.activation_deadline,
-                        m.first_seen_unordered(),
-                    )
-                    .then_some(WarningKind::ActivationOverdue)
-                }
-                // Leaving `new` through a first order is not news.
-                (Segment::New, _) => None,
-                (f, t) if t.rank() < f.rank() => Some(WarningKind::SegmentDowngrade),
-                _ => Some(WarningKind::SegmentUpgrade),
-            };
-            // The tutor's at-risk list: who fell, and when.
-            match kind {
-                Some(WarningKind::SegmentDowngrade | WarningKind::ActivationOverdue) => {
-                    fell_at = Some(at);
-                }
-                _ => fell_at = None,
-            }
-            if let Some(kind) = kind {
-                let severity = match kind {
-                    WarningKind::ActivationOverdue => activation::SEVERITY,
-                    _ => change_severity(from, target),
-                };
-                pending.push(Pending {
-                    kind,
-                    severity,
-                    from: Some(Label::Segment(from)),
-                    to: Some(Label::Segment(target)),
-                    detail: Detail::None,
-                    notify: false,
-                });
-            }
-        }
+        let unordered = segment::Unordered {
+            ordered: m.last_order_at().is_some(),
+            joined_at: m.joined_at(),
+            deadline: config.lifecycle.activation_deadline,
+            first_seen_unordered: m.first_seen_unordered(),
+        };
+        segment::fire(from, target, &unordered, at, &mut fell_at, &mut pending);
 
         let stage = m.stage_at(at);
+        // Attempts name the segment she is in now.
         let (recall_from, recall_fired) = recall::fire(
             stage,
             m.last_order_at(),
@@ -1180,7 +1154,7 @@ impl Engine {
             &mut self.orders,
             &mut self.tickets,
             horizon_start,
-            at - config.alerts.cap_window,
+            contact_cap::window_start(at, &config.alerts),
         );
         self.roster.moved((m.segment, target), (m.stage(), stage));
         m.segment = target;
@@ -1210,16 +1184,8 @@ impl Engine {
         if pending.is_empty() {
             return;
         }
-        let alerts = &self.rules.settings.alerts;
-        let cap = alerts.member_warning_cap as usize;
-        let m = &mut self.members[idx as usize];
-        for p in pending.iter_mut() {
-            p.notify =
-                p.severity == Severity::Critical || m.cap_log.admit(at, cap, alerts.cap_window);
-            if !p.notify {
-                self.stats.capped += 1;
-            }
-        }
+        let log = &mut self.members[idx as usize].cap_log;
+        self.stats.capped += contact_cap::admit(pending, log, at, &self.rules.settings.alerts);
         let m = Member::new(
             idx,
             &self.members[idx as usize],
@@ -1306,65 +1272,11 @@ impl Engine {
     }
 
     fn emit_group(&mut self, g: u32, event: GroupEvent, at: EventTime, out: &mut Vec<Warning>) {
-        use super::group::Grade;
-        let config = &self.rules.settings.groups;
         let group = &self.groups[g as usize];
-        let grade_label = |grade: Option<Grade>| Some(grade.map_or(Label::Ungraded, Label::Grade));
-        let (kind, severity, from, to) = match event {
-            GroupEvent::BelowBenchmark { from } => (
-                WarningKind::GroupBelowBenchmark,
-                Severity::Warning,
-                grade_label(from),
-                grade_label(Some(Grade::Failing)),
-            ),
-            GroupEvent::Recovered { to } => (
-                WarningKind::GroupRecovered,
-                Severity::Notice,
-                grade_label(Some(Grade::Failing)),
-                grade_label(Some(to)),
-            ),
-            GroupEvent::OutputBelowTarget { from } => (
-                WarningKind::GroupOutputBelowTarget,
-                Severity::Warning,
-                grade_label(from),
-                grade_label(Some(Grade::Failing)),
-            ),
-        };
-        let weakest = group.weakest_categories(config);
-        let weakest_text = weakest
-            .iter()
-            .map(|c| c.name())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let (kind, severity, from, to) = group_grade::warning_of(event);
         let base = self.rules.kind_action(kind);
-        let action: std::sync::Arc<str> = match kind {
-            WarningKind::GroupBelowBenchmark => {
-                let needed = group.members_needed();
-                let noun = if needed == 1 { "member" } else { "members" };
-                format!(
-                    "{base}; needs {needed} more active {noun} this month; weakest categories: \
-                     {weakest_text}"
-                )
-                .into()
-            }
-            WarningKind::GroupOutputBelowTarget => format!(
-                "{base}; {} yuan per active member against a target of {}; weakest categories: {weakest_text}",
-                group.output_per_active(),
-                config.output_target
-            )
-            .into(),
-            _ => base,
-        };
-        let figures = Figures::Group(GroupFigures {
-            members: group.counted,
-            active: group.active,
-            activity_bp: group.activity_bp(),
-            benchmark_bp: group.benchmark_bp(),
-            output_per_active: group.output_per_active(),
-            output_target: config.output_target,
-            weakest_categories: weakest,
-            members_needed: group.members_needed(),
-        });
+        let (figures, action) =
+            group_grade::figures_and_action(group, kind, base, &self.rules.settings.groups);
         let warning = Warning {
             id: WarningId::derive(kind, group.id.as_str(), at, from, to, &Detail::None),
             kind,
@@ -1376,7 +1288,7 @@ impl Engine {
             to,
             event_time: at,
             emitted_at: self.emitted_at(at),
-            figures,
+            figures: Figures::Group(figures),
             action,
             notify: true,
         };

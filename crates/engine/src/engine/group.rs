@@ -1,5 +1,6 @@
-//! Community groups (SPEC §5): running aggregates of the members' contributions, the
-//! activity and output grades with hysteresis, and the group warnings.
+//! Community groups (SPEC §5): running aggregates of the members' contributions and the
+//! figures read from them. The grades, with their hysteresis, and what a change of grade
+//! warns are the group-grade rule's (`rule/group_grade.rs`).
 //!
 //! A group never looks at its members directly. Each member contributes a
 //! [`Contribution`] (counted? active? expected probability? 30-day revenue by category),
@@ -37,30 +38,6 @@ impl Grade {
             Grade::Qualified => "qualified",
             Grade::Good => "good",
             Grade::Excellent => "excellent",
-        }
-    }
-
-    /// Grades `margin` (how far above the reference, scaled by `scale`) against cut-offs
-    /// in the same units. Integer arithmetic throughout: a grade at the line is exact.
-    fn of(margin: i128, scale: i128, cuts: (i64, i64)) -> Grade {
-        if margin >= i128::from(cuts.0) * scale {
-            Grade::Excellent
-        } else if margin >= i128::from(cuts.1) * scale {
-            Grade::Good
-        } else if margin >= 0 {
-            Grade::Qualified
-        } else {
-            Grade::Failing
-        }
-    }
-
-    /// A failing grade is kept until the margin clears the hysteresis band, so a group
-    /// hovering at the line does not flap between `failing` and `qualified`.
-    fn with_hysteresis(self, previous: Option<Grade>, margin: i128, band: i128) -> Grade {
-        if previous == Some(Grade::Failing) && self != Grade::Failing && margin < band {
-            Grade::Failing
-        } else {
-            self
         }
     }
 }
@@ -102,14 +79,6 @@ pub struct GroupState {
     pub output_grade: Option<Grade>,
     /// Queued for re-grading at the current instant.
     pub(crate) dirty: bool,
-}
-
-/// A grade transition worth a warning.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum GroupEvent {
-    BelowBenchmark { from: Option<Grade> },
-    Recovered { to: Grade },
-    OutputBelowTarget { from: Option<Grade> },
 }
 
 impl GroupState {
@@ -188,13 +157,13 @@ impl GroupState {
     }
 
     /// Activity minus benchmark, in percentage points times `counted` (exact).
-    fn activity_margin(&self) -> i128 {
+    pub(in crate::engine) fn activity_margin(&self) -> i128 {
         i128::from(self.active) * 100 - i128::from(self.expected_sum)
     }
 
     /// Output minus target, in percent of the target times `target × active` (exact).
     /// With no active member the output is zero.
-    fn output_margin(&self, target: Fen) -> i128 {
+    pub(in crate::engine) fn output_margin(&self, target: Fen) -> i128 {
         i128::from(self.revenue_total().0) * 100
             - i128::from(target.0) * i128::from(self.active) * 100
     }
@@ -243,68 +212,6 @@ impl GroupState {
             .map(|(c, _, _)| c)
             .collect()
     }
-
-    /// Re-grades the group and reports the transitions that deserve a warning.
-    /// `observed_enough` is false during the engine's warm-up: tracked, not graded.
-    pub fn regrade(
-        &mut self,
-        config: &GroupsConfig,
-        observed_enough: bool,
-        events: &mut Vec<GroupEvent>,
-    ) {
-        self.dirty = false;
-        if !observed_enough || self.counted < config.min_group_size {
-            self.activity_grade = None;
-            self.output_grade = None;
-            return;
-        }
-        let scale = i128::from(self.counted);
-        let margin = self.activity_margin();
-        let cuts = (
-            config.activity_grades_pp.excellent,
-            config.activity_grades_pp.good,
-        );
-        let activity = Grade::of(margin, scale, cuts).with_hysteresis(
-            self.activity_grade,
-            margin,
-            i128::from(config.hysteresis_pp) * scale,
-        );
-        match (self.activity_grade, activity) {
-            (previous, Grade::Failing) if previous != Some(Grade::Failing) => {
-                events.push(GroupEvent::BelowBenchmark { from: previous })
-            }
-            (Some(Grade::Failing), to) if to != Grade::Failing => {
-                events.push(GroupEvent::Recovered { to })
-            }
-            _ => {}
-        }
-        self.activity_grade = Some(activity);
-
-        let target = config.output_target;
-        let scale = i128::from(target.0) * i128::from(self.active.max(1));
-        let margin = self.output_margin(target);
-        let cuts = (
-            config.output_grades_pct.excellent,
-            config.output_grades_pct.good,
-        );
-        // No active member means no output at all: failing, whatever the arithmetic says.
-        let raw = if self.active == 0 {
-            Grade::Failing
-        } else {
-            Grade::of(margin, scale, cuts)
-        };
-        let output = raw.with_hysteresis(
-            self.output_grade,
-            margin,
-            i128::from(config.output_hysteresis_pct) * scale,
-        );
-        if output == Grade::Failing && self.output_grade != Some(Grade::Failing) {
-            events.push(GroupEvent::OutputBelowTarget {
-                from: self.output_grade,
-            });
-        }
-        self.output_grade = Some(output);
-    }
 }
 
 fn ratio_bp(numerator: i64, denominator: u32) -> i64 {
@@ -318,6 +225,7 @@ fn ratio_bp(numerator: i64, denominator: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::rule::group_grade::GroupEvent;
 
     fn member(expected: u8, active: bool, revenue_yuan: i64) -> Contribution {
         let mut revenue = [Fen::ZERO; Category::COUNT];

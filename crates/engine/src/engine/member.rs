@@ -9,12 +9,14 @@ use foldhash::fast::FixedState;
 use hashbrown::HashMap;
 
 use super::arena::{IdArena, IdSlot};
-use super::benchmark::{next_tenure_boundary, tenure_month, TENURE_MONTH};
-use super::cap::CapLog;
+use super::benchmark::{tenure_month, TENURE_MONTH};
 use super::group::Contribution;
-use super::lifecycle::{decline_entry, Stage, LOST_AFTER};
+use super::lifecycle::Stage;
 use super::orders::{OrderList, OrderPool};
-use super::rule::{activation, after_sales, login_lapse, recall};
+use super::rule::contact_cap::CapLog;
+use super::rule::{
+    activation, after_sales, eviction, group_grade, login_lapse, recall, segment, Earliest,
+};
 use super::rules::Rules;
 use super::segment::{Rfm, Segment};
 use crate::model::{Category, EventTime, Fen, Span};
@@ -383,14 +385,6 @@ impl MemberState {
             .max(self.login_ref.get())
     }
 
-    /// When she is to be forgotten: a member who left, once silent for
-    /// `state.evict_left_after` (unless that is 0s). Nobody else is ever forgotten.
-    #[inline]
-    pub fn forget_at(&self, rules: &Rules) -> Option<EventTime> {
-        let after = rules.settings.members.evict_left_after;
-        (self.left() && after != Span::ZERO).then(|| self.last_seen() + after)
-    }
-
     /// She is held as a [`Remainder`] from now on, if nothing the remainder drops is
     /// left: no order or ticket in the state, no contact-cap entry, no recall schedule
     /// running, every lapse level sent. The caller has checked that no change of hers is
@@ -422,7 +416,7 @@ impl MemberState {
     }
 
     /// Whether her lifetime figures fit a [`Remainder`].
-    fn fits_remainder(&self) -> bool {
+    pub(in crate::engine) fn fits_remainder(&self) -> bool {
         (0..1 << Remainder::AMOUNT_BITS).contains(&self.lifetime_amount.get())
             && self.lifetime_orders < 1 << Remainder::ORDERS_BITS
     }
@@ -690,7 +684,7 @@ impl Wake {
         }
     }
 
-    fn eviction(at: EventTime) -> Wake {
+    pub(in crate::engine) fn eviction(at: EventTime) -> Wake {
         Wake {
             at,
             group_only: false,
@@ -786,32 +780,6 @@ impl Remainder {
 
     pub fn has_profile(&self) -> bool {
         self.group != NO_GROUP
-    }
-}
-
-/// The earliest of the instants considered that lie after a given instant.
-struct Earliest {
-    after: EventTime,
-    /// `EventTime::MAX` until an instant is considered (none can be that late).
-    earliest: EventTime,
-}
-
-impl Earliest {
-    fn after(now: EventTime) -> Earliest {
-        Earliest {
-            after: now,
-            earliest: EventTime::MAX,
-        }
-    }
-
-    fn consider(&mut self, at: EventTime) {
-        if at > self.after && at < self.earliest {
-            self.earliest = at;
-        }
-    }
-
-    fn get(&self) -> Option<EventTime> {
-        (self.earliest != EventTime::MAX).then_some(self.earliest)
     }
 }
 
@@ -1000,60 +968,34 @@ impl<'a> Member<'a> {
         // Each packed instant is decoded once: this runs after every change of hers.
         let last = self.last_order_at();
         let login_ref = self.login_ref();
-        // Only the current row's bounds can change the segment (see `rule_for`).
-        let rule = last.and_then(|_| rules.segments.rule_for(self.segment));
-        let reads_30 = rule.is_some_and(|r| r.min_m30.is_some() || r.min_f30.is_some());
-        let reads_90 = rule.is_some_and(|r| r.min_f90.is_some());
+        let mut segment_reads_30 = false;
         if let Some(last) = last {
-            if let Some(bound) = rule.and_then(|r| r.max_recency) {
-                member.consider(last + bound + Span::MILLI);
-            }
-            // The next stage boundary: decline, or once in decline, lost.
-            let declines = decline_entry(last);
-            if declines > now {
-                member.consider(declines);
-            } else {
-                member.consider(last + LOST_AFTER + Span::MILLI);
-                if self.stage_at(now) == Stage::Decline {
-                    if let Some(at) = recall::next(
-                        self.recall_from(),
-                        declines,
-                        self.recall_fired(),
-                        &config.lifecycle.recall_schedule,
-                    ) {
-                        member.consider(at);
-                    }
-                }
-            }
+            let row = rules.segments.rule_for(self.segment);
+            segment_reads_30 = segment::next(row, last, self.orders, now, &mut member);
+            let lifecycle = &config.lifecycle;
+            recall::next(
+                last,
+                self.stage_at(now),
+                self.recall_from(),
+                self.recall_fired(),
+                &lifecycle.recall_schedule,
+                now,
+                &mut member,
+            );
         } else if self.has_profile() && self.segment == Segment::New {
             member.consider(activation::next(
                 self.joined_at(),
                 config.lifecycle.activation_deadline,
             ));
         }
-        let in_group = self.in_group();
-        // The 30-day window also feeds the group's active count and revenue.
-        if reads_30 || in_group {
-            let since = now - WINDOW_30;
-            if let Some(order) = self.orders.iter().find(|o| o.at() > since) {
-                let leaves = order.at() + WINDOW_30;
-                if reads_30 {
-                    member.consider(leaves);
-                } else {
-                    group.consider(leaves);
-                }
-            }
-        }
-        if reads_90 {
-            let since = now - WINDOW_90;
-            if let Some(order) = self.orders.iter().find(|o| o.at() > since) {
-                member.consider(order.at() + WINDOW_90);
-            }
-        }
-        if in_group {
-            if let Some(boundary) = next_tenure_boundary(self.joined_at(), now) {
-                group.consider(boundary);
-            }
+        if self.in_group() {
+            group_grade::next(
+                self.joined_at(),
+                self.orders,
+                !segment_reads_30,
+                now,
+                &mut group,
+            );
         }
         let lapses = &config.lifecycle.login_lapse;
         if let Some(at) = login_lapse::next(login_ref, lapses, self.lapse_fired()) {
@@ -1064,81 +1006,8 @@ impl<'a> Member<'a> {
             ticket_open = true;
             member.consider(at);
         }
-        let (m, g) = (member.get(), group.get());
-        // Eviction changes no figure of hers, so it is no change of hers: forgetting one
-        // who left is due at its horizon (a ticket still to be warned about holds it off,
-        // until its SLA, considered above), moving anyone else into a remainder only once
-        // nothing about her changes with time any more. An instant already behind her
-        // clock (a late `member_left`) is due at once.
-        let last_seen = || self.profile_ts().max(last.unwrap_or(NEVER)).max(login_ref);
-        let evict = match self.forget_at(rules) {
-            Some(at) => (!ticket_open).then_some(at),
-            None if m.is_none() && g.is_none() => self.dormant_from(last_seen(), rules),
-            None => None,
-        }
-        .map(|at| at.max(now + Span::MILLI));
-        match (m, g, evict) {
-            (m, g, Some(e)) if [m, g].into_iter().flatten().all(|c| e < c) => {
-                Some(Wake::eviction(e))
-            }
-            (Some(m), Some(g), _) if g < m => Some(Wake::group(g)),
-            (Some(at), _, _) => Some(Wake::member(at)),
-            (None, Some(at), _) => Some(Wake::group(at)),
-            (None, None, _) => None,
-        }
-    }
-
-    /// The first instant from which she can be held as a [`Remainder`], once nothing of
-    /// hers changes with time: her silence (since `last_seen`) at
-    /// `state.evict_dormant_after`, and what the remainder drops gone by the horizons that
-    /// keep it (a resolved ticket at the retention horizon, a contact-cap entry at the end
-    /// of its window). `None` when that never comes without an event: dormant eviction
-    /// off, a ticket still open, lifetime figures too large for the remainder.
-    fn dormant_from(&self, last_seen: EventTime, rules: &Rules) -> Option<EventTime> {
-        let config = &rules.settings;
-        let after = config.members.evict_dormant_after;
-        if after == Span::ZERO || !self.state.fits_remainder() {
-            return None;
-        }
-        let mut from = last_seen + after;
-        for ticket in self.tickets() {
-            if ticket.state != TicketState::Resolved {
-                return None;
-            }
-            from = from.max(ticket.opened_at + config.time.retention_horizon);
-        }
-        if let Some(latest) = self.state.cap_log.latest() {
-            from = from.max(latest + config.alerts.cap_window);
-        }
-        Some(from)
-    }
-
-    /// Whether she is to be forgotten at `now`: she left, her silence has reached its
-    /// horizon, and no ticket of hers still awaits its warning.
-    pub fn forgettable(&self, now: EventTime, rules: &Rules) -> bool {
-        self.forget_at(rules).is_some_and(|at| at <= now)
-            && !self.tickets().iter().any(|t| t.state == TicketState::Open)
-    }
-
-    /// Her remainder, if she can leave the hot state at `now`: nothing of hers changes
-    /// with time any more and her silence has reached its horizon.
-    pub fn remainder_at(&self, now: EventTime, rules: &Rules) -> Option<Remainder> {
-        let record = self.state;
-        let last_seen = record.last_seen();
-        let after = rules.settings.members.evict_dormant_after;
-        // Most timer steps are of members heard from within the horizon: that test first.
-        if after == Span::ZERO || last_seen + after > now {
-            return None;
-        }
-        let due = self
-            .dormant_from(last_seen, rules)
-            .is_some_and(|at| at <= now)
-            && record.forget_at(rules).is_none();
-        let settled = || self.wake_plan(now, rules).is_none_or(|w| w.eviction);
-        if !(due && settled()) {
-            return None;
-        }
-        record.remainder(rules.settings.lifecycle.login_lapse.len())
+        let last_seen = self.profile_ts().max(last.unwrap_or(NEVER)).max(login_ref);
+        eviction::plan(self, &member, &group, ticket_open, last_seen, now, rules)
     }
 }
 

@@ -8,15 +8,14 @@
 //! | `segment` | the RFM segment table, ranks, severities |
 //! | `lifecycle` | lifecycle stages and the recall anchor |
 //! | `benchmark` | tenure months and the tier × month benchmark table |
-//! | `group` | group aggregates, grades, hysteresis |
+//! | `group` | group aggregates and the figures read from them |
 //! | `timers` | per-member wake-ups in event-time order |
 //! | `watermark` | per-partition watermark, idleness, live vs replay |
 //! | `warning` | the warning type and its deterministic id |
-//! | `rule` | the rules on a member's own clock, both halves each: activation, recall, login lapse, after-sales |
+//! | `rule` | the SPEC rules, one module each, both halves each: segments, activation, lifecycle and recall, login lapse, after-sales, contact cap, eviction, group grades |
 
 mod arena;
 pub mod benchmark;
-pub mod cap;
 mod core;
 mod dormant;
 mod fixed_array;
@@ -28,6 +27,7 @@ pub mod orders;
 mod prefetch;
 pub mod roster;
 mod rule;
+pub use rule::contact_cap;
 pub mod rules;
 pub mod segment;
 mod short_copy;

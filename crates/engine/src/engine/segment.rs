@@ -1,5 +1,7 @@
-//! RFM segments (SPEC §4, thesis tables 2.4 and 4.3): the ordered rule table, ranks, and
-//! the severity of a change between two segments. The only file that knows the rules.
+//! RFM segments (SPEC §4, thesis tables 2.4 and 4.3): the segments and their ranks, the
+//! ordered row table that classifies RFM figures, and warning severities. What a change
+//! of segment means and when the next can come is the segment rule's
+//! (`rule/segment.rs`).
 
 use std::fmt;
 
@@ -150,16 +152,5 @@ impl Severity {
             Severity::Warning => "WARNING",
             Severity::Critical => "CRITICAL",
         }
-    }
-}
-
-/// Severity of a segment change: `CRITICAL` for a fall from `important_*` into
-/// `general_*`, `WARNING` for other falls out of `important_*`, `NOTICE` otherwise.
-pub fn change_severity(from: Segment, to: Segment) -> Severity {
-    let downgrade = matches!((from.rank(), to.rank()), (Some(a), Some(b)) if b < a);
-    match (downgrade, from.is_important(), to.is_important()) {
-        (true, true, false) => Severity::Critical,
-        (true, true, true) => Severity::Warning,
-        _ => Severity::Notice,
     }
 }

@@ -1,11 +1,12 @@
-//! SPEC §4, recall: while she is in `decline`, `RECALL_DUE` (NOTICE) at each offset of
-//! `lifecycle.recall_schedule` (1, 3, 5, 10, 15 and 30 days) from where the decline
-//! began, or, when a late event put her in decline, from the instant it was applied: a
+//! SPEC §4, lifecycle and recall: the stage boundaries time alone crosses (decline 30 days
+//! after the last order, lost after 90) and, while she is in `decline`, `RECALL_DUE`
+//! (NOTICE) at each offset of `lifecycle.recall_schedule` (1, 3, 5, 10, 15 and 30 days)
+//! from where the decline began, or, when a late event put her in decline, from the instant it was applied: a
 //! schedule never starts in the past (SPEC §3). An order ends the schedule; the next
 //! decline starts it again.
 
-use super::Pending;
-use crate::engine::lifecycle::{decline_entry, Stage};
+use super::{Earliest, Pending};
+use crate::engine::lifecycle::{decline_entry, Stage, LOST_AFTER};
 use crate::engine::warning::{Detail, Label, WarningKind};
 use crate::engine::{Segment, Severity};
 use crate::model::{EventTime, Span};
@@ -46,15 +47,28 @@ pub(in crate::engine) fn fire(
     (Some(from), fired)
 }
 
-/// When the next attempt is due for a member in decline since `declines`, the schedule
-/// anchored at `anchor` if a late event moved it.
+/// Offers the next instant her lifecycle stage or her recall schedule changes, for a
+/// member whose last order was at `last`, in `stage` at `now`: entering decline; once in
+/// it, the next attempt and entering lost.
 #[inline]
 pub(in crate::engine) fn next(
+    last: EventTime,
+    stage: Stage,
     anchor: Option<EventTime>,
-    declines: EventTime,
     fired: u8,
     schedule: &[Span],
-) -> Option<EventTime> {
-    let offset = schedule.get(usize::from(fired))?;
-    Some(anchor.unwrap_or(declines) + *offset)
+    now: EventTime,
+    member: &mut Earliest,
+) {
+    let declines = decline_entry(last);
+    if declines > now {
+        member.consider(declines);
+        return;
+    }
+    member.consider(last + LOST_AFTER + Span::MILLI);
+    if stage == Stage::Decline {
+        if let Some(offset) = schedule.get(usize::from(fired)) {
+            member.consider(anchor.unwrap_or(declines) + *offset);
+        }
+    }
 }
