@@ -26,6 +26,7 @@ use foldhash::fast::FixedState;
 use super::arena::{IdArena, IdKey};
 use super::dormant::{Dormant, DormantStore};
 use super::group::{Contribution, GroupState};
+use super::groups::{GroupInput, Groups};
 use super::index::{MemberIndex, MAX_MEMBERS};
 use super::member::{
     Eviction, Instant48, Member, MemberCopy, MemberState, OrderRec, Remainder, Ticket, TicketState,
@@ -115,20 +116,16 @@ pub struct Engine {
     /// Member id → index into `members`; the id itself lives only in the state.
     index: MemberIndex,
     hasher: FixedState,
-    groups: Vec<GroupState>,
-    group_index: HashMap<GroupId, u32>,
+    /// The group side: its only input is contribution changes.
+    groups: Groups,
     tutors: Vec<TutorId>,
     tutor_index: HashMap<TutorId, u32>,
     timers: Timers,
     tracker: WatermarkTracker,
     watermark: EventTime,
-    dirty_groups: Vec<u32>,
-    /// Groups are graded from this instant on (first event + warm-up).
-    grading_from: Option<EventTime>,
     /// Members with a pending wake-up (the queue also holds superseded entries).
     live_timers: usize,
     scratch_due: Vec<u32>,
-    scratch_group_events: Vec<GroupEvent>,
     scratch_pending: Vec<Pending>,
     scratch_found: Vec<Option<u32>>,
     scratch_hashes: Vec<u64>,
@@ -165,17 +162,13 @@ impl Engine {
             tickets: TicketTable::default(),
             index: MemberIndex::default(),
             hasher: FixedState::default(),
-            groups: Vec::new(),
-            group_index: HashMap::new(),
+            groups: Groups::default(),
             tutors: Vec::new(),
             tutor_index: HashMap::new(),
             timers: Timers::default(),
             watermark: EventTime::MIN,
-            dirty_groups: Vec::new(),
-            grading_from: None,
             live_timers: 0,
             scratch_due: Vec::new(),
-            scratch_group_events: Vec::new(),
             scratch_pending: Vec::new(),
             scratch_found: Vec::new(),
             scratch_hashes: Vec::new(),
@@ -227,8 +220,7 @@ impl Engine {
             ids: self.ids.heap_bytes(),
             index: self.index.buckets() * size_of::<u32>(),
             timers: self.timers.heap_bytes(),
-            groups: self.groups.capacity() * size_of::<GroupState>()
-                + self.group_index.capacity() * (size_of::<GroupId>() + 8)
+            groups: self.groups.heap_bytes()
                 + self.tutors.capacity() * size_of::<TutorId>()
                 + self.tutor_index.capacity() * (size_of::<TutorId>() + 8),
             roster: self.roster.heap_bytes(),
@@ -276,9 +268,9 @@ impl Engine {
             self.stats.count_rejection(rejection.reason);
             return Err(rejection);
         }
-        if self.grading_from.is_none() {
+        if self.groups.grading_from.is_none() {
             let from = event.ts + self.rules.settings.groups.warmup;
-            self.grading_from = Some(from);
+            self.groups.grading_from = Some(from);
             self.timers.schedule(WARMUP_TIMER, from);
         }
         let watermark = self.tracker.observe(partition, event.ts, wall);
@@ -458,9 +450,7 @@ impl Engine {
             let first = out.len();
             for &idx in &due {
                 if idx == WARMUP_TIMER {
-                    for g in 0..self.groups.len() as u32 {
-                        self.mark_dirty(g);
-                    }
+                    self.groups.mark_all_dirty();
                     continue;
                 }
                 if self.members[idx as usize].wake() != Some(at) {
@@ -686,16 +676,6 @@ impl Engine {
         MemberState::revived(entry.id, &entry.remainder, self.watermark, lapses)
     }
 
-    fn intern_group(&mut self, id: &GroupId) -> u32 {
-        if let Some(&idx) = self.group_index.get(id) {
-            return idx;
-        }
-        let idx = self.groups.len() as u32;
-        self.groups.push(GroupState::new(id.clone()));
-        self.group_index.insert(id.clone(), idx);
-        idx
-    }
-
     fn intern_tutor(&mut self, id: &TutorId) -> u32 {
         if let Some(&idx) = self.tutor_index.get(id) {
             return idx;
@@ -786,7 +766,7 @@ impl Engine {
         } else {
             if moves_figures {
                 let after = self.contribution(idx, at);
-                self.move_contribution(before, after);
+                self.groups.moved(before, after);
             }
             self.evaluate(idx, at, out);
             self.reschedule(idx);
@@ -856,7 +836,7 @@ impl Engine {
 
     fn compact_timers(&mut self) {
         let members = &self.members;
-        let grading_from = self.grading_from;
+        let grading_from = self.groups.grading_from;
         self.timers.retain(|slot, at| {
             if slot == WARMUP_TIMER {
                 grading_from == Some(at)
@@ -894,7 +874,7 @@ impl Engine {
             Some((group, [before, after])) => (Some((group, before)), Some((group, after))),
             None => (None, None),
         };
-        self.move_contribution(before, after);
+        self.groups.moved(before, after);
         if group_only {
             // Every member-side instant is later (see `Member::wake_plan`): evaluating
             // her would change nothing, and her silence has not reached its horizon.
@@ -925,7 +905,7 @@ impl Engine {
     fn forget(&mut self, idx: u32) {
         let clock = self.members[idx as usize].clock();
         let before = self.contribution(idx, clock);
-        self.move_contribution(before, None);
+        self.groups.moved(before, None);
         self.set_wake(idx, None);
         let m = &mut self.members[idx as usize];
         let tutor = m.has_profile().then_some(m.tutor);
@@ -963,40 +943,6 @@ impl Engine {
         )
     }
 
-    fn move_contribution(
-        &mut self,
-        before: Option<(u32, Contribution)>,
-        after: Option<(u32, Contribution)>,
-    ) {
-        if before == after {
-            return;
-        }
-        if let (Some((from, b)), Some((to, a))) = (&before, &after) {
-            if from == to {
-                // The common case, a member moving with time inside her group: one pass.
-                self.groups[*to as usize].replace(b, a);
-                self.mark_dirty(*to);
-                return;
-            }
-        }
-        if let Some((group, c)) = before {
-            self.groups[group as usize].remove(&c);
-            self.mark_dirty(group);
-        }
-        if let Some((group, c)) = after {
-            self.groups[group as usize].add(&c);
-            self.mark_dirty(group);
-        }
-    }
-
-    fn mark_dirty(&mut self, group: u32) {
-        let g = &mut self.groups[group as usize];
-        if !g.dirty {
-            g.dirty = true;
-            self.dirty_groups.push(group);
-        }
-    }
-
     fn reschedule(&mut self, idx: u32) {
         let m = self.view(idx);
         let next = m.wake_plan(m.clock(), &self.rules);
@@ -1014,14 +960,14 @@ impl Engine {
                 if ts < self.members[idx as usize].profile_ts() {
                     return false;
                 }
-                let group = self.intern_group(&profile.group_id);
+                let group = self.groups.intern(&profile.group_id);
                 let tutor = self.intern_tutor(&profile.tutor_id);
                 let tier = self
                     .rules
                     .benchmark
                     .tier_index(profile.fee_tier.as_str())
                     .unwrap_or(0);
-                self.groups[group as usize].tutor = Some(tutor);
+                self.groups.apply(GroupInput::Tutor { group, tutor });
                 let m = &mut self.members[idx as usize];
                 let tutor_before = m.has_profile().then_some(m.tutor);
                 self.roster.retutor(idx, tutor_before, tutor);
@@ -1197,7 +1143,7 @@ impl Engine {
         let member_id = MemberId::new(id);
         let (group_id, tutor_id) = if m.has_profile() {
             (
-                Some(self.groups[m.group as usize].id.clone()),
+                Some(self.groups.by_index(m.group).id.clone()),
                 Some(self.tutors[m.tutor as usize].clone()),
             )
         } else {
@@ -1243,7 +1189,7 @@ impl Engine {
     /// Re-grades every group whose figures moved, at instant `at`.
     #[inline]
     fn flush_groups(&mut self, at: EventTime, out: &mut Vec<Warning>) {
-        if !self.dirty_groups.is_empty() {
+        if self.groups.any_dirty() {
             self.regrade_dirty(at, out);
         }
     }
@@ -1251,49 +1197,14 @@ impl Engine {
     /// [`Engine::flush_groups`] when some group is dirty.
     #[inline(never)]
     fn regrade_dirty(&mut self, at: EventTime, out: &mut Vec<Warning>) {
-        let mut dirty = std::mem::take(&mut self.dirty_groups);
-        dirty.sort_unstable();
-        let mut events = std::mem::take(&mut self.scratch_group_events);
-        for &g in &dirty {
-            events.clear();
-            let observed_enough = self.grading_from.is_some_and(|from| at >= from);
-            self.groups[g as usize].regrade(
-                &self.rules.settings.groups,
-                observed_enough,
-                &mut events,
-            );
-            for event in events.iter().copied() {
-                self.emit_group(g, event, at, out);
-            }
-        }
-        dirty.clear();
-        self.dirty_groups = dirty;
-        self.scratch_group_events = events;
-    }
-
-    fn emit_group(&mut self, g: u32, event: GroupEvent, at: EventTime, out: &mut Vec<Warning>) {
-        let group = &self.groups[g as usize];
-        let (kind, severity, from, to) = group_grade::warning_of(event);
-        let base = self.rules.kind_action(kind);
-        let (figures, action) =
-            group_grade::figures_and_action(group, kind, base, &self.rules.settings.groups);
-        let warning = Warning {
-            id: WarningId::derive(kind, group.id.as_str(), at, from, to, &Detail::None),
-            kind,
-            severity,
-            member_id: None,
-            group_id: Some(group.id.clone()),
-            tutor_id: group.tutor.map(|t| self.tutors[t as usize].clone()),
-            from,
-            to,
-            event_time: at,
-            emitted_at: self.emitted_at(at),
-            figures: Figures::Group(figures),
-            action,
-            notify: true,
-        };
-        self.stats.count_warning(&warning);
-        out.push(warning);
+        let emitted_at = self.emitted_at(at);
+        let (rules, tutors, stats) = (&self.rules, &self.tutors, &mut self.stats);
+        self.groups
+            .regrade_dirty(at, &rules.settings.groups, |group, event| {
+                let warning = group_warning(rules, tutors, group, event, at, emitted_at);
+                stats.count_warning(&warning);
+                out.push(warning);
+            });
     }
 
     // ----- read access for queries, state export and tests -----
@@ -1355,7 +1266,7 @@ impl Engine {
     }
 
     pub fn group(&self, id: &GroupId) -> Option<&GroupState> {
-        self.group_index.get(id).map(|&g| &self.groups[g as usize])
+        self.groups.get(id)
     }
 
     pub fn groups(&self) -> impl Iterator<Item = &GroupState> {
@@ -1363,7 +1274,7 @@ impl Engine {
     }
 
     pub fn group_id_of(&self, m: &MemberState) -> Option<&GroupId> {
-        (m.group != NO_GROUP).then(|| &self.groups[m.group as usize].id)
+        (m.group != NO_GROUP).then(|| &self.groups.by_index(m.group).id)
     }
 
     pub fn tutor_id(&self, tutor: u32) -> Option<&TutorId> {
@@ -1406,5 +1317,35 @@ impl Engine {
 
     pub fn roster(&self) -> &Roster {
         &self.roster
+    }
+}
+
+/// The warning of a change of grade of `group` at `at`.
+fn group_warning(
+    rules: &Rules,
+    tutors: &[TutorId],
+    group: &GroupState,
+    event: GroupEvent,
+    at: EventTime,
+    emitted_at: EventTime,
+) -> Warning {
+    let (kind, severity, from, to) = group_grade::warning_of(event);
+    let base = rules.kind_action(kind);
+    let (figures, action) =
+        group_grade::figures_and_action(group, kind, base, &rules.settings.groups);
+    Warning {
+        id: WarningId::derive(kind, group.id.as_str(), at, from, to, &Detail::None),
+        kind,
+        severity,
+        member_id: None,
+        group_id: Some(group.id.clone()),
+        tutor_id: group.tutor.map(|t| tutors[t as usize].clone()),
+        from,
+        to,
+        event_time: at,
+        emitted_at,
+        figures: Figures::Group(figures),
+        action,
+        notify: true,
     }
 }

@@ -8,7 +8,8 @@
 //! | `segment` | the RFM segment table, ranks, severities |
 //! | `lifecycle` | lifecycle stages and the recall anchor |
 //! | `benchmark` | tenure months and the tier × month benchmark table |
-//! | `group` | group aggregates and the figures read from them |
+//! | `group` | one group's aggregates and the figures read from them |
+//! | `groups` | the group side: every group, its one input (contribution changes), grading at an instant |
 //! | `timers` | per-member wake-ups in event-time order |
 //! | `watermark` | per-partition watermark, idleness, live vs replay |
 //! | `warning` | the warning type and its deterministic id |
@@ -20,6 +21,7 @@ mod core;
 mod dormant;
 mod fixed_array;
 pub mod group;
+pub mod groups;
 mod index;
 pub mod lifecycle;
 pub mod member;

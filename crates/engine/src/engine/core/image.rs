@@ -84,13 +84,13 @@ impl Engine {
             orders: &self.orders,
             tickets: &self.tickets,
             index: &self.index,
-            groups: &self.groups,
+            groups: &self.groups.groups,
             tutors: &self.tutors,
             timers: &self.timers,
             tracker: &self.tracker,
             watermark: self.watermark,
-            dirty_groups: &self.dirty_groups,
-            grading_from: self.grading_from,
+            dirty_groups: &self.groups.dirty,
+            grading_from: self.groups.grading_from,
             live_timers: self.live_timers,
             stats: &self.stats,
             roster: &self.roster,
@@ -159,7 +159,7 @@ impl Engine {
                 "member with tier {tier}, group {group}, tutor {tutor} out of range"
             )));
         }
-        engine.group_index = image
+        engine.groups.index = image
             .groups
             .iter()
             .enumerate()
@@ -176,13 +176,13 @@ impl Engine {
         engine.orders = image.orders;
         engine.tickets = image.tickets;
         engine.index = image.index;
-        engine.groups = image.groups;
+        engine.groups.groups = image.groups;
         engine.tutors = image.tutors;
         engine.timers = image.timers;
         engine.tracker = image.tracker;
         engine.watermark = image.watermark;
-        engine.dirty_groups = image.dirty_groups;
-        engine.grading_from = image.grading_from;
+        engine.groups.dirty = image.dirty_groups;
+        engine.groups.grading_from = image.grading_from;
         engine.live_timers = image.live_timers;
         engine.stats = image.stats;
         engine.roster = image.roster;
