@@ -18,6 +18,14 @@ status=0
 while read -r seed members days sets; do
     name="seed$seed-$members"
     "$new" generate --seed "$seed" --members "$members" --days "$days" --start 2026-01-01T00:00:00Z -o "$work/$name.jsonl" 2>"$work/$name.generate.log"
+    # Refused lines too, so that the dead letters are compared with something in them.
+    cat >>"$work/$name.jsonl" <<'BAD'
+{"event_id":"bad-1","member_id":"m0000001","ts":"2026-01-02T00:00:00Z","type":"order"}
+not json at all
+{"event_id":"bad-2","member_id":"m0000001","ts":"2026-13-40T00:00:00Z","type":"login"}
+{"event_id":"bad-3","member_id":"m0000002","ts":"2026-01-03T00:00:00Z","type":"teleport"}
+{"event_id":"bad-4","member_id":"","ts":"2026-01-03T00:00:00Z","type":"login"}
+BAD
     for which in old new; do
         bin=${!which}
         # shellcheck disable=SC2086 # $sets is a list of --set flags
