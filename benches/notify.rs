@@ -47,9 +47,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use churnwatch::clock::wall_ms;
 use churnwatch::proto::v1;
 use kafka_support::*;
-use prost::Message as _;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 use receivers::*;
@@ -190,12 +190,6 @@ fn median_f(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn tutor(i: usize) -> String {
     format!("t{}", i % TUTORS)
 }
@@ -206,30 +200,19 @@ fn warning(run: &str, i: usize, emitted_at_ms: i64) -> (String, Vec<u8>) {
         "{:032x}",
         xxhash_rust::xxh3::xxh3_128(format!("{run}/{i}").as_bytes())
     );
-    let w = v1::Warning {
-        warning_id: id.clone(),
-        kind: v1::WarningKind::SegmentDowngrade as i32,
-        severity: v1::Severity::Warning as i32,
-        member_id: Some(format!("m{i}")),
-        group_id: Some(format!("g{}", i % 40)),
-        tutor_id: Some(tutor(i)),
-        from: Some("important_value".into()),
-        to: Some("important_maintain".into()),
+    let record = WarningRecord {
+        id: &id,
+        kind: v1::WarningKind::SegmentDowngrade,
+        severity: v1::Severity::Warning,
+        member: Some(format!("m{i}")),
+        group: format!("g{}", i % 40),
+        tutor: &tutor(i),
         event_time_ms: emitted_at_ms - 1_000,
         emitted_at_ms,
-        figures: Some(v1::warning::Figures::Member(v1::MemberFigures {
-            recency_days: Some(8),
-            f30: 2,
-            m30_fen: 120_000,
-            f90: 4,
-            lifetime_orders: 9,
-            lifetime_amount_fen: 880_000,
-            ..Default::default()
-        })),
-        action: "personal check-in; look for an unresolved after-sales issue".into(),
         notify: true,
-    };
-    (id, w.encode_to_vec())
+    }
+    .encode();
+    (id, record)
 }
 
 /// Eight tutors, each with a webhook channel of her own; nothing held, nothing digested.
@@ -369,7 +352,7 @@ fn latency(secret: &std::path::Path, produced: Produce, down: Option<usize>) -> 
     }
     let warm_ids: Vec<String> = (0..TUTORS)
         .map(|i| {
-            let (id, record) = warning(&format!("{run}-warm"), i, now_ms());
+            let (id, record) = warning(&format!("{run}-warm"), i, wall_ms());
             let key = format!("m{i}");
             send_waiting(
                 &p,
@@ -396,7 +379,7 @@ fn latency(secret: &std::path::Path, produced: Produce, down: Option<usize>) -> 
         rx.down_for(r, LENGTH + Duration::from_secs(2));
     }
     let up_at = Instant::now() + LENGTH + Duration::from_secs(2);
-    let up_at_ms = now_ms() + (LENGTH + Duration::from_secs(2)).as_millis() as i64;
+    let up_at_ms = wall_ms() + (LENGTH + Duration::from_secs(2)).as_millis() as i64;
 
     let total = (RATE * LENGTH.as_secs()) as usize;
     let interval = Duration::from_secs_f64(1.0 / RATE as f64);
@@ -413,7 +396,7 @@ fn latency(secret: &std::path::Path, produced: Produce, down: Option<usize>) -> 
             p.begin_transaction().expect("begin");
             txn_since = Some(Instant::now());
         }
-        let at = now_ms();
+        let at = wall_ms();
         let (id, record) = warning(&run, i, at);
         let key = format!("m{i}");
         send_waiting(
@@ -537,7 +520,7 @@ fn throughput(
     let s = setup(&rx, secret, &[format!("notify.queue_capacity={capacity}")]);
     let run = unique("thr");
     let p = producer(false);
-    let now = now_ms();
+    let now = wall_ms();
     for i in 0..alerts {
         let (_, record) = warning(&run, i, now);
         let key = format!("m{i}");

@@ -20,6 +20,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::ClientConfig;
 use receivers::*;
 
+use churnwatch::clock::wall_ms;
 use churnwatch::proto::v1;
 
 /// One generated warning, as the engine writes it to the warnings topic.
@@ -31,17 +32,11 @@ struct Sent {
     record: Vec<u8>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// `n` warnings for `tutors` (seeded): member falls, recall calls, lapses and group
 /// warnings of every severity, about one in five over the contact cap (`notify: false`).
 fn warnings(seed: u64, n: usize, tutors: &[&str]) -> Vec<Sent> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let now = now_ms();
+    let now = wall_ms();
     (0..n)
         .map(|i| {
             let tutor = tutors[rng.gen_range(0..tutors.len())].to_owned();
@@ -66,48 +61,23 @@ fn warnings(seed: u64, n: usize, tutors: &[&str]) -> Vec<Sent> {
                 v1::Severity::Warning,
                 v1::Severity::Critical,
             ][rng.gen_range(0..3)];
-            let figures = if group {
-                v1::warning::Figures::Group(v1::GroupFigures {
-                    members: 120,
-                    active: 30,
-                    activity_bp: 2_500,
-                    benchmark_bp: 3_600,
-                    output_per_active_fen: 31_000,
-                    output_target_fen: 45_000,
-                    weakest_categories: vec!["fresh_food".into()],
-                    members_needed: 14,
-                })
-            } else {
-                v1::warning::Figures::Member(v1::MemberFigures {
-                    recency_days: Some(8),
-                    f30: 2,
-                    m30_fen: 120_000,
-                    f90: 4,
-                    lifetime_orders: 9,
-                    lifetime_amount_fen: 880_000,
-                    ..Default::default()
-                })
-            };
-            let w = v1::Warning {
-                warning_id: id.clone(),
-                kind: kind as i32,
-                severity: severity as i32,
-                member_id: (!group).then(|| format!("m{i}")),
-                group_id: Some(format!("g{}", i % 7)),
-                tutor_id: Some(tutor.clone()),
-                from: Some("important_value".into()),
-                to: Some("important_maintain".into()),
+            let record = WarningRecord {
+                id: &id,
+                kind,
+                severity,
+                member: (!group).then(|| format!("m{i}")),
+                group: format!("g{}", i % 7),
+                tutor: &tutor,
                 event_time_ms: now - 60_000,
                 emitted_at_ms: now,
-                figures: Some(figures),
-                action: "personal check-in; look for an unresolved after-sales issue".into(),
                 notify,
-            };
+            }
+            .encode();
             Sent {
                 id,
                 tutor,
                 notify,
-                record: w.encode_to_vec(),
+                record,
             }
         })
         .collect()

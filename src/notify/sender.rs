@@ -158,6 +158,14 @@ pub async fn run(
     }
 }
 
+/// One place for a channel's health: the flag the retry loop reads (a failing channel's
+/// due retries are parked again, a merely busy one's wait) and the gauge an operator's
+/// alert reads must never disagree.
+fn mark_failing(name: &str, flag: &AtomicBool, metrics: &NotifyMetrics, failing: bool) {
+    flag.store(failing, Ordering::Relaxed);
+    metrics.channel_failing(name, failing);
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn deliver(
     name: &str,
@@ -202,8 +210,7 @@ async fn deliver(
         };
         match judge(kind, &answer, now.div_euclid(1000)) {
             Verdict::Delivered => {
-                failing.store(false, Ordering::Relaxed);
-                metrics.channel_failing(name, false);
+                mark_failing(name, failing, metrics, false);
                 return Done::Delivered {
                     job,
                     at_ms: clock(),
@@ -216,8 +223,7 @@ async fn deliver(
                 not_before,
             } => {
                 metrics.retry(kind, reason);
-                failing.store(true, Ordering::Relaxed);
-                metrics.channel_failing(name, true);
+                mark_failing(name, failing, metrics, true);
                 let first = *job.first_tried_ms.get_or_insert(now);
                 let failing = Duration::from_millis((clock() - first).max(0) as u64);
                 if failing >= settings.give_up_after {

@@ -348,3 +348,62 @@ async fn webhook(
     r.accept(receiver, ids);
     StatusCode::NO_CONTENT.into_response()
 }
+
+/// A warning as the engine writes it to the warnings topic, for the notifier's tests and
+/// bench: a member's fall (`important_value` → `important_maintain`) with her figures, or
+/// with `group` set a group below its benchmark with the group's.
+pub struct WarningRecord<'a> {
+    pub id: &'a str,
+    pub kind: churnwatch::proto::v1::WarningKind,
+    pub severity: churnwatch::proto::v1::Severity,
+    pub member: Option<String>,
+    pub group: String,
+    pub tutor: &'a str,
+    pub event_time_ms: i64,
+    pub emitted_at_ms: i64,
+    pub notify: bool,
+}
+
+impl WarningRecord<'_> {
+    pub fn encode(&self) -> Vec<u8> {
+        use churnwatch::proto::v1;
+        use prost::Message as _;
+        let figures = match self.member {
+            None => v1::warning::Figures::Group(v1::GroupFigures {
+                members: 120,
+                active: 30,
+                activity_bp: 2_500,
+                benchmark_bp: 3_600,
+                output_per_active_fen: 31_000,
+                output_target_fen: 45_000,
+                weakest_categories: vec!["fresh_food".into()],
+                members_needed: 14,
+            }),
+            Some(_) => v1::warning::Figures::Member(v1::MemberFigures {
+                recency_days: Some(8),
+                f30: 2,
+                m30_fen: 120_000,
+                f90: 4,
+                lifetime_orders: 9,
+                lifetime_amount_fen: 880_000,
+                ..Default::default()
+            }),
+        };
+        v1::Warning {
+            warning_id: self.id.to_owned(),
+            kind: self.kind as i32,
+            severity: self.severity as i32,
+            member_id: self.member.clone(),
+            group_id: Some(self.group.clone()),
+            tutor_id: Some(self.tutor.to_owned()),
+            from: Some("important_value".into()),
+            to: Some("important_maintain".into()),
+            event_time_ms: self.event_time_ms,
+            emitted_at_ms: self.emitted_at_ms,
+            figures: Some(figures),
+            action: "personal check-in; look for an unresolved after-sales issue".into(),
+            notify: self.notify,
+        }
+        .encode_to_vec()
+    }
+}
