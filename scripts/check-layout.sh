@@ -2,6 +2,8 @@
 # The engine crate stays pure (issue 15, CONTRIBUTING.md): nothing that does I/O, reads a
 # clock or spawns threads in its dependency tree, so that `cargo test -p
 # churnwatch-engine` builds without librdkafka; and it never names the service crate.
+# In both crates no two modules import each other, directly or round a loop
+# (scripts/module-cycles.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +18,4 @@ if grep -rnE '\bchurnwatch::|crate::(config|kafka|http|cli|decode|output|metrics
     exit 1
 fi
 echo "check-layout: crates/engine: $(wc -l <<<"$tree") crates in its tree, none of tokio, rdkafka, axum, hyper, reqwest, prometheus, toml, tracing"
+scripts/module-cycles.py src crates/engine/src

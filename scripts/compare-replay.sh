@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Behaviour unchanged across a refactoring: replay output, --state-out and refused lines
-# of two churnwatch binaries byte-identical on generated workloads (three seeds and
-# sizes by default; eviction on in one of them so that dormant remainders are covered).
+# Behaviour unchanged across a refactoring: the generator's output, and replay output,
+# --state-out and refused lines of two churnwatch binaries byte-identical on generated
+# workloads (three seeds and sizes by default; eviction on in one of them so that dormant
+# remainders are covered).
 #
 #   scripts/compare-replay.sh OLD_BINARY NEW_BINARY [WORKDIR]
 #
@@ -17,7 +18,17 @@ status=0
 # seed members days extra-settings
 while read -r seed members days sets; do
     name="seed$seed-$members"
-    "$new" generate --seed "$seed" --members "$members" --days "$days" --start 2026-01-01T00:00:00Z -o "$work/$name.jsonl" 2>"$work/$name.generate.log"
+    for which in old new; do
+        bin=${!which}
+        "$bin" generate --seed "$seed" --members "$members" --days "$days" --start 2026-01-01T00:00:00Z -o "$work/$name.$which.jsonl" 2>"$work/$name.generate.log"
+    done
+    if cmp -s "$work/$name.old.jsonl" "$work/$name.new.jsonl"; then
+        echo "compare-replay: $name generated input identical ($(wc -l <"$work/$name.new.jsonl") lines)"
+    else
+        echo "compare-replay: $name generated input DIFFERS: diff $work/$name.old.jsonl $work/$name.new.jsonl" >&2
+        status=1
+    fi
+    mv "$work/$name.new.jsonl" "$work/$name.jsonl"
     # Refused lines too, so that the dead letters are compared with something in them.
     cat >>"$work/$name.jsonl" <<'BAD'
 {"event_id":"bad-1","member_id":"m0000001","ts":"2026-01-02T00:00:00Z","type":"order"}

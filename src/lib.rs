@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod decode;
 pub mod generate;
+pub mod health;
 pub mod http;
 pub mod kafka;
 pub mod metrics;

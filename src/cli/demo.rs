@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::decode::JsonDecoder;
 use crate::engine::{Engine, Figures, Severity, TimeMode, Warning};
 use crate::generate::{GenerateOptions, Workload};
-use crate::http::Health;
+use crate::health::Health;
 use crate::kafka::Shutdown;
 use crate::model::GroupId;
 

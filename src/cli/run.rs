@@ -10,7 +10,8 @@ use tracing_subscriber::EnvFilter;
 
 use crate::alerts_feed::AlertFeed;
 use crate::config::Config;
-use crate::http::{self, Health};
+use crate::health::Health;
+use crate::http;
 use crate::kafka::{self, Observers, RunStats, Shutdown};
 use crate::metrics::Metrics;
 use crate::query;

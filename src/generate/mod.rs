@@ -90,6 +90,7 @@ mod population;
 mod rng;
 #[cfg(test)]
 mod tests;
+mod time_of_day;
 
 use std::io::{self, Write};
 

@@ -268,10 +268,10 @@ impl Population {
             let mut rng = streams.rng(Purpose::Member, i as u64, 0);
             let slice = join_slice(i);
             let time_of_day =
-                super::behaviour::local_time_of_day(&mut rng, opts.evening_peak_share * 0.8);
+                super::time_of_day::local_time_of_day(&mut rng, opts.evening_peak_share * 0.8);
             let slice_start = opts.start.as_millis() + slice as i64 * day_ms;
             let joined_at = slice_start
-                + super::behaviour::offset_in_slice(opts.start.as_millis(), time_of_day);
+                + super::time_of_day::offset_in_slice(opts.start.as_millis(), time_of_day);
             let tier = u8::from(rng.gen::<f64>() < tier_399);
             let r: f64 = rng.gen();
             let first_tday = if r < never {

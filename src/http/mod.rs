@@ -14,8 +14,9 @@ mod alerts;
 mod page;
 pub mod zones;
 
+pub use crate::health::Health;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,22 +41,6 @@ use crate::query::{Answer, Query, QueryClient, QueryError};
 
 /// Largest `?limit=` a tutor query may ask for.
 const MAX_AT_RISK_LIMIT: usize = 1_000;
-
-/// Readiness, as the pipeline sees it: partitions assigned, restored and caught up.
-#[derive(Clone, Debug, Default)]
-pub struct Health {
-    ready: Arc<AtomicBool>,
-}
-
-impl Health {
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::Relaxed);
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Relaxed)
-    }
-}
 
 #[derive(Clone)]
 struct AppState {

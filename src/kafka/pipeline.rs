@@ -34,7 +34,7 @@ use crate::clock::wall_clock;
 use crate::config::{Config, DeliveryGuarantee, Encoding, KafkaConfig, KafkaTimeMode};
 use crate::decode::{JsonDecoder, ProtobufDecoder};
 use crate::engine::{Engine, TimeMode, Warning};
-use crate::http::Health;
+use crate::health::Health;
 use crate::metrics::{Metrics, TopicCounters};
 use crate::model::{Event, EventTime};
 use crate::query::QueryInbox;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{Segment, MAX_MEMBERS};
+use crate::model::Segment;
 use crate::model::{Category, Fen, Span};
 
 /// Everything the engine reads, and nothing else.
@@ -21,6 +21,10 @@ pub struct Settings {
     pub actions: Actions,
     pub members: MemberLimits,
 }
+
+/// The most members one engine holds, hot and dormant: 2^25 − 1, what the member index's
+/// 25 slot bits can number.
+pub const MAX_MEMBERS: usize = (1 << 25) - 1;
 
 /// How many members the engine holds and when it forgets one (the service's `[state]`
 /// section carries these keys beside its snapshot settings).

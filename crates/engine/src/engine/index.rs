@@ -18,7 +18,9 @@ const TAG_SHIFT: u32 = 25;
 /// Slot + 1 in the low bits, so that an occupied bucket is never `EMPTY`.
 const SLOT_MASK: u32 = (1 << TAG_SHIFT) - 1;
 /// The most members one index holds: 2^25 − 1 (33.5 M, about 6.7 GB of state).
-pub const MAX_MEMBERS: usize = SLOT_MASK as usize;
+pub use crate::settings::MAX_MEMBERS;
+// The limit the settings promise must be what a bucket's slot bits can number.
+const _: () = assert!(MAX_MEMBERS == SLOT_MASK as usize);
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct MemberIndex {

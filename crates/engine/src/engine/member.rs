@@ -1,7 +1,9 @@
-//! Per-member state and everything derived from it at an instant: RFM figures, the target
-//! segment, the group contribution and the next wake-up. Pure functions of the state and
-//! a time; the engine core decides when to call them and what to emit. Also the compact
-//! remainder a settled, long-silent member is held in ([`Remainder`]).
+//! Per-member state and what derives from it at an instant without a rule's judgement:
+//! RFM figures, lifecycle stage, the group contribution. Pure functions of the state and
+//! a time; the segment she belongs in and her next wake-up are the rules' (`rule/mod.rs`,
+//! on the same `Member`), and the engine core decides when to call them and what to
+//! emit. Also the compact remainder a settled, long-silent member is held in
+//! ([`Remainder`]).
 use serde::{Deserialize, Serialize};
 
 use compact_str::CompactString;
@@ -10,95 +12,17 @@ use hashbrown::HashMap;
 
 use super::arena::{IdArena, IdSlot};
 use super::benchmark::{tenure_month, TENURE_MONTH};
+use super::cap_log::CapLog;
 use super::group::Contribution;
 use super::lifecycle::Stage;
 use super::orders::{OrderList, OrderPool};
-use super::rule::contact_cap::CapLog;
-use super::rule::{
-    activation, after_sales, eviction, group_grade, login_lapse, recall, segment, Earliest,
-};
+pub use super::orders::{OrderRec, MAX_ORDER_AMOUNT, ORDER_EPOCH};
 use super::rules::Rules;
 use super::segment::{Rfm, Segment};
 use crate::model::{Category, EventTime, Fen, Span};
 
 pub const WINDOW_30: Span = Span::days(30);
 pub const WINDOW_90: Span = Span::days(90);
-
-/// One order of the retention horizon in 16 bytes: enough for both windows, the group's
-/// revenue by category and duplicate detection. Packed because every member holds a few
-/// and 10 M members must fit in about 2 GB:
-/// - `time_cat`: milliseconds since 2000-01-01 (42 bits, to 2139) and the category
-///   (4 bits), with the top 18 bits of the order-id hash;
-/// - `amount_key`: the amount in fen (32 bits) and 32 more bits of the hash.
-///
-/// A 50-bit order-id hash takes about 10^14 orders of one member to confuse two.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderRec {
-    time_cat: u64,
-    amount_key: u64,
-}
-
-/// Instants an order can carry: 2000-01-01T00:00:00Z up to 2^42 ms later (year 2139).
-pub const ORDER_EPOCH: EventTime = EventTime(946_684_800_000);
-const TIME_BITS: u32 = 42;
-/// The largest amount an order can carry: 42 949 672.95 yuan.
-pub const MAX_ORDER_AMOUNT: Fen = Fen(u32::MAX as i64);
-
-impl OrderRec {
-    /// Whether an order at `at` of `amount` fits the packed form; the engine refuses
-    /// others with a reason before they reach the state.
-    pub fn fits(at: EventTime, amount: Fen) -> bool {
-        let offset = at.as_millis() - ORDER_EPOCH.as_millis();
-        (0..(1i64 << TIME_BITS)).contains(&offset) && (0..=MAX_ORDER_AMOUNT.0).contains(&amount.0)
-    }
-
-    /// Callers check [`OrderRec::fits`] first; out-of-range parts are clamped, never wrapped.
-    pub fn new(at: EventTime, order_key: u64, category: Category, amount: Fen) -> OrderRec {
-        let offset =
-            (at.as_millis() - ORDER_EPOCH.as_millis()).clamp(0, (1i64 << TIME_BITS) - 1) as u64;
-        let fen = amount.0.clamp(0, MAX_ORDER_AMOUNT.0) as u64;
-        let key = Self::key_of(order_key);
-        OrderRec {
-            time_cat: offset << 22 | (category.index() as u64) << 18 | key >> 32,
-            amount_key: fen << 32 | (key & 0xFFFF_FFFF),
-        }
-    }
-
-    pub fn at(&self) -> EventTime {
-        EventTime(ORDER_EPOCH.as_millis() + (self.time_cat >> 22) as i64)
-    }
-
-    pub fn amount(&self) -> Fen {
-        Fen((self.amount_key >> 32) as i64)
-    }
-
-    pub fn category(&self) -> Category {
-        Category::ALL[((self.time_cat >> 18) & 0xF) as usize % Category::COUNT]
-    }
-
-    /// The stored 50-bit order-id hash: compare with [`OrderRec::key_of`].
-    pub fn key(&self) -> u64 {
-        (self.time_cat & 0x3_FFFF) << 32 | (self.amount_key & 0xFFFF_FFFF)
-    }
-
-    /// The part of an order-id hash that is stored.
-    pub fn key_of(order_key: u64) -> u64 {
-        order_key & ((1u64 << 50) - 1)
-    }
-
-    /// A free block of the order pool: holds the next free block's number.
-    pub(super) const fn linking(next: u16) -> OrderRec {
-        OrderRec {
-            time_cat: next as u64,
-            amount_key: 0,
-        }
-    }
-
-    /// The next free block's number, in a record made by [`OrderRec::linking`].
-    pub(super) fn link(&self) -> u16 {
-        self.time_cat as u16
-    }
-}
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TicketState {
@@ -875,33 +799,6 @@ impl<'a> Member<'a> {
         rfm
     }
 
-    /// The segment the rules give at `now`. A member who never ordered stays `new` until
-    /// the activation deadline has passed, then is `general_retain`.
-    pub fn target_segment(&self, now: EventTime, rules: &Rules) -> Segment {
-        self.target_segment_rfm(now, rules).0
-    }
-
-    /// [`Member::target_segment`], with the RFM figures it was read from (`None` for a
-    /// member who never ordered: none were needed).
-    pub fn target_segment_rfm(&self, now: EventTime, rules: &Rules) -> (Segment, Option<Rfm>) {
-        if self.last_order_at().is_none() {
-            let deadline_passed = self.has_profile()
-                && activation::expired(
-                    self.joined_at(),
-                    rules.settings.lifecycle.activation_deadline,
-                    now,
-                );
-            let segment = if deadline_passed || self.segment != Segment::New {
-                Segment::GeneralRetain
-            } else {
-                Segment::New
-            };
-            return (segment, None);
-        }
-        let rfm = self.rfm(now);
-        (rules.segments.classify(&rfm), Some(rfm))
-    }
-
     /// What the member adds to its group's figures at `now`, or `None` outside any group.
     pub fn contribution(&self, now: EventTime, rules: &Rules) -> Option<(u32, Contribution)> {
         let (group, [c]) = self.contributions([now], rules)?;
@@ -947,67 +844,6 @@ impl<'a> Member<'a> {
             }
         }
         Some((self.group, cs))
-    }
-
-    /// The earliest instant after `now` at which anything derived from this state can
-    /// change: the current segment row's recency bound or window, a stage boundary, an
-    /// order leaving the 30-day window of her group's figures, the activation deadline, a
-    /// tenure month, a recall attempt, a login lapse or an after-sales SLA.
-    pub fn next_wake(&self, now: EventTime, rules: &Rules) -> Option<EventTime> {
-        self.wake_plan(now, rules).map(|wake| wake.at)
-    }
-
-    /// [`Member::next_wake`], and whether at that instant only her contribution to her
-    /// group's figures can change (a tenure month, or an order leaving a 30-day window no
-    /// segment rule of hers reads): then every member-side candidate is later, so her
-    /// evaluation would find nothing to do and the timer step skips it.
-    pub fn wake_plan(&self, now: EventTime, rules: &Rules) -> Option<Wake> {
-        let config = &rules.settings;
-        let mut member = Earliest::after(now);
-        let mut group = Earliest::after(now);
-        // Each packed instant is decoded once: this runs after every change of hers.
-        let last = self.last_order_at();
-        let login_ref = self.login_ref();
-        let mut segment_reads_30 = false;
-        if let Some(last) = last {
-            let row = rules.segments.rule_for(self.segment);
-            segment_reads_30 = segment::next(row, last, self.orders, now, &mut member);
-            let lifecycle = &config.lifecycle;
-            recall::next(
-                last,
-                self.stage_at(now),
-                self.recall_from(),
-                self.recall_fired(),
-                &lifecycle.recall_schedule,
-                now,
-                &mut member,
-            );
-        } else if self.has_profile() && self.segment == Segment::New {
-            member.consider(activation::next(
-                self.joined_at(),
-                config.lifecycle.activation_deadline,
-            ));
-        }
-        if self.in_group() {
-            group_grade::next(
-                self.joined_at(),
-                self.orders,
-                !segment_reads_30,
-                now,
-                &mut group,
-            );
-        }
-        let lapses = &config.lifecycle.login_lapse;
-        if let Some(at) = login_lapse::next(login_ref, lapses, self.lapse_fired()) {
-            member.consider(at);
-        }
-        let mut ticket_open = false;
-        for at in after_sales::next(self.tickets(), config.alerts.after_sales_sla) {
-            ticket_open = true;
-            member.consider(at);
-        }
-        let last_seen = self.profile_ts().max(last.unwrap_or(NEVER)).max(login_ref);
-        eviction::plan(self, &member, &group, ticket_open, last_seen, now, rules)
     }
 }
 
@@ -1210,36 +1046,5 @@ mod tests {
         assert!(!Instant48::fits(EventTime(INSTANT_MAX.as_millis() + 1)));
         assert!(!Instant48::fits(EventTime(INSTANT_MIN.as_millis() - 1)));
         assert!(!Instant48::fits(NEVER));
-    }
-
-    #[test]
-    fn an_order_record_keeps_every_part_exactly_in_16_bytes() {
-        assert_eq!(std::mem::size_of::<OrderRec>(), 16);
-        let at = EventTime::parse_rfc3339("2026-11-23T11:06:40.123Z").unwrap();
-        for (key, category, amount) in [
-            (u64::MAX, Category::Other, MAX_ORDER_AMOUNT),
-            (0, Category::ApparelBags, Fen::ZERO),
-            (0x0123_4567_89AB_CDEF, Category::MotherBaby, Fen(123_456)),
-        ] {
-            assert!(OrderRec::fits(at, amount));
-            let rec = OrderRec::new(at, key, category, amount);
-            assert_eq!(
-                (rec.at(), rec.category(), rec.amount(), rec.key()),
-                (at, category, amount, OrderRec::key_of(key))
-            );
-        }
-        let last = EventTime(ORDER_EPOCH.as_millis() + (1i64 << TIME_BITS) - 1);
-        assert_eq!(OrderRec::new(last, 7, Category::Home, Fen(1)).at(), last);
-    }
-
-    #[test]
-    fn orders_outside_the_packed_range_do_not_fit() {
-        let at = EventTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
-        assert!(!OrderRec::fits(at, Fen(MAX_ORDER_AMOUNT.0 + 1)));
-        assert!(!OrderRec::fits(ORDER_EPOCH - Span::MILLI, Fen(1)));
-        assert!(!OrderRec::fits(
-            EventTime(ORDER_EPOCH.as_millis() + (1i64 << TIME_BITS)),
-            Fen(1)
-        ));
     }
 }

@@ -17,6 +17,7 @@
 
 mod arena;
 pub mod benchmark;
+mod cap_log;
 mod core;
 mod dormant;
 mod fixed_array;

@@ -1,4 +1,5 @@
-//! The order lists of every member, in one pool of 64 KiB pages instead of one heap
+//! Orders as the state holds them: one order packed in 16 bytes ([`OrderRec`]), and the
+//! order lists of every member in one pool of 64 KiB pages instead of one heap
 //! allocation each.
 //!
 //! A member's list costs an 8-byte [`OrderList`] in her record instead of a 16-byte boxed
@@ -12,7 +13,83 @@
 //! with over 4 096 orders within the horizon) get a vector of their own.
 use serde::{Deserialize, Serialize};
 
-use super::member::OrderRec;
+use crate::model::{Category, EventTime, Fen};
+
+/// One order of the retention horizon in 16 bytes: enough for both windows, the group's
+/// revenue by category and duplicate detection. Packed because every member holds a few
+/// and 10 M members must fit in about 2 GB:
+/// - `time_cat`: milliseconds since 2000-01-01 (42 bits, to 2139) and the category
+///   (4 bits), with the top 18 bits of the order-id hash;
+/// - `amount_key`: the amount in fen (32 bits) and 32 more bits of the hash.
+///
+/// A 50-bit order-id hash takes about 10^14 orders of one member to confuse two.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRec {
+    time_cat: u64,
+    amount_key: u64,
+}
+
+/// Instants an order can carry: 2000-01-01T00:00:00Z up to 2^42 ms later (year 2139).
+pub const ORDER_EPOCH: EventTime = EventTime(946_684_800_000);
+const TIME_BITS: u32 = 42;
+/// The largest amount an order can carry: 42 949 672.95 yuan.
+pub const MAX_ORDER_AMOUNT: Fen = Fen(u32::MAX as i64);
+
+impl OrderRec {
+    /// Whether an order at `at` of `amount` fits the packed form; the engine refuses
+    /// others with a reason before they reach the state.
+    pub fn fits(at: EventTime, amount: Fen) -> bool {
+        let offset = at.as_millis() - ORDER_EPOCH.as_millis();
+        (0..(1i64 << TIME_BITS)).contains(&offset) && (0..=MAX_ORDER_AMOUNT.0).contains(&amount.0)
+    }
+
+    /// Callers check [`OrderRec::fits`] first; out-of-range parts are clamped, never wrapped.
+    pub fn new(at: EventTime, order_key: u64, category: Category, amount: Fen) -> OrderRec {
+        let offset =
+            (at.as_millis() - ORDER_EPOCH.as_millis()).clamp(0, (1i64 << TIME_BITS) - 1) as u64;
+        let fen = amount.0.clamp(0, MAX_ORDER_AMOUNT.0) as u64;
+        let key = Self::key_of(order_key);
+        OrderRec {
+            time_cat: offset << 22 | (category.index() as u64) << 18 | key >> 32,
+            amount_key: fen << 32 | (key & 0xFFFF_FFFF),
+        }
+    }
+
+    pub fn at(&self) -> EventTime {
+        EventTime(ORDER_EPOCH.as_millis() + (self.time_cat >> 22) as i64)
+    }
+
+    pub fn amount(&self) -> Fen {
+        Fen((self.amount_key >> 32) as i64)
+    }
+
+    pub fn category(&self) -> Category {
+        Category::ALL[((self.time_cat >> 18) & 0xF) as usize % Category::COUNT]
+    }
+
+    /// The stored 50-bit order-id hash: compare with [`OrderRec::key_of`].
+    pub fn key(&self) -> u64 {
+        (self.time_cat & 0x3_FFFF) << 32 | (self.amount_key & 0xFFFF_FFFF)
+    }
+
+    /// The part of an order-id hash that is stored.
+    pub fn key_of(order_key: u64) -> u64 {
+        order_key & ((1u64 << 50) - 1)
+    }
+
+    /// A free block of the order pool: holds the next free block's number.
+    const fn linking(next: u16) -> OrderRec {
+        OrderRec {
+            time_cat: next as u64,
+            amount_key: 0,
+        }
+    }
+
+    /// The next free block's number, in a record made by [`OrderRec::linking`].
+    fn link(&self) -> u16 {
+        self.time_cat as u16
+    }
+}
 
 const PAGE_BITS: u32 = 12;
 /// Orders per page.
@@ -356,6 +433,7 @@ fn two_pages(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Span;
 
     #[test]
     fn classes_are_exact_to_eight_then_at_most_a_quarter_slack() {
@@ -445,5 +523,36 @@ mod tests {
             pool.remove_front(list, 3);
         }
         assert_eq!(pool.spare.len(), pool.pages.len());
+    }
+
+    #[test]
+    fn an_order_record_keeps_every_part_exactly_in_16_bytes() {
+        assert_eq!(std::mem::size_of::<OrderRec>(), 16);
+        let at = EventTime::parse_rfc3339("2026-11-23T11:06:40.123Z").unwrap();
+        for (key, category, amount) in [
+            (u64::MAX, Category::Other, MAX_ORDER_AMOUNT),
+            (0, Category::ApparelBags, Fen::ZERO),
+            (0x0123_4567_89AB_CDEF, Category::MotherBaby, Fen(123_456)),
+        ] {
+            assert!(OrderRec::fits(at, amount));
+            let rec = OrderRec::new(at, key, category, amount);
+            assert_eq!(
+                (rec.at(), rec.category(), rec.amount(), rec.key()),
+                (at, category, amount, OrderRec::key_of(key))
+            );
+        }
+        let last = EventTime(ORDER_EPOCH.as_millis() + (1i64 << TIME_BITS) - 1);
+        assert_eq!(OrderRec::new(last, 7, Category::Home, Fen(1)).at(), last);
+    }
+
+    #[test]
+    fn orders_outside_the_packed_range_do_not_fit() {
+        let at = EventTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        assert!(!OrderRec::fits(at, Fen(MAX_ORDER_AMOUNT.0 + 1)));
+        assert!(!OrderRec::fits(ORDER_EPOCH - Span::MILLI, Fen(1)));
+        assert!(!OrderRec::fits(
+            EventTime(ORDER_EPOCH.as_millis() + (1i64 << TIME_BITS)),
+            Fen(1)
+        ));
     }
 }

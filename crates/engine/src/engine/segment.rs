@@ -1,75 +1,14 @@
-//! RFM segments (SPEC §4, thesis tables 2.4 and 4.3): the segments and their ranks, the
-//! ordered row table that classifies RFM figures, and warning severities. What a change
+//! RFM segments (SPEC §4, thesis tables 2.4 and 4.3): the ordered row table that
+//! classifies RFM figures, and warning severities (the segments themselves, with their
+//! ranks, are vocabulary: `model::Segment`). What a change
 //! of segment means and when the next can come is the segment rule's
 //! (`rule/segment.rs`).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::Segment;
 use crate::model::{Fen, Span};
 use crate::settings::SegmentRule;
-
-/// A member's RFM segment. `New` has no rank: the member has never ordered.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Segment {
-    New,
-    GeneralRetain,
-    GeneralMaintain,
-    GeneralDevelopment,
-    GeneralValue,
-    ImportantRetain,
-    ImportantMaintain,
-    ImportantDevelopment,
-    ImportantValue,
-}
-
-impl Segment {
-    pub const ALL: [Segment; 9] = [
-        Segment::New,
-        Segment::GeneralRetain,
-        Segment::GeneralMaintain,
-        Segment::GeneralDevelopment,
-        Segment::GeneralValue,
-        Segment::ImportantRetain,
-        Segment::ImportantMaintain,
-        Segment::ImportantDevelopment,
-        Segment::ImportantValue,
-    ];
-
-    /// 1 (`general_retain`) to 8 (`important_value`); `None` for `new`.
-    pub fn rank(self) -> Option<u8> {
-        match self {
-            Segment::New => None,
-            other => Some(other as u8),
-        }
-    }
-
-    pub fn is_important(self) -> bool {
-        self >= Segment::ImportantRetain
-    }
-
-    pub const fn name(self) -> &'static str {
-        match self {
-            Segment::New => "new",
-            Segment::GeneralRetain => "general_retain",
-            Segment::GeneralMaintain => "general_maintain",
-            Segment::GeneralDevelopment => "general_development",
-            Segment::GeneralValue => "general_value",
-            Segment::ImportantRetain => "important_retain",
-            Segment::ImportantMaintain => "important_maintain",
-            Segment::ImportantDevelopment => "important_development",
-            Segment::ImportantValue => "important_value",
-        }
-    }
-}
-
-impl fmt::Display for Segment {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// The figures a segment rule reads, at one instant.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]

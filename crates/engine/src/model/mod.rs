@@ -7,10 +7,12 @@ pub mod event;
 pub mod ids;
 pub mod money;
 pub mod rfc3339;
+pub mod segment;
 pub mod time;
 
 pub use category::{AfterSalesReason, Category, TicketStatus};
 pub use event::{AfterSales, Event, EventBody, Order, Profile};
 pub use ids::{stable_hash, FeeTier, GroupId, MemberId, TutorId};
 pub use money::Fen;
+pub use segment::Segment;
 pub use time::{EventTime, Span};

@@ -4,7 +4,10 @@
 //! instant cached), proven equal to chrono's general parser and formatter by the tests
 //! below; everything else goes to chrono.
 
+use std::fmt;
+
 use chrono::DateTime;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::digits::two_digits;
 use super::time::{EventTime, TimeError};
@@ -193,6 +196,48 @@ pub fn to_string(t: EventTime) -> String {
     write(&mut buf, &mut DateCache::new(), t);
     // Only ASCII digits, signs and punctuation are written.
     String::from_utf8(buf).unwrap_or_default()
+}
+
+/// EventTime as text: RFC 3339 is its only textual form.
+impl EventTime {
+    /// Parses RFC 3339 with an explicit offset (`Z` or `±hh:mm`), any sub-second precision;
+    /// digits beyond the millisecond are truncated.
+    #[inline]
+    pub fn parse_rfc3339(text: &str) -> Result<EventTime, TimeError> {
+        parse(text)
+    }
+
+    /// RFC 3339 in UTC with exactly three fractional digits: the JSON output contract.
+    pub fn to_rfc3339(self) -> String {
+        to_string(self)
+    }
+}
+
+impl fmt::Display for EventTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// Text in human-readable formats; milliseconds in binary ones (state snapshots).
+impl Serialize for EventTime {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventTime {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return i64::deserialize(d).map(EventTime);
+        }
+        let text = String::deserialize(d)?;
+        EventTime::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Event time and spans of it, in whole milliseconds since the Unix epoch (UTC).
 //!
-//! Timestamps are parsed and written by [`super::rfc3339`]. Nothing here reads a clock: the engine is
-//! driven by event time alone, and the edges pass wall-clock readings in as values.
+//! An instant's text (RFC 3339: `Display`, `parse_rfc3339`, serde's human-readable form)
+//! is [`super::rfc3339`]'s. Nothing here reads a clock: the engine is driven by event time
+//! alone, and the edges pass wall-clock readings in as values.
 
 use std::fmt;
 use std::ops::{Add, Sub};
@@ -133,50 +134,11 @@ impl EventTime {
         self.0
     }
 
-    /// Parses RFC 3339 with an explicit offset (`Z` or `±hh:mm`), any sub-second precision;
-    /// digits beyond the millisecond are truncated.
-    #[inline]
-    pub fn parse_rfc3339(text: &str) -> Result<EventTime, TimeError> {
-        super::rfc3339::parse(text)
-    }
-
-    /// RFC 3339 in UTC with exactly three fractional digits: the JSON output contract.
-    pub fn to_rfc3339(self) -> String {
-        super::rfc3339::to_string(self)
-    }
-
     pub fn saturating_add(self, span: Span) -> EventTime {
         EventTime(self.0.saturating_add(span.0))
     }
     pub fn saturating_sub(self, span: Span) -> EventTime {
         EventTime(self.0.saturating_sub(span.0))
-    }
-}
-
-impl fmt::Display for EventTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
-    }
-}
-
-/// Text in human-readable formats; milliseconds in binary ones (state snapshots).
-impl Serialize for EventTime {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.collect_str(self)
-        } else {
-            s.serialize_i64(self.0)
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for EventTime {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        if !d.is_human_readable() {
-            return i64::deserialize(d).map(EventTime);
-        }
-        let text = String::deserialize(d)?;
-        EventTime::parse_rfc3339(&text).map_err(serde::de::Error::custom)
     }
 }
 

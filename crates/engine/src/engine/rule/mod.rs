@@ -27,8 +27,10 @@ pub mod login_lapse;
 pub mod recall;
 pub mod segment;
 
+use super::member::{Member, Wake};
+use super::segment::{Rfm, Segment};
 use super::warning::{Detail, Label, WarningKind};
-use super::Severity;
+use super::{Rules, Severity};
 use crate::model::EventTime;
 
 /// A member warning decided at an instant, before the contact cap and her figures are
@@ -70,5 +72,100 @@ impl Earliest {
     #[inline]
     pub fn get(&self) -> Option<EventTime> {
         (self.earliest != EventTime::MAX).then_some(self.earliest)
+    }
+}
+
+/// A member read through the rules: her segment at an instant (the segment and
+/// activation rules' judgement) and her next wake-up (the earliest `next` of every rule).
+impl Member<'_> {
+    /// The segment the rules give at `now`. A member who never ordered stays `new` until
+    /// the activation deadline has passed, then is `general_retain`.
+    pub fn target_segment(&self, now: EventTime, rules: &Rules) -> Segment {
+        self.target_segment_rfm(now, rules).0
+    }
+
+    /// [`Member::target_segment`], with the RFM figures it was read from (`None` for a
+    /// member who never ordered: none were needed).
+    pub fn target_segment_rfm(&self, now: EventTime, rules: &Rules) -> (Segment, Option<Rfm>) {
+        if self.last_order_at().is_none() {
+            let deadline_passed = self.has_profile()
+                && activation::expired(
+                    self.joined_at(),
+                    rules.settings.lifecycle.activation_deadline,
+                    now,
+                );
+            let segment = if deadline_passed || self.segment != Segment::New {
+                Segment::GeneralRetain
+            } else {
+                Segment::New
+            };
+            return (segment, None);
+        }
+        let rfm = self.rfm(now);
+        (rules.segments.classify(&rfm), Some(rfm))
+    }
+
+    /// The earliest instant after `now` at which anything derived from this state can
+    /// change: the current segment row's recency bound or window, a stage boundary, an
+    /// order leaving the 30-day window of her group's figures, the activation deadline, a
+    /// tenure month, a recall attempt, a login lapse or an after-sales SLA.
+    pub fn next_wake(&self, now: EventTime, rules: &Rules) -> Option<EventTime> {
+        self.wake_plan(now, rules).map(|wake| wake.at)
+    }
+
+    /// [`Member::next_wake`], and whether at that instant only her contribution to her
+    /// group's figures can change (a tenure month, or an order leaving a 30-day window no
+    /// segment rule of hers reads): then every member-side candidate is later, so her
+    /// evaluation would find nothing to do and the timer step skips it.
+    pub fn wake_plan(&self, now: EventTime, rules: &Rules) -> Option<Wake> {
+        let config = &rules.settings;
+        let mut member = Earliest::after(now);
+        let mut group = Earliest::after(now);
+        // Each packed instant is decoded once: this runs after every change of hers.
+        let last = self.last_order_at();
+        let login_ref = self.login_ref();
+        let mut segment_reads_30 = false;
+        if let Some(last) = last {
+            let row = rules.segments.rule_for(self.segment);
+            segment_reads_30 = segment::next(row, last, self.orders(), now, &mut member);
+            let lifecycle = &config.lifecycle;
+            recall::next(
+                last,
+                self.stage_at(now),
+                self.recall_from(),
+                self.recall_fired(),
+                &lifecycle.recall_schedule,
+                now,
+                &mut member,
+            );
+        } else if self.has_profile() && self.segment == Segment::New {
+            member.consider(activation::next(
+                self.joined_at(),
+                config.lifecycle.activation_deadline,
+            ));
+        }
+        if self.in_group() {
+            group_grade::next(
+                self.joined_at(),
+                self.orders(),
+                !segment_reads_30,
+                now,
+                &mut group,
+            );
+        }
+        let lapses = &config.lifecycle.login_lapse;
+        if let Some(at) = login_lapse::next(login_ref, lapses, self.lapse_fired()) {
+            member.consider(at);
+        }
+        let mut ticket_open = false;
+        for at in after_sales::next(self.tickets(), config.alerts.after_sales_sla) {
+            ticket_open = true;
+            member.consider(at);
+        }
+        let last_seen = self
+            .profile_ts()
+            .max(last.unwrap_or(EventTime::MIN))
+            .max(login_ref);
+        eviction::plan(self, &member, &group, ticket_open, last_seen, now, rules)
     }
 }
