@@ -8,9 +8,14 @@
 //! librdkafka's queue, then this thread, then the channel, and the pipeline stops
 //! consuming until acknowledgements make room. Nothing is dropped.
 //!
-//! At least once, the safe offsets come back through shared state tagged with the
-//! consumer-group generation they belong to, so offsets of partitions lost in a rebalance
-//! are never committed. Exactly once, the records and the input offsets of every
+//! What the thread has to tell the pipeline (safe offsets, records in flight, a reset
+//! carried out, a rebuild needed, a failure) comes back as [`Report`]s on a channel of
+//! their own, and the pipeline keeps its own view of them: neither side holds a lock the
+//! other waits for, and the pipeline's waits (for room in the round queue, for a reset to
+//! be carried out) are blocking receives rather than sleeps, timed out only to notice a
+//! second signal. At least once, the safe offsets are tagged with the consumer-group
+//! generation they belong to, so offsets of partitions lost in a rebalance are never
+//! committed. Exactly once, the records and the input offsets of every
 //! `commit_interval` go into one Kafka transaction; a transaction that fails is aborted
 //! (its records never become visible to `read_committed` readers) and the pipeline is
 //! asked to rebuild its state from the last committed offsets, so the aborted output is
@@ -22,12 +27,12 @@
 //! unit and every unit before it.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use crossbeam_channel::{self as channel, Receiver, RecvTimeoutError, SendTimeoutError};
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Message, OwnedHeaders};
@@ -54,6 +59,9 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 const ROUNDS_QUEUED: usize = 4;
 /// How long the thread waits for a round before it serves delivery reports anyway.
 const IDLE_WAIT: Duration = Duration::from_millis(5);
+/// How long the pipeline blocks, waiting on this thread, before it looks for a second
+/// signal (which ends the wait).
+const RECHECK: Duration = Duration::from_millis(100);
 
 /// A refused record's dead letter: the original message, unchanged, with headers.
 pub struct DeadLetter {
@@ -176,19 +184,66 @@ enum Command {
     Drain,
 }
 
-/// What the thread reports back.
+/// What the thread tells the pipeline, in the order it happened.
+#[derive(Debug)]
+enum Report {
+    /// Sent when something here moved: the thread's generation, its records in flight,
+    /// and (at least once) the safe offsets, when they moved since the last report.
+    Progress {
+        generation: u64,
+        in_flight: u64,
+        safe: Option<BTreeMap<u32, i64>>,
+    },
+    /// The reset to this generation is carried out: no transaction of an earlier one is
+    /// open, and its units are forgotten.
+    Settled(u64),
+    /// Exactly once: a transaction of this generation was aborted; its state must be
+    /// rebuilt from the committed offsets.
+    Rebuild(u64),
+    /// The thread ended on this error.
+    Failed(String),
+}
+
+/// The pipeline's view of the thread, as far as its reports have told.
 #[derive(Debug, Default)]
 struct Reported {
+    /// The generation `safe` belongs to.
     generation: u64,
     safe: BTreeMap<u32, i64>,
+    /// `safe` moved since it was last taken for a commit.
     changed: bool,
     in_flight: u64,
     failure: Option<String>,
     /// The last generation whose reset the thread has carried out.
     settled: u64,
-    /// Exactly once: a transaction of this generation was aborted; its state must be
-    /// rebuilt from the committed offsets.
+    /// Exactly once: the generation whose state must be rebuilt.
     rebuild: Option<u64>,
+}
+
+impl Reported {
+    fn apply(&mut self, report: Report) {
+        match report {
+            Report::Progress {
+                generation,
+                in_flight,
+                safe,
+            } => {
+                self.in_flight = in_flight;
+                if self.generation != generation {
+                    self.generation = generation;
+                    self.safe.clear();
+                    self.changed = false;
+                }
+                if let Some(safe) = safe {
+                    self.safe = safe;
+                    self.changed = true;
+                }
+            }
+            Report::Settled(generation) => self.settled = generation,
+            Report::Rebuild(generation) => self.rebuild = Some(generation),
+            Report::Failed(failure) => self.failure = Some(failure),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -198,8 +253,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// The pipeline's handle on the producing thread.
 pub struct Emitter {
-    commands: SyncSender<Command>,
-    reported: Arc<Mutex<Reported>>,
+    /// Bounded: a full queue is back-pressure on the pipeline.
+    commands: channel::Sender<Command>,
+    reports: Receiver<Report>,
+    /// What the reports received so far say.
+    reported: Reported,
     thread: Option<JoinHandle<()>>,
     generation: u64,
     shutdown: Shutdown,
@@ -214,8 +272,8 @@ impl Emitter {
         shutdown: Shutdown,
         feed: Option<Arc<AlertFeed>>,
     ) -> anyhow::Result<Emitter> {
-        let (commands, inbox) = mpsc::sync_channel(ROUNDS_QUEUED);
-        let reported = Arc::new(Mutex::new(Reported::default()));
+        let (commands, inbox) = channel::bounded(ROUNDS_QUEUED);
+        let (reporter, reports) = channel::unbounded();
         let worker = Worker {
             sender: Sender {
                 producer,
@@ -229,7 +287,8 @@ impl Emitter {
             warnings_topic: config.warnings_topic.clone(),
             dead_letter_topic: config.dead_letter_topic.clone(),
             metrics,
-            reported: reported.clone(),
+            reports: reporter,
+            reported: (0, 0),
             generation: 0,
             guarantee,
             txn: None,
@@ -247,34 +306,45 @@ impl Emitter {
             .context("starting the producing thread")?;
         Ok(Emitter {
             commands,
-            reported,
+            reports,
+            reported: Reported::default(),
             thread: Some(thread),
             generation: 0,
             shutdown,
         })
     }
 
+    /// Takes in every report the thread has sent so far.
+    fn receive(&mut self) {
+        while let Ok(report) = self.reports.try_recv() {
+            self.reported.apply(report);
+        }
+    }
+
     /// Fails if the producing thread failed (a record that can never be produced).
-    pub fn check(&self) -> anyhow::Result<()> {
-        match &lock(&self.reported).failure {
+    pub fn check(&mut self) -> anyhow::Result<()> {
+        self.receive();
+        match &self.reported.failure {
             Some(failure) => anyhow::bail!("producing failed: {failure}"),
             None => Ok(()),
         }
     }
 
+    /// Queues `command`, blocking while the queue is full. The thread may be stuck on
+    /// the broker (a transaction commit waits for it), so the wait ends on a second
+    /// signal, or when the thread ends.
     fn command(&mut self, mut command: Command) -> anyhow::Result<()> {
         loop {
-            match self.commands.try_send(command) {
+            match self.commands.send_timeout(command, RECHECK) {
                 Ok(()) => return Ok(()),
-                Err(TrySendError::Full(back)) => {
+                Err(SendTimeoutError::Timeout(back)) => {
                     command = back;
                     self.check()?;
                     if self.shutdown.forced() {
                         anyhow::bail!("stopped while waiting for the broker to take records");
                     }
-                    thread::sleep(Duration::from_millis(1));
                 }
-                Err(TrySendError::Disconnected(_)) => {
+                Err(SendTimeoutError::Disconnected(_)) => {
                     self.check()?;
                     anyhow::bail!("the producing thread ended");
                 }
@@ -296,27 +366,34 @@ impl Emitter {
     pub fn reset(&mut self, next: Generation) -> anyhow::Result<()> {
         self.generation += 1;
         self.command(Command::Reset(self.generation, next))?;
-        loop {
-            if lock(&self.reported).settled >= self.generation {
-                return Ok(());
+        while self.reported.settled < self.generation {
+            match self.reports.recv_timeout(RECHECK) {
+                Ok(report) => self.reported.apply(report),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.check()?;
+                    anyhow::bail!("the producing thread ended");
+                }
             }
             self.check()?;
             if self.shutdown.forced() {
                 anyhow::bail!("stopped while the producing side was resetting");
             }
-            thread::sleep(Duration::from_millis(1));
         }
+        Ok(())
     }
 
     /// Exactly once: a transaction of the current generation was aborted; the state must
     /// be rebuilt from the committed offsets.
-    pub fn rebuild_requested(&self) -> bool {
-        lock(&self.reported).rebuild == Some(self.generation)
+    pub fn rebuild_requested(&mut self) -> bool {
+        self.receive();
+        self.reported.rebuild == Some(self.generation)
     }
 
     /// The current generation's safe offsets, if they moved since they were last taken.
-    pub fn take_commit(&self) -> BTreeMap<u32, i64> {
-        let mut r = lock(&self.reported);
+    pub fn take_commit(&mut self) -> BTreeMap<u32, i64> {
+        self.receive();
+        let r = &mut self.reported;
         if r.generation == self.generation && std::mem::take(&mut r.changed) {
             r.safe.clone()
         } else {
@@ -325,13 +402,14 @@ impl Emitter {
     }
 
     /// The offsets last taken were not committed: hand them out again.
-    pub fn commit_failed(&self) {
-        let mut r = lock(&self.reported);
+    pub fn commit_failed(&mut self) {
+        let r = &mut self.reported;
         r.changed = !r.safe.is_empty();
     }
 
-    pub fn in_flight(&self) -> u64 {
-        lock(&self.reported).in_flight
+    pub fn in_flight(&mut self) -> u64 {
+        self.receive();
+        self.reported.in_flight
     }
 
     /// Sends everything, waits for every acknowledgement (a second signal cuts it
@@ -345,7 +423,7 @@ impl Emitter {
             }
         }
         self.check()?;
-        let r = lock(&self.reported);
+        let r = &self.reported;
         Ok(if r.generation == self.generation {
             r.safe.clone()
         } else {
@@ -360,7 +438,10 @@ struct Worker {
     warnings_topic: String,
     dead_letter_topic: String,
     metrics: Arc<Metrics>,
-    reported: Arc<Mutex<Reported>>,
+    reports: channel::Sender<Report>,
+    /// The generation and in-flight count last reported, so that an idle turn reports
+    /// nothing.
+    reported: (u64, u64),
     generation: u64,
     guarantee: Guarantee,
     /// Exactly once: the open transaction.
@@ -438,8 +519,13 @@ impl Worker {
     fn run(mut self, inbox: Receiver<Command>) {
         if let Err(e) = self.serve(&inbox) {
             error!(error = %format!("{e:#}"), "producing failed");
-            lock(&self.reported).failure = Some(format!("{e:#}"));
+            self.report(Report::Failed(format!("{e:#}")));
         }
+    }
+
+    fn report(&self, report: Report) {
+        // Fails only once the pipeline is gone, when nobody is left to tell.
+        let _ = self.reports.send(report);
     }
 
     fn serve(&mut self, inbox: &Receiver<Command>) -> anyhow::Result<()> {
@@ -458,7 +544,7 @@ impl Worker {
                     self.current = next;
                     self.poisoned = false;
                     self.publish();
-                    lock(&self.reported).settled = generation;
+                    self.report(Report::Settled(generation));
                 }
                 Ok(Command::Drain) | Err(RecvTimeoutError::Disconnected) => {
                     match self.guarantee {
@@ -490,23 +576,24 @@ impl Worker {
         }
     }
 
+    /// Tells the pipeline what moved; an idle turn (every few milliseconds) tells
+    /// nothing, so that the reports carry news only.
     fn publish(&mut self) {
         let safe = match self.guarantee {
             Guarantee::AtLeastOnce => self.sender.tracker.take_commit(),
             // Offsets go into the transactions; the pipeline commits nothing itself.
             Guarantee::ExactlyOnce { .. } => BTreeMap::new(),
         };
-        let mut r = lock(&self.reported);
-        r.in_flight = self.sender.tracker.in_flight();
-        if r.generation != self.generation {
-            r.generation = self.generation;
-            r.safe.clear();
-            r.changed = false;
+        let now = (self.generation, self.sender.tracker.in_flight());
+        if now == self.reported && safe.is_empty() {
+            return;
         }
-        if !safe.is_empty() {
-            r.safe = safe;
-            r.changed = true;
-        }
+        self.reported = now;
+        self.report(Report::Progress {
+            generation: now.0,
+            in_flight: now.1,
+            safe: (!safe.is_empty()).then_some(safe),
+        });
     }
 
     /// Exactly once: commits the open transaction with its input offsets. A failure that
@@ -560,7 +647,7 @@ impl Worker {
                 self.abort_serving()?;
                 self.poisoned = true;
                 self.sender.refused.clear();
-                lock(&self.reported).rebuild = Some(self.generation);
+                self.report(Report::Rebuild(self.generation));
                 Ok(())
             }
         }
@@ -867,6 +954,32 @@ mod tests {
         gate.hold_for_unit(10, vec![alert(10)]);
         gate.forget_units();
         assert!(gate.settled(100).is_empty(), "a rebalance forgets them");
+    }
+
+    #[test]
+    fn the_view_keeps_only_the_reporting_generations_offsets() {
+        let mut view = Reported::default();
+        let progress = |generation, in_flight, safe: &[(u32, i64)]| Report::Progress {
+            generation,
+            in_flight,
+            safe: (!safe.is_empty()).then(|| safe.iter().copied().collect()),
+        };
+        view.apply(progress(0, 3, &[(0, 10)]));
+        assert_eq!((view.in_flight, view.changed), (3, true));
+        view.changed = false;
+        view.apply(progress(0, 1, &[]));
+        assert_eq!(view.safe, BTreeMap::from([(0, 10)]), "nothing moved");
+        assert!(!view.changed);
+        view.apply(progress(1, 0, &[]));
+        assert!(
+            view.safe.is_empty(),
+            "a new generation starts with no offsets"
+        );
+        view.apply(Report::Settled(1));
+        view.apply(progress(1, 0, &[(1, 4)]));
+        assert_eq!((view.generation, view.settled), (1, 1));
+        assert_eq!(view.safe, BTreeMap::from([(1, 4)]));
+        assert!(view.changed);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod assignment;
 pub mod clients;
 mod commits;
 mod emitter;
+mod phase;
 mod pipeline;
 pub mod records;
 mod shutdown;

@@ -7,10 +7,17 @@
 //! (broker down or slow) stops consumption until acknowledgements make room, and nothing
 //! is dropped. Offsets are committed from [`CommitTracker`], which releases an offset only
 //! when every record caused by it, and by everything before it, has been acknowledged.
+//!
+//! librdkafka calls the rebalance callback on this same thread, inside `poll`; the
+//! callback sends what changed over a channel rather than touching the engine, because
+//! the messages polled before the change must first be handled under the old assignment.
+//! What the loop may do at each point (tick, snapshot, answer queries, report ready)
+//! follows from one [`Phase`], moved only by [`Processor::step`].
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -26,6 +33,7 @@ use tracing::{debug, error, info, warn};
 use super::assignment::{Assignment, AssignmentChange};
 use super::clients::{consumer_config, producer_config};
 use super::emitter::{DeadLetter, Emitter, Generation, Guarantee, ProducerCtx, Round};
+use super::phase::{Phase, Step};
 use super::records::dead_letter_headers;
 pub use super::shutdown::Shutdown;
 use super::snapshots::{SnapshotLoader, SnapshotWriter};
@@ -51,6 +59,8 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Queries answered per poll round at most, so a flood of them cannot starve the input.
 const QUERIES_PER_ROUND: usize = 64;
+/// How often a restore logs its progress.
+const RESTORE_LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// What the pipeline reports to, and answers, besides Kafka.
 pub struct Observers {
@@ -88,7 +98,8 @@ pub struct RunStats {
 }
 
 struct ConsumerCtx {
-    changes: Mutex<Vec<AssignmentChange>>,
+    /// To the [`Processor`]: each rebalance, in order.
+    changes: mpsc::Sender<AssignmentChange>,
     /// The input topics, in configuration order: whoever the group gives the first one's
     /// partition 0 holds them all.
     inputs: Vec<String>,
@@ -249,7 +260,9 @@ impl ConsumerContext for ConsumerCtx {
                 AssignmentChange::Revoked
             }
         };
-        lock(&self.changes).push(change);
+        // Fails only once the pipeline is gone (the consumer's own close at the end),
+        // when nobody is left to apply the change.
+        let _ = self.changes.send(change);
     }
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
@@ -261,12 +274,6 @@ impl ConsumerContext for ConsumerCtx {
     }
 }
 
-/// A poisoned lock only means another thread panicked while pushing to a `Vec`; the data
-/// is still a valid `Vec`.
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// Everything but the consumer: the consumer's messages borrow it, so it lives apart.
 struct Processor<'c> {
     config: &'c Config,
@@ -274,6 +281,9 @@ struct Processor<'c> {
     engine: Engine,
     snapshots: Option<SnapshotWriter>,
     assignment: Assignment,
+    /// From the rebalance callback ([`ConsumerCtx::changes`]).
+    changes: Receiver<AssignmentChange>,
+    phase: Phase,
     emitter: Emitter,
     /// This poll round's output, handed to the emitter at the end of the round.
     round: Round,
@@ -287,10 +297,6 @@ struct Processor<'c> {
     /// Per owned partition (engine index), its topic's counters.
     counters: Vec<TopicCounters>,
     health: Health,
-    /// An assignment (possibly empty) has been received since the last revocation.
-    assigned: bool,
-    /// While restoring: when it began and when progress was last logged.
-    restoring_since: Option<(Instant, Instant)>,
     guarantee: Guarantee,
 }
 
@@ -367,9 +373,10 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         KafkaTimeMode::Live => TimeMode::Live,
         KafkaTimeMode::EventTime => TimeMode::Replay,
     };
+    let (changes, changes_rx) = mpsc::channel();
     let consumer: BaseConsumer<ConsumerCtx> = consumer_config(k)?
         .create_with_context(ConsumerCtx {
-            changes: Mutex::new(Vec::new()),
+            changes,
             inputs: k.inputs.iter().map(|i| i.topic.clone()).collect(),
             closing: AtomicBool::new(false),
             metrics: metrics.clone(),
@@ -399,6 +406,8 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         engine: Engine::new(&config.engine(), mode),
         snapshots: SnapshotWriter::new(config, mode, metrics.clone()),
         assignment: Assignment::default(),
+        changes: changes_rx,
+        phase: Phase::Unassigned,
         emitter: Emitter::start(
             k,
             producer,
@@ -416,8 +425,6 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         metrics,
         counters: Vec::new(),
         health,
-        assigned: false,
-        restoring_since: None,
         guarantee,
     };
     info!(brokers = %k.brokers, group = %k.group_id, inputs = ?topics, "consuming");
@@ -438,11 +445,11 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         for _ in 0..ROUND {
             let polled = consumer.poll(wait);
             wait = Duration::ZERO;
-            if !lock(&consumer.context().changes).is_empty() {
+            if let Ok(change) = p.changes.try_recv() {
                 // What was polled before the rebalance belongs to the old assignment.
                 p.handle_batch(&mut batch, *wall.get_or_insert_with(wall_clock))?;
+                p.apply_changes(&consumer, change)?;
             }
-            p.apply_changes(&consumer)?;
             match polled {
                 None => break,
                 Some(Ok(m)) => {
@@ -467,7 +474,9 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         if !p.assignment.restored() {
             p.check_positions(&consumer);
         }
-        if p.assignment.restored() && last_tick.elapsed() >= tick_every {
+        let remaining = p.assignment.remaining();
+        p.end_round(remaining);
+        if p.phase.ticks() && last_tick.elapsed() >= tick_every {
             last_tick = Instant::now();
             p.tick()?;
         }
@@ -475,26 +484,28 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
             last_commit = Instant::now();
             p.commit_progress(&consumer);
         }
-        if p.holds_restored_input() {
+        if p.phase.writes_snapshots() {
             if let Some(writer) = &mut p.snapshots {
                 writer.maybe_write(&p.engine, &p.assignment);
             }
         }
-        let ready = p.assigned && p.assignment.restored();
+        let ready = p.phase.ready();
         p.health.set_ready(ready);
-        let remaining = p.assignment.remaining();
         p.metrics
             .assignment(p.assignment.partitions().len(), ready, remaining);
-        p.report_restore(ready, remaining);
         if last_observed.is_none_or(|t| t.elapsed() >= observe_every) {
             last_observed = Some(Instant::now());
             p.metrics.observe_engine(&p.engine, wall_clock());
         }
         if let Some(inbox) = &queries {
-            inbox.serve((!p.standing_by()).then_some(&p.engine), QUERIES_PER_ROUND);
+            inbox.serve(
+                p.phase.serves_queries().then_some(&p.engine),
+                QUERIES_PER_ROUND,
+            );
         }
     }
-    p.health.set_ready(false);
+    p.step(Step::Stop);
+    p.health.set_ready(p.phase.ready());
 
     p.flush_round()?;
     info!(
@@ -505,7 +516,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     if !safe.is_empty() {
         p.commit(&consumer, &safe, CommitMode::Sync);
     }
-    if p.holds_restored_input() {
+    if matches!(p.phase, Phase::Draining { live: true }) {
         if let Some(writer) = &mut p.snapshots {
             // Everything handled is committed now: the next start re-reads nothing.
             writer.write_final(&p.engine, &p.assignment);
@@ -560,43 +571,36 @@ fn to_duration(ms: i64) -> Duration {
 }
 
 impl Processor<'_> {
-    /// Assigned nothing to read: another instance of the group holds the input.
-    fn standing_by(&self) -> bool {
-        self.assigned && self.assignment.partitions().is_empty()
+    /// Moves to the phase after `step`: the one place the phase changes.
+    fn step(&mut self, step: Step) {
+        let next = self.phase.after(step, Instant::now());
+        if let (Phase::Restoring { since, .. }, Phase::Consuming) = (self.phase, next) {
+            info!(
+                restored = self.stats.restored,
+                seconds = format!("{:.1}", since.elapsed().as_secs_f64()),
+                "state restored; output is live"
+            );
+        }
+        self.phase = next;
     }
 
-    /// Reads input and has caught up with it: what a snapshot is worth writing for (a
-    /// standby has no state to write).
-    fn holds_restored_input(&self) -> bool {
-        self.assigned && !self.standing_by() && self.assignment.restored()
-    }
-
-    /// Logs restore progress every few seconds, and its end.
-    fn report_restore(&mut self, ready: bool, remaining: i64) {
-        const EVERY: Duration = Duration::from_secs(5);
-        match (&mut self.restoring_since, ready || !self.assigned) {
-            (None, false) => {
-                let now = Instant::now();
-                self.restoring_since = Some((now, now));
-            }
-            (Some((began, logged)), false) if logged.elapsed() >= EVERY => {
+    /// After a round's messages and positions: ends a restore that has caught up, or
+    /// logs its progress every few seconds (a restore of a large topic takes minutes, and
+    /// the instance is not ready meanwhile).
+    fn end_round(&mut self, remaining: i64) {
+        self.step(Step::Round {
+            restored: self.assignment.restored(),
+        });
+        if let Phase::Restoring { since, logged } = &mut self.phase {
+            if logged.elapsed() >= RESTORE_LOG_EVERY {
                 *logged = Instant::now();
                 info!(
                     remaining,
                     restored = self.stats.restored,
-                    seconds = began.elapsed().as_secs(),
+                    seconds = since.elapsed().as_secs(),
                     "restoring the state from the input"
                 );
             }
-            (Some((began, _)), true) => {
-                info!(
-                    restored = self.stats.restored,
-                    seconds = format!("{:.1}", began.elapsed().as_secs_f64()),
-                    "state restored; output is live"
-                );
-                self.restoring_since = None;
-            }
-            _ => {}
         }
     }
 
@@ -608,71 +612,83 @@ impl Processor<'_> {
         self.emitter.submit(std::mem::take(&mut self.round))
     }
 
-    fn apply_changes(&mut self, consumer: &BaseConsumer<ConsumerCtx>) -> anyhow::Result<()> {
-        let changes = std::mem::take(&mut *lock(&consumer.context().changes));
-        if !changes.is_empty() {
-            // What was handled before the change belongs to the old generation.
-            self.flush_round()?;
+    /// Applies `first` and every other change the last poll brought, once what was
+    /// handled before them is out.
+    fn apply_changes(
+        &mut self,
+        consumer: &BaseConsumer<ConsumerCtx>,
+        first: AssignmentChange,
+    ) -> anyhow::Result<()> {
+        // What was handled before the change belongs to the old generation.
+        self.flush_round()?;
+        self.apply_change(consumer, first)?;
+        while let Ok(change) = self.changes.try_recv() {
+            self.apply_change(consumer, change)?;
         }
-        for change in changes {
-            self.stats.rebalances += 1;
-            // Whatever the change, the old generation's progress is no longer ours to
-            // commit (exactly once: its open transaction is aborted), and the state is
-            // rebuilt from the new assignment.
-            let (partitions, metadata) = match &change {
-                AssignmentChange::Assigned(list, _) => (
-                    list.iter().map(|(t, p, _)| (t.clone(), *p)).collect(),
-                    consumer.group_metadata(),
-                ),
-                AssignmentChange::Revoked => (Vec::new(), None),
-            };
-            self.emitter.reset(Generation {
-                partitions,
-                metadata,
-            })?;
-            let change = match (change, self.guarantee) {
-                // Exactly once, the committed offsets are read now that no transaction
-                // of ours is open: one read in the rebalance callback could predate the
-                // commit of a transaction still in flight, and output would repeat.
-                (AssignmentChange::Assigned(list, restored), Guarantee::ExactlyOnce { .. }) => {
-                    AssignmentChange::Assigned(committed_targets(consumer, list), restored)
+        Ok(())
+    }
+
+    fn apply_change(
+        &mut self,
+        consumer: &BaseConsumer<ConsumerCtx>,
+        change: AssignmentChange,
+    ) -> anyhow::Result<()> {
+        self.stats.rebalances += 1;
+        // Whatever the change, the old generation's progress is no longer ours to
+        // commit (exactly once: its open transaction is aborted), and the state is
+        // rebuilt from the new assignment.
+        let (partitions, metadata) = match &change {
+            AssignmentChange::Assigned(list, _) => (
+                list.iter().map(|(t, p, _)| (t.clone(), *p)).collect(),
+                consumer.group_metadata(),
+            ),
+            AssignmentChange::Revoked => (Vec::new(), None),
+        };
+        self.emitter.reset(Generation {
+            partitions,
+            metadata,
+        })?;
+        let change = match (change, self.guarantee) {
+            // Exactly once, the committed offsets are read now that no transaction
+            // of ours is open: one read in the rebalance callback could predate the
+            // commit of a transaction still in flight, and output would repeat.
+            (AssignmentChange::Assigned(list, restored), Guarantee::ExactlyOnce { .. }) => {
+                AssignmentChange::Assigned(committed_targets(consumer, list), restored)
+            }
+            (change, _) => change,
+        };
+        self.metrics.reset_consumer_lag();
+        match change {
+            AssignmentChange::Assigned(list, restored) => {
+                let (engine, starts) = match restored {
+                    Some(r) => (r.engine, r.partitions),
+                    None => (Engine::new(&self.config.engine(), self.mode), Vec::new()),
+                };
+                self.engine = engine;
+                let from_snapshot = !starts.is_empty();
+                let inputs = &self.config.kafka.inputs;
+                self.assignment = Assignment::new(
+                    &list,
+                    |topic| {
+                        inputs
+                            .iter()
+                            .find(|i| i.topic == topic)
+                            .map_or(Encoding::Json, |i| i.encoding)
+                    },
+                    |topic, partition| next_offset(&starts, topic, partition).unwrap_or(0),
+                );
+                self.counters = list
+                    .iter()
+                    .map(|(topic, _, _)| self.metrics.topic(topic))
+                    .collect();
+                let wall = wall_clock();
+                for i in 0..list.len() as u32 {
+                    self.engine.own_partition(i, wall);
                 }
-                (change, _) => change,
-            };
-            self.metrics.reset_consumer_lag();
-            match change {
-                AssignmentChange::Assigned(list, restored) => {
-                    let (engine, starts) = match restored {
-                        Some(r) => (r.engine, r.partitions),
-                        None => (Engine::new(&self.config.engine(), self.mode), Vec::new()),
-                    };
-                    self.engine = engine;
-                    let from_snapshot = !starts.is_empty();
-                    let inputs = &self.config.kafka.inputs;
-                    self.assignment = Assignment::new(
-                        &list,
-                        |topic| {
-                            inputs
-                                .iter()
-                                .find(|i| i.topic == topic)
-                                .map_or(Encoding::Json, |i| i.encoding)
-                        },
-                        |topic, partition| next_offset(&starts, topic, partition).unwrap_or(0),
-                    );
-                    self.counters = list
-                        .iter()
-                        .map(|(topic, _, _)| self.metrics.topic(topic))
-                        .collect();
-                    self.assigned = true;
-                    let wall = wall_clock();
-                    for i in 0..list.len() as u32 {
-                        self.engine.own_partition(i, wall);
-                    }
-                    self.skip_deleted_history(consumer);
-                    if list.is_empty() {
-                        info!("standing by: another instance of the group holds the input");
-                        continue;
-                    }
+                self.skip_deleted_history(consumer);
+                if list.is_empty() {
+                    info!("standing by: another instance of the group holds the input");
+                } else {
                     info!(
                         partitions = list.len(),
                         restoring = !self.assignment.restored(),
@@ -685,13 +701,17 @@ impl Processor<'_> {
                         "partitions assigned; rebuilding state"
                     );
                 }
-                AssignmentChange::Revoked => {
-                    self.engine = Engine::new(&self.config.engine(), self.mode);
-                    self.assignment = Assignment::default();
-                    self.counters.clear();
-                    self.assigned = false;
-                    info!("partitions revoked");
-                }
+                self.step(Step::Assigned {
+                    partitions: list.len(),
+                    restored: self.assignment.restored(),
+                });
+            }
+            AssignmentChange::Revoked => {
+                self.engine = Engine::new(&self.config.engine(), self.mode);
+                self.assignment = Assignment::default();
+                self.counters.clear();
+                self.step(Step::Revoked);
+                info!("partitions revoked");
             }
         }
         Ok(())
@@ -724,8 +744,7 @@ impl Processor<'_> {
                 .seek(topic, *partition, offset, METADATA_TIMEOUT)
                 .with_context(|| format!("seeking {topic}/{partition} to {offset:?}"))?;
         }
-        lock(&consumer.context().changes).push(AssignmentChange::Assigned(list, restored));
-        self.apply_changes(consumer)
+        self.apply_change(consumer, AssignmentChange::Assigned(list, restored))
     }
 
     /// A restore target at or below a partition's first retained offset has nothing left
