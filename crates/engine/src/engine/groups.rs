@@ -43,6 +43,7 @@ pub struct Groups {
 
 impl Groups {
     /// The number of group `id`, a new group if it is the first time it is named.
+    #[inline]
     pub fn intern(&mut self, id: &GroupId) -> u32 {
         if let Some(&idx) = self.index.get(id) {
             return idx;

@@ -17,6 +17,7 @@ macro_rules! id_type {
             pub fn new(id: &str) -> Self {
                 $name(CompactString::from(id))
             }
+            #[inline]
             pub fn as_str(&self) -> &str {
                 self.0.as_str()
             }
