@@ -268,9 +268,10 @@ impl Engine {
             self.stats.count_rejection(rejection.reason);
             return Err(rejection);
         }
-        if self.groups.grading_from.is_none() {
-            let from = event.ts + self.rules.settings.groups.warmup;
-            self.groups.grading_from = Some(from);
+        if let Some(from) = self
+            .groups
+            .start_grading(event.ts, self.rules.settings.groups.warmup)
+        {
             self.timers.schedule(WARMUP_TIMER, from);
         }
         let watermark = self.tracker.observe(partition, event.ts, wall);
@@ -836,7 +837,7 @@ impl Engine {
 
     fn compact_timers(&mut self) {
         let members = &self.members;
-        let grading_from = self.groups.grading_from;
+        let grading_from = self.groups.grading_from();
         self.timers.retain(|slot, at| {
             if slot == WARMUP_TIMER {
                 grading_from == Some(at)

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use super::group::{Contribution, GroupState};
 use super::rule::group_grade::GroupEvent;
-use crate::model::{EventTime, GroupId};
+use crate::model::{EventTime, GroupId, Span};
 use crate::settings::GroupsConfig;
 
 /// What the group side is told.
@@ -37,11 +37,33 @@ pub struct Groups {
     /// Groups whose figures moved since they were last graded, in the order they moved.
     pub(in crate::engine) dirty: Vec<u32>,
     /// Groups are graded from this instant on (first event + warm-up).
-    pub(in crate::engine) grading_from: Option<EventTime>,
+    grading_from: Option<EventTime>,
     scratch_events: Vec<GroupEvent>,
 }
 
 impl Groups {
+    /// Starts the warm-up at the first accepted event: groups are graded from `first_event +
+    /// warmup` on. Returns that instant the first time (the caller schedules a wake-up for
+    /// it), `None` once grading has a start.
+    pub fn start_grading(&mut self, first_event: EventTime, warmup: Span) -> Option<EventTime> {
+        if self.grading_from.is_some() {
+            return None;
+        }
+        let from = first_event + warmup;
+        self.grading_from = Some(from);
+        Some(from)
+    }
+
+    /// The instant grading starts, once the first event has set it.
+    pub fn grading_from(&self) -> Option<EventTime> {
+        self.grading_from
+    }
+
+    /// Restores the start of grading from a snapshot.
+    pub(in crate::engine) fn restore_grading_from(&mut self, from: Option<EventTime>) {
+        self.grading_from = from;
+    }
+
     /// The number of group `id`, a new group if it is the first time it is named.
     #[inline]
     pub fn intern(&mut self, id: &GroupId) -> u32 {
@@ -169,14 +191,6 @@ impl Groups {
 
     pub fn iter(&self) -> impl Iterator<Item = &GroupState> {
         self.groups.iter()
-    }
-
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.groups.is_empty()
     }
 
     pub fn heap_bytes(&self) -> usize {

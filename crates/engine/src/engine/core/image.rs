@@ -90,7 +90,7 @@ impl Engine {
             tracker: &self.tracker,
             watermark: self.watermark,
             dirty_groups: &self.groups.dirty,
-            grading_from: self.groups.grading_from,
+            grading_from: self.groups.grading_from(),
             live_timers: self.live_timers,
             stats: &self.stats,
             roster: &self.roster,
@@ -182,7 +182,7 @@ impl Engine {
         engine.tracker = image.tracker;
         engine.watermark = image.watermark;
         engine.groups.dirty = image.dirty_groups;
-        engine.groups.grading_from = image.grading_from;
+        engine.groups.restore_grading_from(image.grading_from);
         engine.live_timers = image.live_timers;
         engine.stats = image.stats;
         engine.roster = image.roster;
