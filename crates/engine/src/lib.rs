@@ -7,8 +7,10 @@
 //! - [`model`]: ids, money, categories, event time and the typed event;
 //! - [`reject`]: why an event is refused;
 //! - [`settings`]: the rules' parameters;
+//! - [`btyd`]: the churn-probability models (BG/NBD, MBG/NBD) as closed forms;
 //! - [`engine`]: members, segments, groups, timers, the watermark and the warnings.
 
+pub mod btyd;
 pub mod engine;
 pub mod model;
 pub mod reject;

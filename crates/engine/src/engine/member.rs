@@ -161,6 +161,10 @@ pub struct MemberState {
     pub group: u32,
     pub tutor: u32,
     pub lifetime_orders: u32,
+    /// The UTC calendar days she ordered on (saturating): the churn-probability models
+    /// count purchase occasions, and several orders on one day are one occasion there
+    /// (as `lifetimes` and the CDNOW data count them). Fits the record's padding.
+    purchase_days: u16,
     pub tier: u8,
     /// [`LEFT`], [`HAS_TICKETS`], [`VACANT`] and [`GROUP_WAKE`] in the low bits, the
     /// lifecycle stage above [`STAGE_SHIFT`]: one byte for all.
@@ -173,6 +177,11 @@ pub struct MemberState {
     /// When she last fell (a warned downgrade or missed activation), while her latest
     /// segment change is that fall; `NEVER` otherwise. Orders tutors' at-risk lists.
     fell: Instant48,
+}
+
+/// The UTC calendar day of `at`, as days since the epoch.
+fn utc_day(at: EventTime) -> i64 {
+    at.as_millis().div_euclid(Span::DAY.as_millis())
 }
 
 /// The most recall attempts, and the most login-lapse levels, a member record counts.
@@ -231,6 +240,7 @@ impl MemberState {
             group: NO_GROUP,
             tutor: 0,
             lifetime_orders: 0,
+            purchase_days: 0,
             tier: 0,
             flags: (Stage::Acquisition as u8) << STAGE_SHIFT,
             segment: Segment::New,
@@ -300,6 +310,11 @@ impl MemberState {
         Fen(self.lifetime_amount.get())
     }
 
+    /// The UTC calendar days she ordered on.
+    pub fn purchase_days(&self) -> u32 {
+        u32::from(self.purchase_days)
+    }
+
     /// Her last sign of life: the latest profile change, order or login (or when she was
     /// first seen). Ticket events do not count: a ticket still open keeps her anyway.
     pub fn last_seen(&self) -> EventTime {
@@ -328,10 +343,11 @@ impl MemberState {
             last_order: self.last_order,
             login_ref: self.login_ref,
             fell: self.fell,
-            lifetime: [
-                amount as u32,
-                (amount >> 32) as u32 | self.lifetime_orders << (Remainder::AMOUNT_BITS - 32),
-            ],
+            lifetime: Remainder::pack_lifetime(
+                amount,
+                self.lifetime_orders,
+                self.purchase_days,
+            ),
             group: self.group,
             tutor: self.tutor,
             tier: self.tier,
@@ -343,6 +359,7 @@ impl MemberState {
     pub(in crate::engine) fn fits_remainder(&self) -> bool {
         (0..1 << Remainder::AMOUNT_BITS).contains(&self.lifetime_amount.get())
             && self.lifetime_orders < 1 << Remainder::ORDERS_BITS
+            && u32::from(self.purchase_days) < 1 << Remainder::DAYS_BITS
     }
 
     /// The hot record of a member held as `remainder`, as she was when she left the hot
@@ -361,6 +378,7 @@ impl MemberState {
         m.fell = r.fell;
         m.lifetime_amount = Packed48::new(r.lifetime_amount());
         m.lifetime_orders = r.lifetime_orders();
+        m.purchase_days = r.purchase_days();
         m.group = r.group;
         m.tutor = r.tutor;
         m.tier = r.tier;
@@ -511,6 +529,19 @@ impl MemberState {
             return false;
         }
         let pos = orders.partition_point(|o| o.at() <= at);
+        // Orders are in time order, so another order on her day is a neighbour. (One on
+        // that day already past the horizon is gone: an order more than 89 days late may
+        // count a day twice, see README "How the rules are read".)
+        let day = utc_day(at);
+        let day_seen = pos
+            .checked_sub(1)
+            .and_then(|i| orders.get(i))
+            .into_iter()
+            .chain(orders.get(pos))
+            .any(|o| utc_day(o.at()) == day);
+        if !day_seen {
+            self.purchase_days = self.purchase_days.saturating_add(1);
+        }
         pool.insert(
             &mut self.orders,
             pos,
@@ -631,8 +662,9 @@ pub struct Remainder {
     last_order: Instant48,
     login_ref: Instant48,
     fell: Instant48,
-    /// The lifetime amount in fen (low [`Remainder::AMOUNT_BITS`]) and the lifetime order
-    /// count above it, as two u32 so that the remainder needs no 8-byte alignment.
+    /// The lifetime amount in fen (low [`Remainder::AMOUNT_BITS`]), the lifetime order
+    /// count above it and the purchase days at the top, as two u32 so that the remainder
+    /// needs no 8-byte alignment.
     lifetime: [u32; 2],
     group: u32,
     tutor: u32,
@@ -642,16 +674,33 @@ pub struct Remainder {
 }
 
 impl Remainder {
-    /// 10^10 yuan: a member past it (or past 2^24 orders) stays in the hot state.
-    const AMOUNT_BITS: u32 = 40;
-    const ORDERS_BITS: u32 = 24;
+    /// 6.8 × 10^8 yuan, 65 535 orders, 4 095 purchase days: a member past any of them
+    /// stays in the hot state.
+    const AMOUNT_BITS: u32 = 36;
+    const ORDERS_BITS: u32 = 16;
+    const DAYS_BITS: u32 = 12;
+
+    fn pack_lifetime(amount: i64, orders: u32, days: u16) -> [u32; 2] {
+        let packed = amount as u64
+            | u64::from(orders) << Self::AMOUNT_BITS
+            | u64::from(days) << (Self::AMOUNT_BITS + Self::ORDERS_BITS);
+        [packed as u32, (packed >> 32) as u32]
+    }
+
+    fn lifetime_bits(&self) -> u64 {
+        u64::from(self.lifetime[0]) | u64::from(self.lifetime[1]) << 32
+    }
 
     fn lifetime_amount(&self) -> i64 {
-        i64::from(self.lifetime[0]) | (i64::from(self.lifetime[1]) & 0xFF) << 32
+        (self.lifetime_bits() & ((1 << Self::AMOUNT_BITS) - 1)) as i64
     }
 
     fn lifetime_orders(&self) -> u32 {
-        self.lifetime[1] >> (Self::AMOUNT_BITS - 32)
+        ((self.lifetime_bits() >> Self::AMOUNT_BITS) & ((1 << Self::ORDERS_BITS) - 1)) as u32
+    }
+
+    fn purchase_days(&self) -> u16 {
+        (self.lifetime_bits() >> (Self::AMOUNT_BITS + Self::ORDERS_BITS)) as u16
     }
 
     fn segment(&self) -> Segment {
@@ -952,6 +1001,51 @@ mod tests {
         m.segment = segment;
         m.set_login_ref(t0);
         (m, pool)
+    }
+
+    /// Purchase occasions are UTC calendar days: a second order on a day she already
+    /// ordered on, in order or late, is not one; an order on another day is, late or not;
+    /// a redelivered order is nothing.
+    #[test]
+    fn purchase_days_count_each_utc_day_once() {
+        let day = |d: i64, h: i64| ORDER_EPOCH + Span::days(d) + Span::hours(h);
+        let mut pool = OrderPool::default();
+        let mut m = MemberState::new(IdSlot::default(), day(0, 0));
+        let mut order = |m: &mut MemberState, key: u64, at: EventTime| {
+            m.record_order(&mut pool, at, key, Category::Home, Fen(100), NEVER)
+        };
+        assert_eq!(m.purchase_days(), 0);
+        order(&mut m, 1, day(10, 1));
+        order(&mut m, 2, day(10, 23));
+        assert_eq!((m.lifetime_orders, m.purchase_days()), (2, 1));
+        order(&mut m, 3, day(12, 0));
+        assert_eq!(m.purchase_days(), 2);
+        // Late, on a day between the others; then late on day 10 again.
+        order(&mut m, 4, day(11, 5));
+        order(&mut m, 5, day(10, 12));
+        assert_eq!((m.lifetime_orders, m.purchase_days()), (5, 3));
+        // Late, before her first order.
+        order(&mut m, 6, day(9, 23));
+        assert_eq!(m.purchase_days(), 4);
+        assert!(!order(&mut m, 3, day(12, 0)), "a redelivered order");
+        assert_eq!((m.lifetime_orders, m.purchase_days()), (6, 4));
+    }
+
+    /// The remainder keeps the lifetime figures bit for bit, purchase days included, and
+    /// refuses what it cannot hold.
+    #[test]
+    fn the_remainder_packs_lifetime_figures_exactly() {
+        let mut m = MemberState::new(IdSlot::default(), EventTime(0));
+        m.lifetime_amount = Packed48::new((1 << Remainder::AMOUNT_BITS) - 1);
+        m.lifetime_orders = (1 << Remainder::ORDERS_BITS) - 1;
+        m.purchase_days = (1 << Remainder::DAYS_BITS) - 1;
+        let r = m.remainder(0).expect("settled and within the remainder's widths");
+        let back = MemberState::revived(IdSlot::default(), &r, EventTime(0), 0);
+        assert_eq!(back.lifetime_amount, m.lifetime_amount);
+        assert_eq!(back.lifetime_orders, m.lifetime_orders);
+        assert_eq!(back.purchase_days, m.purchase_days);
+        m.purchase_days += 1;
+        assert!(m.remainder(0).is_none(), "too many purchase days for a remainder");
     }
 
     /// The timer step skips her evaluation exactly when the plan says group-only, so the
