@@ -53,6 +53,7 @@ fn main() -> io::Result<()> {
     let options = ReplayOptions {
         until: None,
         wall: EventTime::from_millis(i64::MAX / 2),
+        ignore_after: None,
     };
     let mut rates = Vec::new();
     for run in 1..=runs {

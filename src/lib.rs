@@ -8,6 +8,7 @@
 
 pub mod alerts_feed;
 pub mod alloc;
+pub mod churn_model;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -25,4 +26,4 @@ pub mod state;
 
 // The engine crate's modules under their old paths, so that `crate::engine::…` reads the
 // same on both sides of the crate boundary.
-pub use churnwatch_engine::{engine, model, reject, settings};
+pub use churnwatch_engine::{btyd, engine, model, reject, settings};

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use churnwatch::cli::{self, demo, notify, replay, state_out, summary};
+use churnwatch::cli::{self, demo, fit, notify, replay, state_out, summary};
 use churnwatch::config::Config;
 use churnwatch::generate::{self, GenerateOptions};
 use churnwatch::model::EventTime;
@@ -50,6 +50,39 @@ enum Command {
         /// Write warnings here instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// The wall clock for the future-timestamp check (default: now).
+        #[arg(long, value_parser = cli::parse_instant)]
+        now: Option<EventTime>,
+    },
+    /// Fit the churn-probability model (BG/NBD or MBG/NBD) to an event file: every
+    /// member's purchase history at the calibration end, by maximum likelihood; writes
+    /// the parameter file that `churn_risk.model_file` names.
+    Fit {
+        /// Events, one JSON object per line ("-" for stdin).
+        file: PathBuf,
+        /// The end of the calibration window (RFC 3339 or epoch ms): later events are
+        /// read but not used.
+        #[arg(long, value_parser = cli::parse_instant)]
+        calibration_end: EventTime,
+        /// `mbg-nbd` (a member may drop out after her first purchase; the default) or
+        /// `bg-nbd` (only after a repeat purchase).
+        #[arg(long, default_value = "mbg-nbd", value_parser = parse_model)]
+        model: churnwatch::btyd::Model,
+        /// Also fit each fee tier with at least --min-tier-members members on its own.
+        #[arg(long)]
+        per_tier: bool,
+        #[arg(long, default_value_t = 500)]
+        min_tier_members: usize,
+        /// Write the parameter file here (default stdout).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Write every member's P(alive) and expected purchases at the calibration end
+        /// here, as JSON lines.
+        #[arg(long)]
+        predictions: Option<PathBuf>,
+        /// The horizon of the expected purchases in --predictions (e.g. 30d).
+        #[arg(long, default_value = "30d", value_parser = churnwatch::model::Span::parse)]
+        horizon: churnwatch::model::Span,
         /// The wall clock for the future-timestamp check (default: now).
         #[arg(long, value_parser = cli::parse_instant)]
         now: Option<EventTime>,
@@ -113,6 +146,25 @@ fn create(path: &PathBuf) -> anyhow::Result<BufWriter<File>> {
     Ok(BufWriter::with_capacity(1 << 20, file))
 }
 
+/// An event file, or stdin for "-".
+fn open_input(file: &PathBuf) -> anyhow::Result<Box<dyn io::BufRead>> {
+    Ok(if file.as_os_str() == "-" {
+        Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock()))
+    } else {
+        let f = File::open(file).with_context(|| format!("opening {}", file.display()))?;
+        Box::new(BufReader::with_capacity(1 << 20, f))
+    })
+}
+
+fn parse_model(text: &str) -> Result<churnwatch::btyd::Model, String> {
+    use churnwatch::btyd::Model;
+    match text {
+        "bg-nbd" | "bg_nbd" | "bg" => Ok(Model::BgNbd),
+        "mbg-nbd" | "mbg_nbd" | "mbg" => Ok(Model::MbgNbd),
+        other => Err(format!("unknown model {other:?}: bg-nbd or mbg-nbd")),
+    }
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load_with(cli.config.as_deref(), std::env::vars(), &cli.sets)?;
     match cli.command {
@@ -124,12 +176,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             now,
         } => {
-            let input: Box<dyn io::BufRead> = if file.as_os_str() == "-" {
-                Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock()))
-            } else {
-                let f = File::open(&file).with_context(|| format!("opening {}", file.display()))?;
-                Box::new(BufReader::with_capacity(1 << 20, f))
-            };
+            let input = open_input(&file)?;
             let mut warnings: Box<dyn Write> = match &output {
                 Some(path) => Box::new(create(path)?),
                 None => Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock())),
@@ -138,6 +185,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let options = replay::ReplayOptions {
                 until,
                 wall: now.unwrap_or_else(churnwatch::clock::wall_clock),
+                ignore_after: None,
             };
             let started = Instant::now();
             let (engine, counts) = replay::replay(
@@ -157,6 +205,50 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out.flush()?;
             }
             eprint!("{}", summary::render(&engine, &counts, elapsed));
+            Ok(())
+        }
+        Command::Fit {
+            file,
+            calibration_end,
+            model,
+            per_tier,
+            min_tier_members,
+            output,
+            predictions,
+            horizon,
+            now,
+        } => {
+            let input = open_input(&file)?;
+            let options = fit::FitOptions {
+                calibration_end,
+                model,
+                per_tier,
+                min_tier_members,
+                wall: now.unwrap_or_else(churnwatch::clock::wall_clock),
+            };
+            let started = Instant::now();
+            let (model_file, engine, counts) = fit::fit(&config, input, &options)?;
+            let text = model_file.to_toml();
+            match &output {
+                Some(path) => std::fs::write(path, &text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => io::stdout().write_all(text.as_bytes())?,
+            }
+            if let Some(path) = predictions {
+                let mut out = create(&path)?;
+                fit::write_predictions(&engine, &model_file, calibration_end, horizon, &mut out)?;
+                out.flush()?;
+            }
+            eprint!("{}", summary::render(&engine, &counts, started.elapsed()));
+            eprintln!(
+                "  fitted {} ({} members): r {:.6}, alpha {:.6} days, a {:.6}, b {:.6}",
+                model_file.version,
+                model_file.population.members,
+                model_file.population.r,
+                model_file.population.alpha_days,
+                model_file.population.a,
+                model_file.population.b,
+            );
             Ok(())
         }
         Command::Generate {

@@ -19,6 +19,7 @@ fn replaying_the_default_workload_produces_every_warning_kind() {
     let replay_options = ReplayOptions {
         until: None,
         wall: EventTime::from_millis(i64::MAX / 2),
+        ignore_after: None,
     };
     let (engine, counts) = replay(
         &Config::default(),

@@ -2,6 +2,7 @@
 
 pub mod demo;
 mod demo_notify;
+pub mod fit;
 pub mod notify;
 pub mod replay;
 pub mod run;

@@ -22,6 +22,9 @@ pub struct ReplayOptions {
     pub until: Option<EventTime>,
     /// The wall clock for the future-timestamp check: the only outside reading.
     pub wall: EventTime,
+    /// Events after this instant are read but not applied (counted in
+    /// [`InputCounts::after_end`]): `churnwatch fit`'s calibration window.
+    pub ignore_after: Option<EventTime>,
 }
 
 /// A refused line, as written to `--dead-letter`.
@@ -84,6 +87,9 @@ pub fn replay(
         refused.clear();
         for (i, &(start, end, _)) in lines.iter().enumerate() {
             match decoder.decode(&raw[start..end]) {
+                Ok(event) if options.ignore_after.is_some_and(|end| event.ts > end) => {
+                    counts.after_end += 1;
+                }
                 Ok(event) => {
                     events.push(event);
                     event_lines.push(i);

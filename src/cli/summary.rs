@@ -13,6 +13,8 @@ use crate::reject::RejectReason;
 pub struct InputCounts {
     pub lines: u64,
     pub blank_lines: u64,
+    /// Decoded events after the end of the window read (`churnwatch fit`).
+    pub after_end: u64,
     pub decode_rejections: BTreeMap<RejectReason, u64>,
 }
 
@@ -34,6 +36,13 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
         rate,
         input.blank_lines
     );
+    if input.after_end > 0 {
+        let _ = writeln!(
+            s,
+            "  after the window's end: {} events read, not applied",
+            input.after_end
+        );
+    }
     let _ = writeln!(
         s,
         "  applied: {applied} events ({} changed nothing: duplicates or older profiles)",

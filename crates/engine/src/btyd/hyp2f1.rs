@@ -9,23 +9,38 @@
 /// at `a = 1` and cancels against the `1/(a−1)` of the expected-purchases formula, stays
 /// outside: the formula is finite there instead of 0/0.
 ///
-/// For `0 ≤ z < 1`, `a > 0`, and `C` not a non-positive integer. Once `A + N`, `a + N − 1`
-/// and `C + N` are all positive every later term has the sign of the N-th, and every
-/// later ratio of terms is at most `ρ = z·max(1, (A+N)/(N+1))·max(1, (a+N−1)/(C+N))`
-/// (both fractions fall towards 1 when above it), so the tail after term N is at most
-/// `|t_N|·ρ/(1−ρ)`. Summing stops when that bound is below `REL_TOL·|U|` (or below
-/// `f64::MIN_POSITIVE` when `U` is zero): the error of the result is that bound plus the
-/// rounding of the terms summed, about `n·ε` relative.
+/// For `0 ≤ z < 1`, `a > 0`, and `C` not a non-positive integer; its terms peak near
+/// n = a·z, so it is for moderate `a` (the caller switches to [`hyp2f1`] above that).
 pub fn euler_tail(big_a: f64, a: f64, big_c: f64, z: f64) -> f64 {
-    debug_assert!((0.0..1.0).contains(&z), "z = {z} outside [0, 1)");
     if z == 0.0 {
         return 0.0;
     }
-    let mut term = big_a * z / big_c;
+    // The n-th term's ratio to the one before is that of 2F1(A, a−1; C; z)'s.
+    sum_from(big_a * z / big_c, 1, big_a, a - 1.0, big_c, z)
+}
+
+/// `2F1(A, B; C; z)` by its defining series, for `0 ≤ z < 1` and `C` not a non-positive
+/// integer.
+pub fn hyp2f1(big_a: f64, big_b: f64, big_c: f64, z: f64) -> f64 {
+    sum_from(1.0, 0, big_a, big_b, big_c, z)
+}
+
+/// `Σ_{n≥n0} t_n` where `t_{n0} = first` and `t_{n+1}/t_n = (A+n)(B+n)z/((C+n)(n+1))`.
+///
+/// Once `A + N`, `B + N` and `C + N` are all positive every later term has the sign of
+/// the N-th, and every later ratio is at most
+/// `ρ = z·max(1, (A+N)/(N+1))·max(1, (B+N)/(C+N))` (both fractions fall towards 1 when
+/// above it), so the tail after term N is at most `|t_N|·ρ/(1−ρ)`. Summing stops when
+/// that bound is below `REL_TOL·|sum|` (or below `f64::MIN_POSITIVE` when the sum is
+/// zero): the error of the result is that bound plus the rounding of the terms summed,
+/// about `n·ε` relative.
+fn sum_from(first: f64, n0: u32, big_a: f64, big_b: f64, big_c: f64, z: f64) -> f64 {
+    debug_assert!((0.0..1.0).contains(&z), "z = {z} outside [0, 1)");
+    let mut term = first;
     let mut sum = term;
-    let mut n = 1.0_f64;
+    let mut n = f64::from(n0);
     for _ in 0..MAX_TERMS {
-        let (an, bn, cn) = (big_a + n, a + n - 1.0, big_c + n);
+        let (an, bn, cn) = (big_a + n, big_b + n, big_c + n);
         if an > 0.0 && bn > 0.0 && cn > 0.0 {
             let rho = z * (an / (n + 1.0)).max(1.0) * (bn / cn).max(1.0);
             if rho < 1.0 {
@@ -98,6 +113,19 @@ mod tests {
         let got = 1.0 + 1.5 * euler_tail(big_a, 2.5, 1.5, z);
         let want = (1.0 - z).powf(-big_a);
         assert!(((got - want) / want).abs() < 1e-14, "{got} vs {want}");
+    }
+
+    #[test]
+    fn the_defining_series_is_the_hypergeometric_function() {
+        for &(a, b, c, z) in &[
+            (0.3, 2.0, 5.0, 0.2),
+            (4.0, 50.0, 900.0, 0.45),
+            (-0.5, 1.5, 2.5, 0.7),
+        ] {
+            let (got, want) = (hyp2f1(a, b, c, z), hyp2f1_direct(a, b, c, z));
+            assert!(((got - want) / want).abs() < 1e-13, "{got} vs {want}");
+        }
+        assert_eq!(hyp2f1(2.0, 3.0, 4.0, 0.0), 1.0);
     }
 
     #[test]

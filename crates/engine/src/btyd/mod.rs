@@ -113,7 +113,9 @@ impl Model {
     /// Fader et al. 2005 for BG/NBD, Wagner & Hoppe 2008 for MBG/NBD. Written with
     /// Euler's transformation of the 2F1 term so that every term of its series past the
     /// first few has one sign (no cancellation, no overflow at large x), and with the
-    /// factor `a − 1` kept out of it so that `a = 1` is finite (see [`hyp2f1::euler_tail`]).
+    /// factor `a − 1` kept out of it so that `a = 1` is finite (see [`hyp2f1::euler_tail`]);
+    /// for large `a` (a fit whose dropout prior has all but collapsed to one value), the
+    /// untransformed series.
     pub fn expected_purchases(self, p: &Params, h: History, horizon: f64) -> f64 {
         if horizon <= 0.0 {
             return 0.0;
@@ -126,9 +128,22 @@ impl Model {
         };
         let z = horizon / (p.alpha + h.t + horizon);
         let ln_1mz = (p.alpha + h.t).ln() - (p.alpha + h.t + horizon).ln();
-        let u = (p.a - 1.0) * ln_1mz;
-        let tail = hyp2f1::euler_tail(big_a, p.a, big_c, z);
-        let numerator = big_c * (-ln_1mz * exprel(u) - u.exp() * tail);
+        let numerator = if p.a <= EULER_UP_TO_A {
+            let u = (p.a - 1.0) * ln_1mz;
+            let tail = hyp2f1::euler_tail(big_a, p.a, big_c, z);
+            big_c * (-ln_1mz * exprel(u) - u.exp() * tail)
+        } else {
+            // The Euler form's terms peak near n = a·z, and past a few hundred they
+            // overflow before they shrink; the defining series of the untransformed
+            // 2F1(r+x, b'; C; z) has ratios below z·(r+x+n)/(n+1) here instead, and with
+            // a that large (1−z)^(a−1) is small, so `1 − H` does not cancel.
+            let b_prime = match self {
+                Model::BgNbd => p.b + x,
+                Model::MbgNbd => p.b + x + 1.0,
+            };
+            let ln_h = hyp2f1::hyp2f1(p.r + x, b_prime, big_c, z).ln() + (p.r + x) * ln_1mz;
+            big_c * -ln_h.exp_m1() / (p.a - 1.0)
+        };
         let denominator = 1.0
             + match self.ln_k(p, h.x) {
                 None => 0.0,
@@ -153,6 +168,9 @@ impl Model {
         Some((p.alpha + t_x) * (target / (p.r + f64::from(x))).exp() - p.alpha)
     }
 }
+
+/// Up to this `a` the expected purchases use the Euler form of their 2F1 term.
+const EULER_UP_TO_A: f64 = 50.0;
 
 /// `(e^u − 1)/u`, 1 at `u = 0`.
 fn exprel(u: f64) -> f64 {

@@ -233,3 +233,37 @@ fn probability_and_expectation_stay_finite_at_extremes() {
         }
     }
 }
+
+/// A fit can drive a and b towards infinity together (a dropout probability all members
+/// share): both series give the same expectation where they overlap, and the large-a one
+/// stays finite far out.
+#[test]
+fn expected_purchases_stay_finite_and_continuous_for_large_a_and_b() {
+    let h = history(4, 30.0, 50.0);
+    for model in [Model::BgNbd, Model::MbgNbd] {
+        let at = |a: f64, b: f64| {
+            model.expected_purchases(
+                &Params {
+                    r: 5.0,
+                    alpha: 80.0,
+                    a,
+                    b,
+                },
+                h,
+                30.0,
+            )
+        };
+        let (euler, direct) = (
+            at(EULER_UP_TO_A, 10.0 * EULER_UP_TO_A),
+            at(EULER_UP_TO_A + 1e-9, 10.0 * EULER_UP_TO_A),
+        );
+        assert!(
+            close(euler, direct, 1e-10),
+            "{model:?}: {euler} vs {direct}"
+        );
+        for (a, b) in [(7.4e9, 8.6e10), (1e6, 1e5)] {
+            let e = at(a, b);
+            assert!(e.is_finite() && e > 0.0, "{model:?} a={a}: {e}");
+        }
+    }
+}

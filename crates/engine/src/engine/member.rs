@@ -343,11 +343,7 @@ impl MemberState {
             last_order: self.last_order,
             login_ref: self.login_ref,
             fell: self.fell,
-            lifetime: Remainder::pack_lifetime(
-                amount,
-                self.lifetime_orders,
-                self.purchase_days,
-            ),
+            lifetime: Remainder::pack_lifetime(amount, self.lifetime_orders, self.purchase_days),
             group: self.group,
             tutor: self.tutor,
             tier: self.tier,
@@ -1039,13 +1035,18 @@ mod tests {
         m.lifetime_amount = Packed48::new((1 << Remainder::AMOUNT_BITS) - 1);
         m.lifetime_orders = (1 << Remainder::ORDERS_BITS) - 1;
         m.purchase_days = (1 << Remainder::DAYS_BITS) - 1;
-        let r = m.remainder(0).expect("settled and within the remainder's widths");
+        let r = m
+            .remainder(0)
+            .expect("settled and within the remainder's widths");
         let back = MemberState::revived(IdSlot::default(), &r, EventTime(0), 0);
         assert_eq!(back.lifetime_amount, m.lifetime_amount);
         assert_eq!(back.lifetime_orders, m.lifetime_orders);
         assert_eq!(back.purchase_days, m.purchase_days);
         m.purchase_days += 1;
-        assert!(m.remainder(0).is_none(), "too many purchase days for a remainder");
+        assert!(
+            m.remainder(0).is_none(),
+            "too many purchase days for a remainder"
+        );
     }
 
     /// The timer step skips her evaluation exactly when the plan says group-only, so the

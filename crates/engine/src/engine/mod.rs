@@ -30,6 +30,7 @@ pub mod orders;
 mod prefetch;
 pub mod roster;
 mod rule;
+pub use rule::churn_risk;
 pub use rule::contact_cap;
 pub mod rules;
 pub mod segment;

@@ -12,6 +12,7 @@
 //! | [`login_lapse`] | §6: `LOGIN_LAPSED` after each `lifecycle.login_lapse` |
 //! | [`after_sales`] | §6: `AFTER_SALES_OVERDUE` once a ticket is open past `alerts.after_sales_sla` |
 //! | [`contact_cap`] | §6: at most `alerts.member_warning_cap` notifying warnings per `alerts.cap_window` |
+//! | [`churn_risk`] | issue 16: a member's purchase history as the churn-probability models read it |
 //! | [`eviction`] | §4: forgetting who left, holding the long-silent as remainders, invisibly |
 //! | [`group_grade`] | §5: group activity against the tenure benchmark, output against its target |
 //!
@@ -20,6 +21,7 @@
 
 pub mod activation;
 pub mod after_sales;
+pub mod churn_risk;
 pub mod contact_cap;
 pub mod eviction;
 pub mod group_grade;
