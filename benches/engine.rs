@@ -3,9 +3,16 @@
 //! `cargo bench --bench engine`. The input is the generator's default workload scaled
 //! to `CHURNWATCH_BENCH_MEMBERS` members (default 100 000), decoded once up front, so
 //! only `Engine::process` (and the timers it fires) is timed.
+//!
+//! Twice: with the churn model off (the default configuration) and on (MBG/NBD at the
+//! CDNOW fit, thresholds 0.5 and 0.2). `CHURNWATCH_BENCH_CHURN=off` or `=on` runs one of
+//! them, so that the two can be run alternately from a script.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use churnwatch::btyd::Model;
+use churnwatch::churn_model::{Fit, ModelFile};
 use churnwatch::config::Config;
 use churnwatch::decode::JsonDecoder;
 use churnwatch::engine::{Engine, TimeMode};
@@ -34,18 +41,57 @@ fn events() -> Vec<Event> {
     events
 }
 
+/// The default configuration with the CDNOW sample's MBG/NBD fit named.
+fn with_churn_model() -> Config {
+    let mut config = Config::default();
+    let fit = Fit {
+        members: 2357,
+        r: 0.524843,
+        alpha_days: 43.281613,
+        a: 0.891359,
+        b: 1.614003,
+        log_likelihood: -6.093864,
+    };
+    let file = ModelFile::new(
+        Model::MbgNbd,
+        EventTime::from_millis(0),
+        fit,
+        Default::default(),
+    );
+    config.churn_model = Some(Arc::new(file));
+    config
+}
+
 fn engine_throughput(c: &mut Criterion) {
     let events = events();
-    let wall = EventTime::from_millis(i64::MAX / 2);
-    let config = Config::default();
+    let which = std::env::var("CHURNWATCH_BENCH_CHURN").unwrap_or_default();
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(events.len() as u64));
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(30))
         .warm_up_time(Duration::from_secs(1));
+    for (name, config) in [("off", Config::default()), ("on", with_churn_model())] {
+        if !which.is_empty() && which != name {
+            continue;
+        }
+        bench(&mut group, &events, &config, name);
+    }
+    group.finish();
+}
+
+fn bench(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    events: &[Event],
+    config: &Config,
+    churn: &str,
+) {
+    let wall = EventTime::from_millis(i64::MAX / 2);
     group.bench_function(
-        format!("process {} pre-decoded events", events.len()),
+        format!(
+            "process {} pre-decoded events, churn model {churn}",
+            events.len()
+        ),
         |b| {
             b.iter_batched(
                 || {
@@ -66,7 +112,6 @@ fn engine_throughput(c: &mut Criterion) {
             )
         },
     );
-    group.finish();
 }
 
 criterion_group!(benches, engine_throughput);

@@ -9,15 +9,18 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Fen, Span};
 pub use churnwatch_engine::settings::{
-    Actions, AlertsConfig, GradeCuts, GroupsConfig, LifecycleConfig, MemberLimits, SegmentRule,
-    SegmentsConfig, Settings, TimeConfig,
+    Actions, AlertsConfig, ChurnRiskSettings, GradeCuts, GroupsConfig, LifecycleConfig,
+    MemberLimits, SegmentRule, SegmentsConfig, Settings, TimeConfig, MAX_RISK_LEVELS,
 };
+
+use crate::churn_model::ModelFile;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -33,6 +36,35 @@ pub struct Config {
     pub http: HttpConfig,
     pub state: StateConfig,
     pub notify: NotifyConfig,
+    pub churn_risk: ChurnRiskConfig,
+    /// The parameter file `churn_risk.model_file` names, read when the configuration is
+    /// loaded (so that the engine's settings need no I/O).
+    #[serde(skip)]
+    pub churn_model: Option<Arc<ModelFile>>,
+}
+
+/// `CHURN_RISK` (issue 16): off until `model_file` names the parameters `churnwatch fit`
+/// wrote.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChurnRiskConfig {
+    /// The fitted model (TOML from `churnwatch fit`); empty for none.
+    pub model_file: String,
+    /// P(alive) thresholds, strictly decreasing, each in (0, 1), one to three: a warning
+    /// the first millisecond P(alive) is below each.
+    pub thresholds: Vec<f64>,
+    /// The horizon of the expected purchases shown in figures and queries.
+    pub horizon: Span,
+}
+
+impl Default for ChurnRiskConfig {
+    fn default() -> Self {
+        ChurnRiskConfig {
+            model_file: String::new(),
+            thresholds: vec![0.5, 0.2],
+            horizon: Span::days(30),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -322,7 +354,32 @@ impl Config {
                 evict_left_after: self.state.evict_left_after,
                 evict_dormant_after: self.state.evict_dormant_after,
             },
+            churn_risk: self.churn_model.as_ref().map(|file| ChurnRiskSettings {
+                model: file.model,
+                version: file.version.clone(),
+                population: file.population.params_ms(),
+                tiers: file
+                    .tiers
+                    .iter()
+                    .map(|(tier, fit)| (tier.clone(), fit.params_ms()))
+                    .collect(),
+                thresholds: self.churn_risk.thresholds.clone(),
+                horizon: self.churn_risk.horizon,
+            }),
         }
+    }
+
+    /// Reads the parameter file `churn_risk.model_file` names, if any.
+    fn load_churn_model(&mut self) -> anyhow::Result<()> {
+        let path = &self.churn_risk.model_file;
+        self.churn_model = if path.is_empty() {
+            None
+        } else {
+            let file = ModelFile::load(Path::new(path))
+                .with_context(|| "churn_risk.model_file".to_owned())?;
+            Some(Arc::new(file))
+        };
+        Ok(())
     }
 
     /// Defaults, then the TOML file if one is given. The result is validated.
@@ -368,12 +425,14 @@ impl Config {
             set_path(&mut tree, &path, parse_value(value))
                 .with_context(|| format!("applying --set {key}"))?;
         }
-        let config: Config = toml::Value::Table(tree)
-            .try_into()
-            .with_context(|| match path {
-                Some(path) => format!("in config file {} (with overrides)", path.display()),
-                None => "in configuration overrides".to_owned(),
-            })?;
+        let mut config: Config =
+            toml::Value::Table(tree)
+                .try_into()
+                .with_context(|| match path {
+                    Some(path) => format!("in config file {} (with overrides)", path.display()),
+                    None => "in configuration overrides".to_owned(),
+                })?;
+        config.load_churn_model()?;
         config.validate()?;
         Ok(config)
     }
@@ -400,7 +459,8 @@ impl Config {
     }
 
     pub fn from_toml(text: &str) -> anyhow::Result<Config> {
-        let config: Config = toml::from_str(text)?;
+        let mut config: Config = toml::from_str(text)?;
+        config.load_churn_model()?;
         config.validate()?;
         Ok(config)
     }
@@ -490,6 +550,33 @@ impl Config {
         let g = &self.groups;
         if g.benchmark.is_empty() {
             bail!("groups.benchmark must define at least one fee tier");
+        }
+        let c = &self.churn_risk;
+        if c.thresholds.is_empty() || c.thresholds.len() > MAX_RISK_LEVELS {
+            bail!("churn_risk.thresholds needs one to {MAX_RISK_LEVELS} values");
+        }
+        if c.thresholds.iter().any(|t| !(*t > 0.0 && *t < 1.0))
+            || c.thresholds.windows(2).any(|w| w[1] >= w[0])
+        {
+            bail!("churn_risk.thresholds must be strictly decreasing, each between 0 and 1 (exclusive)");
+        }
+        if c.horizon <= Span::ZERO {
+            bail!("churn_risk.horizon must be positive");
+        }
+        if let Some(file) = &self.churn_model {
+            if let Some(tier) = file.tiers.keys().find(|t| !g.benchmark.contains_key(*t)) {
+                bail!(
+                    "churn_risk.model_file {}: fitted for fee tier {tier:?}, which groups.benchmark does not define",
+                    c.model_file
+                );
+            }
+        }
+        if g.benchmark.len() > churnwatch_engine::settings::MAX_TIERS {
+            bail!(
+                "groups.benchmark defines {} fee tiers; at most {} are supported",
+                g.benchmark.len(),
+                churnwatch_engine::settings::MAX_TIERS
+            );
         }
         for (tier, row) in &g.benchmark {
             if row.len() != 13 {

@@ -13,7 +13,7 @@ use prometheus::{
     Opts, Registry, TextEncoder,
 };
 
-use crate::engine::{Engine, Grade, Severity, Warning, WarningKind};
+use crate::engine::{Engine, Grade, Label, Severity, Warning, WarningKind};
 use crate::model::event::TYPE_NAMES;
 use crate::model::EventTime;
 use crate::reject::RejectReason;
@@ -35,6 +35,8 @@ pub struct Metrics {
     consumer_lag: IntGaugeVec,
     members_by_segment: IntGaugeVec,
     members_by_stage: IntGaugeVec,
+    members_by_churn_risk: IntGaugeVec,
+    churn_model: IntGaugeVec,
     groups_by_activity_grade: IntGaugeVec,
     groups_by_output_grade: IntGaugeVec,
     members_tracked: IntGauge,
@@ -213,6 +215,18 @@ impl Metrics {
                 "churnwatch_members_by_stage",
                 "Tracked members by lifecycle stage.",
                 &["stage"],
+            ),
+            members_by_churn_risk: gauge_vec(
+                &r,
+                "churnwatch_members_by_churn_risk",
+                "Members by churn-risk level (how many churn_risk.thresholds their P(alive) is below); absent while the churn model is off.",
+                &["level"],
+            ),
+            churn_model: gauge_vec(
+                &r,
+                "churnwatch_churn_model_info",
+                "1 for the churn model's parameters in use (their version and model).",
+                &["version", "model"],
             ),
             groups_by_activity_grade: gauge_vec(
                 &r,
@@ -415,6 +429,23 @@ impl Metrics {
             self.members_by_stage
                 .with_label_values(&[stage.name()])
                 .set(n as i64);
+        }
+        if let Some(model) = &engine.rules().churn {
+            let levels = model.thresholds().len() + 1;
+            for (level, n) in engine
+                .roster()
+                .members_by_risk()
+                .iter()
+                .take(levels)
+                .enumerate()
+            {
+                self.members_by_churn_risk
+                    .with_label_values(&[Label::Risk(level as u8).name()])
+                    .set(*n as i64);
+            }
+            self.churn_model
+                .with_label_values(&[&model.version, model.model.as_str()])
+                .set(1);
         }
         self.members_tracked.set(tracked as i64);
         self.members_dormant.set(engine.dormant_count() as i64);

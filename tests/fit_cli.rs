@@ -117,6 +117,56 @@ fn fits_the_population_and_each_tier_reproducibly() {
         n += 1;
     }
     assert_eq!(n as u64, file.population.members);
+
+    // Replayed with the file named: CHURN_RISK warnings, and every member warning of a
+    // member who ordered names the version it was computed with.
+    let replay = bin()
+        .arg("replay")
+        .arg(&events)
+        .args(["--set", &format!("churn_risk.model_file={}", one.display())])
+        .args([
+            "--until",
+            "2026-12-31T00:00:00Z",
+            "--now",
+            "2027-01-01T00:00:00Z",
+        ])
+        .output()
+        .expect("replay runs");
+    assert!(
+        replay.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let (mut churn, mut members) = (0, 0);
+    for line in String::from_utf8_lossy(&replay.stdout).lines() {
+        let w: serde_json::Value = serde_json::from_str(line).expect("a warning");
+        if w["member_id"].is_null() {
+            continue;
+        }
+        members += 1;
+        // A member without an order has no P(alive), and no figures of the model.
+        if w["figures"]["lifetime_orders"] == 0 {
+            assert!(w["figures"]["model_version"].is_null(), "{line}");
+        } else {
+            assert_eq!(
+                w["figures"]["model_version"],
+                file.version.as_str(),
+                "{line}"
+            );
+            assert!(w["figures"]["p_alive"].is_number(), "{line}");
+        }
+        if w["kind"] == "CHURN_RISK" {
+            churn += 1;
+            assert!(
+                w["figures"]["p_alive"].as_f64().unwrap()
+                    < w["figures"]["threshold"].as_f64().unwrap()
+            );
+        }
+    }
+    assert!(
+        churn > 100 && members > churn,
+        "{churn} CHURN_RISK of {members} member warnings"
+    );
 }
 
 #[test]

@@ -50,7 +50,7 @@ impl Cohort {
                 let history = churn_risk::history(&m, at)?;
                 let tier = m
                     .has_profile()
-                    .then(|| rules.benchmark.tier_name(m.tier).to_owned());
+                    .then(|| rules.benchmark.tier_name(m.tier()).to_owned());
                 Some(Entry {
                     id: m.id().to_owned(),
                     tier,

@@ -320,17 +320,37 @@ pub fn render(board: &TutorBoard, live: &Live<'_>) -> String {
     if board.at_risk.is_empty() {
         out.push_str("<p class=\"empty\">Nobody has fallen: no member at risk.</p>\n");
     } else {
-        out.push_str(
+        // The churn model's columns only while it is on (the list is then sorted by it).
+        let churn = board.at_risk.iter().any(|m| m.p_alive.is_some());
+        let _ = writeln!(
+            out,
             "<table id=\"at-risk\"><thead><tr><th>Member</th><th>Group</th><th>Segment</th>\
-             <th>Fell at</th><th>Days since order</th><th>30-day spend</th>\
-             <th>Open tickets</th><th>Recommended action</th></tr></thead><tbody>\n",
+             {}<th>Fell at</th><th>Days since order</th><th>30-day spend</th>\
+             <th>Open tickets</th><th>Recommended action</th></tr></thead><tbody>",
+            if churn {
+                "<th>P(alive)</th><th>Expected purchases</th>"
+            } else {
+                ""
+            }
         );
         for m in &board.at_risk {
             let important = m.segment.starts_with("important_");
+            let churn_cells = if churn {
+                format!(
+                    r#"<td class="p-alive">{}</td><td class="expected">{}</td>"#,
+                    m.p_alive
+                        .map_or("—".to_owned(), |p| format!("{:.0} %", p * 100.0)),
+                    m.expected_purchases
+                        .map_or("—".to_owned(), |e| format!("{e:.2}")),
+                )
+            } else {
+                String::new()
+            };
+            let fell_at = m.fell_at.as_deref().unwrap_or("");
             let _ = write!(
                 out,
                 r#"<tr class="member{cls}" id="member-{id}" data-member="{id}">
-<td class="member-id">{id}</td><td>{group}</td><td class="segment">{segment}</td>
+<td class="member-id">{id}</td><td>{group}</td><td class="segment">{segment}</td>{churn_cells}
 <td><time datetime="{fell}">{fell_short}</time></td><td class="recency">{recency}</td><td>¥{m30}</td>
 <td class="tickets">{tickets}</td><td class="action">{action}</td>
 </tr>
@@ -339,8 +359,12 @@ pub fn render(board: &TutorBoard, live: &Live<'_>) -> String {
                 id = escape(&m.member_id),
                 group = escape(m.group_id.as_deref().unwrap_or("—")),
                 segment = m.segment,
-                fell = escape(&m.fell_at),
-                fell_short = escape(&zones::local(live.zone, &m.fell_at)),
+                fell = escape(fell_at),
+                fell_short = if fell_at.is_empty() {
+                    "—".to_owned()
+                } else {
+                    escape(&zones::local(live.zone, fell_at))
+                },
                 recency = m.recency_days.map_or("—".to_owned(), |d| d.to_string()),
                 m30 = m.m30,
                 tickets = m.open_tickets,
@@ -415,11 +439,13 @@ mod tests {
                 group_id: Some("g&1".to_owned()),
                 segment: "important_maintain",
                 stage: "mature",
-                fell_at: "2026-01-01T00:00:00.000Z".to_owned(),
+                fell_at: Some("2026-01-01T00:00:00.000Z".to_owned()),
                 recency_days: Some(8),
                 m30: "600.00".to_owned(),
                 open_tickets: 1,
                 action: "personal check-in".to_owned(),
+                p_alive: None,
+                expected_purchases: None,
             }],
             at_risk_total: 1,
             as_of: "2026-01-01T00:00:00.000Z".to_owned(),

@@ -154,12 +154,16 @@ impl Alert {
         self.kind == WarningKind::SegmentUpgrade
     }
 
-    /// Whether a recovery of her makes this alert moot: a fall or a recall call, not an
-    /// open ticket or a lapse (an order answers neither).
+    /// Whether a recovery of her makes this alert moot: a fall, a recall call or a churn
+    /// risk (the order that lifted her answers it), not an open ticket or a lapse (an
+    /// order answers neither).
     pub fn answered_by_recovery(&self) -> bool {
         matches!(
             self.kind,
-            WarningKind::SegmentDowngrade | WarningKind::ActivationOverdue | WarningKind::RecallDue
+            WarningKind::SegmentDowngrade
+                | WarningKind::ActivationOverdue
+                | WarningKind::RecallDue
+                | WarningKind::ChurnRisk
         )
     }
 }
@@ -195,6 +199,19 @@ fn figures_json(f: v1::warning::Figures) -> Map<String, Value> {
             }
             if let Some(h) = f.ticket_open_hours {
                 put("ticket_open_hours", h.into());
+            }
+            let millionths = |n: u64| Value::from(crate::output::millionths_number(n));
+            if let Some(p) = f.p_alive_ppm {
+                put("p_alive", millionths(p.into()));
+            }
+            if let Some(e) = f.expected_purchases_micro {
+                put("expected_purchases", millionths(e));
+            }
+            if let Some(v) = f.model_version {
+                put("model_version", v.into());
+            }
+            if let Some(t) = f.threshold_ppm {
+                put("threshold", millionths(t.into()));
             }
         }
         v1::warning::Figures::Group(f) => {

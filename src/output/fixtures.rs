@@ -27,6 +27,7 @@ pub fn member(detail: Detail, awkward: &str) -> Warning {
             f90: 1,
             lifetime_orders: 1,
             lifetime_amount: Fen(120_000),
+            churn: None,
             detail,
         }),
         action: Arc::from(format!("personal check-in; {awkward}")),

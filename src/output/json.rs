@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::io::{self, Write};
 
+use crate::engine::churn_model::ChurnFigures;
 use crate::engine::{Detail, Figures, GroupFigures, Label, MemberFigures, Warning};
 use crate::model::digits::two_digits;
 use crate::model::rfc3339::{self, DateCache};
@@ -122,8 +123,15 @@ fn push_member_figures(buf: &mut Vec<u8>, f: &MemberFigures) {
     push_u64(buf, f.lifetime_orders.into());
     buf.extend_from_slice(b",\"lifetime_amount\":");
     push_money(buf, f.lifetime_amount);
+    if let Some(churn) = &f.churn {
+        push_churn_figures(buf, churn);
+    }
     match &f.detail {
         Detail::None => {}
+        Detail::ChurnRisk { threshold_ppm } => {
+            buf.extend_from_slice(b",\"threshold\":");
+            push_millionths(buf, u64::from(*threshold_ppm));
+        }
         Detail::RecallAttempt(n) => {
             buf.extend_from_slice(b",\"recall_attempt\":");
             push_u64(buf, (*n).into());
@@ -143,6 +151,30 @@ fn push_member_figures(buf: &mut Vec<u8>, f: &MemberFigures) {
         }
     }
     buf.push(b'}');
+}
+
+/// The churn model's figures (issue 16): present only while the model is on, so that
+/// the contract's member figures are unchanged without it.
+#[cold]
+fn push_churn_figures(buf: &mut Vec<u8>, churn: &ChurnFigures) {
+    buf.extend_from_slice(b",\"p_alive\":");
+    push_millionths(buf, u64::from(churn.p_alive_ppm));
+    buf.extend_from_slice(b",\"expected_purchases\":");
+    push_millionths(buf, churn.expected_purchases_micro);
+    buf.extend_from_slice(b",\"model_version\":");
+    push_str(buf, &churn.version);
+}
+
+/// Millionths as a JSON number, as serde_json prints the `f64` nearest to them (0.5,
+/// 0.731234, 1.0): exact up to 15 significant digits.
+fn push_millionths(buf: &mut Vec<u8>, millionths: u64) {
+    // Writing a number into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, &millionths_number(millionths));
+}
+
+/// Millionths as the `f64` JSON number the warnings and queries show.
+pub fn millionths_number(millionths: u64) -> f64 {
+    millionths as f64 / 1e6
 }
 
 fn push_group_figures(buf: &mut Vec<u8>, f: &GroupFigures) {
@@ -482,6 +514,14 @@ mod tests {
             lifetime_orders: u32,
             lifetime_amount: String,
             #[serde(skip_serializing_if = "Option::is_none")]
+            p_alive: Option<f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            expected_purchases: Option<f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            model_version: Option<&'a str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            threshold: Option<f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
             recall_attempt: Option<u8>,
             #[serde(skip_serializing_if = "Option::is_none")]
             days_since_login: Option<i64>,
@@ -513,6 +553,16 @@ mod tests {
                 f90: f.f90,
                 lifetime_orders: f.lifetime_orders,
                 lifetime_amount: f.lifetime_amount.to_string(),
+                p_alive: f
+                    .churn
+                    .as_ref()
+                    .map(|c| super::super::millionths_number(c.p_alive_ppm.into())),
+                expected_purchases: f
+                    .churn
+                    .as_ref()
+                    .map(|c| super::super::millionths_number(c.expected_purchases_micro)),
+                model_version: f.churn.as_ref().map(|c| &*c.version),
+                threshold: None,
                 recall_attempt: None,
                 days_since_login: None,
                 ticket_id: None,
@@ -520,6 +570,9 @@ mod tests {
             };
             match &f.detail {
                 Detail::None => {}
+                Detail::ChurnRisk { threshold_ppm } => {
+                    json.threshold = Some(super::super::millionths_number((*threshold_ppm).into()))
+                }
                 Detail::RecallAttempt(n) => json.recall_attempt = Some(*n),
                 Detail::DaysSinceLogin(d) => json.days_since_login = Some(*d),
                 Detail::Ticket {
@@ -802,6 +855,10 @@ mod tests {
                     ticket_id: CompactString::from("tk-1"),
                     open_hours: 49,
                 },
+                Detail::ChurnRisk {
+                    threshold_ppm: 500_000,
+                },
+                Detail::ChurnRisk { threshold_ppm: 1 },
             ]
         };
         for awkward in AWKWARD {
@@ -813,6 +870,11 @@ mod tests {
                     f.m30 = Fen(-5);
                     f.lifetime_amount = Fen(i64::MIN);
                     f.f30 = u32::MAX;
+                    f.churn = Some(ChurnFigures {
+                        p_alive_ppm: 731_234,
+                        expected_purchases_micro: u64::from(u32::MAX) * 1000 + 7,
+                        version: Arc::from(format!("mbg_nbd-{awkward}")),
+                    });
                     f.detail = Detail::Ticket {
                         ticket_id: CompactString::from(format!("{awkward}\"tk\"")),
                         open_hours: i64::MIN,
@@ -869,7 +931,22 @@ mod tests {
 
         let mut input = Vec::new();
         write_jsonl(&GenerateOptions::default(), &mut input).expect("generate");
-        let config = Config::default();
+        // With the churn model on, so that every kind and every figure occurs.
+        let mut config = Config::default();
+        let fit = crate::churn_model::Fit {
+            members: 2357,
+            r: 0.524838,
+            alpha_days: 43.28,
+            a: 0.891356,
+            b: 1.614,
+            log_likelihood: -6.09,
+        };
+        config.churn_model = Some(std::sync::Arc::new(crate::churn_model::ModelFile::new(
+            crate::btyd::Model::MbgNbd,
+            EventTime::from_millis(0),
+            fit,
+            Default::default(),
+        )));
         let decoder = JsonDecoder::new(config.input.max_message_bytes);
         let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
         let wall = EventTime::from_millis(i64::MAX / 2);
@@ -913,6 +990,7 @@ mod tests {
             prop::sample::select(Segment::ALL.to_vec()).prop_map(Label::Segment),
             prop::sample::select(Grade::ALL.to_vec()).prop_map(Label::Grade),
             Just(Label::Ungraded),
+            (0u8..=3).prop_map(Label::Risk),
         ])
     }
 
@@ -938,6 +1016,7 @@ mod tests {
             Just(Detail::None),
             any::<u8>().prop_map(Detail::RecallAttempt),
             any::<i64>().prop_map(Detail::DaysSinceLogin),
+            (0u32..=1_000_000).prop_map(|threshold_ppm| Detail::ChurnRisk { threshold_ppm }),
             (awkward_string(), any::<i64>()).prop_map(|(t, h)| Detail::Ticket {
                 ticket_id: CompactString::from(t),
                 open_hours: h,
@@ -954,18 +1033,28 @@ mod tests {
             any::<u32>(),
             any::<i64>(),
             detail(),
+            proptest::option::of((0u32..=1_000_000, any::<u64>(), awkward_string())),
         )
-            .prop_map(|(recency_days, f30, m30, f90, orders, amount, detail)| {
-                Figures::Member(MemberFigures {
-                    recency_days,
-                    f30,
-                    m30: Fen(m30),
-                    f90,
-                    lifetime_orders: orders,
-                    lifetime_amount: Fen(amount),
-                    detail,
-                })
-            });
+            .prop_map(
+                |(recency_days, f30, m30, f90, orders, amount, detail, churn)| {
+                    Figures::Member(MemberFigures {
+                        recency_days,
+                        f30,
+                        m30: Fen(m30),
+                        f90,
+                        lifetime_orders: orders,
+                        lifetime_amount: Fen(amount),
+                        churn: churn.map(|(p, e, v)| ChurnFigures {
+                            p_alive_ppm: p,
+                            // Beyond 2^53 millionths an f64 no longer holds them exactly;
+                            // no member expects 9 × 10^9 purchases.
+                            expected_purchases_micro: e >> 11,
+                            version: Arc::from(v),
+                        }),
+                        detail,
+                    })
+                },
+            );
         let group = (
             any::<u32>(),
             any::<u32>(),

@@ -7,5 +7,5 @@ pub(crate) mod fixtures;
 mod json;
 mod protobuf;
 
-pub use json::{percent_number, write_json_line, JsonWriter};
+pub use json::{millionths_number, percent_number, write_json_line, JsonWriter};
 pub use protobuf::{fill_protobuf, to_protobuf, WARNING_SCHEMA};

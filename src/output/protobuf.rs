@@ -66,6 +66,7 @@ fn kind(k: WarningKind) -> v1::WarningKind {
         WarningKind::GroupBelowBenchmark => v1::WarningKind::GroupBelowBenchmark,
         WarningKind::GroupRecovered => v1::WarningKind::GroupRecovered,
         WarningKind::GroupOutputBelowTarget => v1::WarningKind::GroupOutputBelowTarget,
+        WarningKind::ChurnRisk => v1::WarningKind::ChurnRisk,
     }
 }
 
@@ -89,8 +90,14 @@ fn figures(f: &Figures) -> v1::warning::Figures {
                 lifetime_amount_fen: m.lifetime_amount.0,
                 ..Default::default()
             };
+            if let Some(churn) = &m.churn {
+                out.p_alive_ppm = Some(churn.p_alive_ppm);
+                out.expected_purchases_micro = Some(churn.expected_purchases_micro);
+                out.model_version = Some(churn.version.to_string());
+            }
             match &m.detail {
                 Detail::None => {}
+                Detail::ChurnRisk { threshold_ppm } => out.threshold_ppm = Some(*threshold_ppm),
                 Detail::RecallAttempt(n) => out.recall_attempt = Some(u32::from(*n)),
                 Detail::DaysSinceLogin(d) => out.days_since_login = Some(*d),
                 Detail::Ticket {

@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::engine::benchmark::tenure_month;
+use crate::engine::churn_model::ChurnFigures;
+use crate::engine::churn_risk;
 use crate::engine::member::TicketState;
-use crate::engine::{Engine, Grade, GroupState, MemberCopy, Segment};
+use crate::engine::{Engine, Grade, GroupState, Label, MemberCopy, MemberState, Segment};
 use crate::model::{Category, EventTime, GroupId, MemberId, TutorId};
-use crate::output::percent_number;
+use crate::output::{millionths_number, percent_number};
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MemberView {
@@ -47,6 +49,30 @@ pub struct MemberFigures {
     pub f90: u32,
     pub lifetime_orders: u32,
     pub lifetime_amount: String,
+    /// While the churn model is on: P(alive), the expected purchases in
+    /// `churn_risk.horizon`, the parameters' version and the risk level.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<Box<ChurnView>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChurnView {
+    pub p_alive: f64,
+    pub expected_purchases: f64,
+    pub model_version: String,
+    pub churn_risk: &'static str,
+}
+
+impl ChurnView {
+    fn of(engine: &Engine, m: &MemberState, at: EventTime) -> Option<Box<ChurnView>> {
+        let figures = churn_risk::figures(engine.rules().churn.as_ref()?, m, at)?;
+        Some(Box::new(ChurnView {
+            p_alive: millionths_number(figures.p_alive_ppm.into()),
+            expected_purchases: millionths_number(figures.expected_purchases_micro),
+            model_version: figures.version.to_string(),
+            churn_risk: Label::Risk(m.risk_level()).name(),
+        }))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -99,11 +125,17 @@ pub struct AtRiskMember {
     pub group_id: Option<String>,
     pub segment: &'static str,
     pub stage: &'static str,
-    pub fell_at: String,
+    /// When she fell into her current segment; absent if she is listed for her P(alive)
+    /// alone.
+    pub fell_at: Option<String>,
     pub recency_days: Option<i64>,
     pub m30: String,
     pub open_tickets: usize,
     pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_alive: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_purchases: Option<f64>,
 }
 
 fn grade_name(grade: Option<Grade>) -> &'static str {
@@ -128,7 +160,7 @@ pub fn member_view(engine: &Engine, m: &MemberCopy<'_>) -> MemberView {
             .then(|| engine.tutor_id(m.tutor))
             .flatten()
             .map(|t| t.as_str().to_owned()),
-        fee_tier: profile.then(|| rules.benchmark.tier_name(m.tier).to_owned()),
+        fee_tier: profile.then(|| rules.benchmark.tier_name(m.tier()).to_owned()),
         joined_at: profile.then(|| m.joined_at().to_rfc3339()),
         tenure_month: profile.then(|| tenure_month(m.joined_at(), at)),
         left: m.left(),
@@ -143,6 +175,7 @@ pub fn member_view(engine: &Engine, m: &MemberCopy<'_>) -> MemberView {
             f90: rfm.f90,
             lifetime_orders: m.lifetime_orders,
             lifetime_amount: m.lifetime_amount().to_string(),
+            churn: ChurnView::of(engine, m, at),
         },
         first_order_at: m.first_order_at().map(EventTime::to_rfc3339),
         last_order_at: m.last_order_at().map(EventTime::to_rfc3339),
@@ -202,15 +235,29 @@ fn group_view(engine: &Engine, g: &GroupState) -> GroupView {
     }
 }
 
-/// Urgency order: important segments first, then the most recent fall, then the id (so
-/// the order is total and stable).
-fn urgency(a: &(bool, EventTime, &str), b: &(bool, EventTime, &str)) -> std::cmp::Ordering {
-    b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2))
+/// Urgency order: with the churn model on, the lowest P(alive) first; then important
+/// segments, then the most recent fall, then the id (so the order is total and stable).
+fn urgency(a: &Urgency<'_>, b: &Urgency<'_>) -> std::cmp::Ordering {
+    a.p_alive_ppm
+        .cmp(&b.p_alive_ppm)
+        .then(b.important.cmp(&a.important))
+        .then(b.fell.cmp(&a.fell))
+        .then(a.id.cmp(b.id))
+}
+
+struct Urgency<'a> {
+    /// `u32::MAX` where the model is off or she has no order (last).
+    p_alive_ppm: u32,
+    important: bool,
+    /// `EventTime::MIN` if her latest change was not a fall.
+    fell: EventTime,
+    id: &'a str,
 }
 
 /// The tutor's groups (failing activity first, then by how far below the benchmark)
-/// and her members at risk: those whose latest segment change was a fall and who have
-/// not left, the first `limit` by urgency. `None` if no profile ever named the tutor.
+/// and her members at risk, the first `limit` by urgency: those who have not left and
+/// whose latest segment change was a fall, or (with the churn model on) whose P(alive)
+/// is below a threshold. `None` if no profile ever named the tutor.
 pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> {
     let tutor = engine.tutor_index(id)?;
     let mut groups: Vec<&GroupState> = engine.groups().filter(|g| g.tutor == Some(tutor)).collect();
@@ -219,28 +266,61 @@ pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> 
         gap(a).cmp(&gap(b)).then_with(|| a.id.cmp(&b.id))
     });
 
-    let mut fallen: Vec<(bool, EventTime, MemberCopy<'_>)> = engine
+    let rules = engine.rules();
+    let mut at_risk: Vec<(Option<ChurnFigures>, MemberCopy<'_>)> = engine
         .roster()
         .of_tutor(tutor)
         .iter()
         .filter_map(|&at| engine.member_at(at))
         .filter(|m| !m.left() && m.segment != Segment::New)
-        .filter_map(|m| Some((m.segment.is_important(), m.fell_at()?, m)))
+        .filter(|m| m.fell_at().is_some() || m.risk_level() > 0)
+        .map(|m| {
+            let at = engine.watermark().max(m.clock());
+            (
+                rules
+                    .churn
+                    .as_ref()
+                    .and_then(|c| churn_risk::figures(c, &m, at)),
+                m,
+            )
+        })
         .collect();
-    fallen.sort_by(|a, b| urgency(&(a.0, a.1, a.2.id()), &(b.0, b.1, b.2.id())));
-    let total = fallen.len();
-    let rules = engine.rules();
-    let at_risk = fallen
+    let key = |(churn, m): &(Option<ChurnFigures>, MemberCopy<'_>)| -> (u32, bool, EventTime) {
+        (
+            churn.as_ref().map_or(u32::MAX, |c| c.p_alive_ppm),
+            m.segment.is_important(),
+            m.fell_at().unwrap_or(EventTime::MIN),
+        )
+    };
+    at_risk.sort_by(|a, b| {
+        let ((pa, ia, fa), (pb, ib, fb)) = (key(a), key(b));
+        urgency(
+            &Urgency {
+                p_alive_ppm: pa,
+                important: ia,
+                fell: fa,
+                id: a.1.id(),
+            },
+            &Urgency {
+                p_alive_ppm: pb,
+                important: ib,
+                fell: fb,
+                id: b.1.id(),
+            },
+        )
+    });
+    let total = at_risk.len();
+    let at_risk = at_risk
         .into_iter()
         .take(limit)
-        .map(|(_, fell, m)| {
+        .map(|(churn, m)| {
             let rfm = m.rfm(engine.watermark().max(m.clock()));
             AtRiskMember {
                 member_id: m.id().to_owned(),
                 group_id: engine.group_id_of(&m).map(|g| g.as_str().to_owned()),
                 segment: m.segment.name(),
                 stage: m.stage().name(),
-                fell_at: fell.to_rfc3339(),
+                fell_at: m.fell_at().map(EventTime::to_rfc3339),
                 recency_days: rfm.recency.map(|r| r.whole_days()),
                 m30: rfm.m30.to_string(),
                 open_tickets: m
@@ -249,6 +329,12 @@ pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> 
                     .filter(|t| t.state != TicketState::Resolved)
                     .count(),
                 action: rules.segment_action(m.segment).to_string(),
+                p_alive: churn
+                    .as_ref()
+                    .map(|c| millionths_number(c.p_alive_ppm.into())),
+                expected_purchases: churn
+                    .as_ref()
+                    .map(|c| millionths_number(c.expected_purchases_micro)),
             }
         })
         .collect();

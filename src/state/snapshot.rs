@@ -156,6 +156,10 @@ pub fn config_fingerprint(config: &Config) -> u64 {
         alerts: &'a crate::config::AlertsConfig,
         max_members: usize,
         time_mode: crate::config::KafkaTimeMode,
+        churn_risk: &'a crate::config::ChurnRiskConfig,
+        /// The parameters themselves, by the version that names them (the file's path
+        /// alone could name other parameters after a new fit).
+        churn_model: Option<&'a str>,
     }
     let derived = Derived {
         time: &config.time,
@@ -165,6 +169,8 @@ pub fn config_fingerprint(config: &Config) -> u64 {
         alerts: &config.alerts,
         max_members: config.state.max_members,
         time_mode: config.kafka.time_mode,
+        churn_risk: &config.churn_risk,
+        churn_model: config.churn_model.as_deref().map(|f| f.version.as_str()),
     };
     // Serializing plain settings to TOML cannot fail; an empty text would only make
     // every snapshot incompatible, never a wrong one loadable.

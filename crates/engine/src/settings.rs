@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::btyd::{Model, Params};
 use crate::model::Segment;
 use crate::model::{Category, Fen, Span};
 
@@ -20,7 +21,33 @@ pub struct Settings {
     pub alerts: AlertsConfig,
     pub actions: Actions,
     pub members: MemberLimits,
+    /// The churn-probability model and its thresholds; `None` leaves it off.
+    pub churn_risk: Option<ChurnRiskSettings>,
 }
+
+/// The most fee tiers a configuration can name (the member record holds the index in six
+/// bits).
+pub const MAX_TIERS: usize = 64;
+
+/// `CHURN_RISK`: a fitted BG/NBD or MBG/NBD model (the service reads it from the file
+/// `churnwatch fit` wrote) and the P(alive) thresholds that warn.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChurnRiskSettings {
+    pub model: Model,
+    /// Named by every warning computed with these parameters.
+    pub version: String,
+    /// `alpha` in milliseconds.
+    pub population: Params,
+    /// Fee tier name → its own parameters, where fitted per tier.
+    pub tiers: BTreeMap<String, Params>,
+    /// Strictly decreasing, each in (0, 1); at most [`MAX_RISK_LEVELS`].
+    pub thresholds: Vec<f64>,
+    /// The horizon of the expected purchases the figures show.
+    pub horizon: Span,
+}
+
+/// The most churn-risk thresholds (the member record counts them in two bits).
+pub const MAX_RISK_LEVELS: usize = 3;
 
 /// The most members one engine holds, hot and dormant: 2^25 − 1, what the member index's
 /// 25 slot bits can number.
@@ -273,6 +300,7 @@ pub struct Actions {
     pub group_below_benchmark: String,
     pub group_output_below_target: String,
     pub group_recovered: String,
+    pub churn_risk: String,
 }
 
 impl Default for Actions {
@@ -294,6 +322,7 @@ impl Default for Actions {
             group_below_benchmark: s("group activity below benchmark: activate members personally and push the weakest categories"),
             group_output_below_target: s("output per active member below target: promote the weakest categories"),
             group_recovered: s("group back at benchmark: keep the current routine"),
+            churn_risk: s("likely to stop buying: a personal check-in about what she needs, before any offer"),
         }
     }
 }

@@ -36,7 +36,9 @@ use super::orders::OrderPool;
 use super::prefetch::{prefetch, prefetch_value};
 use super::roster::Roster;
 use super::rule::group_grade::{self, GroupEvent};
-use super::rule::{after_sales, contact_cap, eviction, login_lapse, recall, segment, Pending};
+use super::rule::{
+    after_sales, churn_risk, contact_cap, eviction, login_lapse, recall, segment, Pending,
+};
 use super::rules::Rules;
 use super::segment::Rfm;
 use super::slab::Slab;
@@ -674,7 +676,13 @@ impl Engine {
     /// watermark had reached (never in a catch-up ahead of it).
     fn revived(&self, entry: &Dormant) -> MemberState {
         let lapses = self.rules.settings.lifecycle.login_lapse.len();
-        MemberState::revived(entry.id, &entry.remainder, self.watermark, lapses)
+        let mut state = MemberState::revived(entry.id, &entry.remainder, self.watermark, lapses);
+        // She went dormant with no threshold left to cross: her level is the one at
+        // any later instant.
+        if let Some(model) = &self.rules.churn {
+            state.set_risk_level(churn_risk::level_at(model, &state, self.watermark));
+        }
+        state
     }
 
     fn intern_tutor(&mut self, id: &TutorId) -> u32 {
@@ -910,7 +918,8 @@ impl Engine {
         self.set_wake(idx, None);
         let m = &mut self.members[idx as usize];
         let tutor = m.has_profile().then_some(m.tutor);
-        self.roster.evicted(idx, m.segment, m.stage(), tutor);
+        self.roster
+            .evicted(idx, m.segment, m.stage(), m.risk_level(), tutor);
         m.release_orders(&mut self.orders);
         if m.has_tickets() {
             self.tickets.remove(&idx);
@@ -974,12 +983,12 @@ impl Engine {
                 self.roster.retutor(idx, tutor_before, tutor);
                 let unchanged = m.group == group
                     && m.tutor == tutor
-                    && m.tier == tier
+                    && m.tier() == tier
                     && m.joined_at() == profile.joined_at
                     && !m.left();
                 m.group = group;
                 m.tutor = tutor;
-                m.tier = tier;
+                m.set_tier(tier);
                 m.set_left(false);
                 m.set_profile_times(Some(profile.joined_at), ts);
                 !unchanged
@@ -1088,6 +1097,10 @@ impl Engine {
             target,
             &mut pending,
         );
+        let mut risk_level = m.risk_level();
+        if let Some(model) = &self.rules.churn {
+            churn_risk::fire(model, &m, at, target, &mut risk_level, &mut pending);
+        }
         let sla = config.alerts.after_sales_sla;
         let horizon_start = at - config.time.retention_horizon;
         let m = &mut self.members[idx as usize];
@@ -1104,6 +1117,8 @@ impl Engine {
             contact_cap::window_start(at, &config.alerts),
         );
         self.roster.moved((m.segment, target), (m.stage(), stage));
+        self.roster.risk_moved(m.risk_level(), risk_level);
+        m.set_risk_level(risk_level);
         m.segment = target;
         m.set_stage(stage);
         m.set_fired(recall_fired, lapse_fired);
@@ -1151,6 +1166,11 @@ impl Engine {
             (None, None)
         };
         let rfm = rfm_at.unwrap_or_else(|| m.rfm(at));
+        let churn = self
+            .rules
+            .churn
+            .as_ref()
+            .and_then(|c| churn_risk::figures(c, &m, at));
         for p in pending.drain(..) {
             let action = match (p.kind, p.to) {
                 (
@@ -1177,6 +1197,7 @@ impl Engine {
                     f90: rfm.f90,
                     lifetime_orders: m.lifetime_orders,
                     lifetime_amount: m.lifetime_amount(),
+                    churn: churn.clone(),
                     detail: p.detail,
                 }),
                 action,

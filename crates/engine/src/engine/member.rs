@@ -20,6 +20,7 @@ pub use super::orders::{OrderRec, MAX_ORDER_AMOUNT, ORDER_EPOCH};
 use super::rules::Rules;
 use super::segment::{Rfm, Segment};
 use crate::model::{Category, EventTime, Fen, Span};
+use crate::settings::MAX_RISK_LEVELS;
 
 pub const WINDOW_30: Span = Span::days(30);
 pub const WINDOW_90: Span = Span::days(90);
@@ -165,7 +166,9 @@ pub struct MemberState {
     /// count purchase occasions, and several orders on one day are one occasion there
     /// (as `lifetimes` and the CDNOW data count them). Fits the record's padding.
     purchase_days: u16,
-    pub tier: u8,
+    /// The fee tier's index (low [`TIER_BITS`]) and the churn-risk level above it: how
+    /// many of `churn_risk.thresholds` her P(alive) was below when last evaluated.
+    tier_risk: u8,
     /// [`LEFT`], [`HAS_TICKETS`], [`VACANT`] and [`GROUP_WAKE`] in the low bits, the
     /// lifecycle stage above [`STAGE_SHIFT`]: one byte for all.
     flags: u8,
@@ -178,6 +181,11 @@ pub struct MemberState {
     /// segment change is that fall; `NEVER` otherwise. Orders tutors' at-risk lists.
     fell: Instant48,
 }
+
+/// Bits of the tier-and-risk byte that hold the tier: at most 64 fee tiers
+/// ([`crate::settings::MAX_TIERS`]).
+const TIER_BITS: u32 = 6;
+const TIER_MASK: u8 = (1 << TIER_BITS) - 1;
 
 /// The UTC calendar day of `at`, as days since the epoch.
 fn utc_day(at: EventTime) -> i64 {
@@ -241,7 +249,7 @@ impl MemberState {
             tutor: 0,
             lifetime_orders: 0,
             purchase_days: 0,
-            tier: 0,
+            tier_risk: 0,
             flags: (Stage::Acquisition as u8) << STAGE_SHIFT,
             segment: Segment::New,
             fired: 0,
@@ -315,6 +323,26 @@ impl MemberState {
         u32::from(self.purchase_days)
     }
 
+    /// Her fee tier's index in the benchmark table.
+    pub fn tier(&self) -> u8 {
+        self.tier_risk & TIER_MASK
+    }
+
+    pub fn set_tier(&mut self, tier: u8) {
+        debug_assert!(tier <= TIER_MASK, "tier index {tier} past {TIER_MASK}");
+        self.tier_risk = self.tier_risk & !TIER_MASK | tier & TIER_MASK;
+    }
+
+    /// How many churn-risk thresholds her P(alive) was below when last evaluated.
+    pub fn risk_level(&self) -> u8 {
+        self.tier_risk >> TIER_BITS
+    }
+
+    pub fn set_risk_level(&mut self, level: u8) {
+        debug_assert!(usize::from(level) <= MAX_RISK_LEVELS);
+        self.tier_risk = self.tier_risk & TIER_MASK | level << TIER_BITS;
+    }
+
     /// Her last sign of life: the latest profile change, order or login (or when she was
     /// first seen). Ticket events do not count: a ticket still open keeps her anyway.
     pub fn last_seen(&self) -> EventTime {
@@ -346,7 +374,7 @@ impl MemberState {
             lifetime: Remainder::pack_lifetime(amount, self.lifetime_orders, self.purchase_days),
             group: self.group,
             tutor: self.tutor,
-            tier: self.tier,
+            tier: self.tier(),
             packed: self.segment as u8 | (self.stage() as u8) << 4 | u8::from(self.left()) << 7,
         })
     }
@@ -377,7 +405,7 @@ impl MemberState {
         m.purchase_days = r.purchase_days();
         m.group = r.group;
         m.tutor = r.tutor;
-        m.tier = r.tier;
+        m.set_tier(r.tier);
         m.segment = r.segment();
         m.set_stage(r.stage());
         m.set_left(r.left());
@@ -870,7 +898,7 @@ impl<'a> Member<'a> {
                 expected_pct: if counted {
                     rules
                         .benchmark
-                        .expected_pct(self.tier, tenure_month(self.joined_at(), now))
+                        .expected_pct(self.tier(), tenure_month(self.joined_at(), now))
                 } else {
                     0
                 },

@@ -13,11 +13,13 @@
 //! | `timers` | per-member wake-ups in event-time order |
 //! | `watermark` | per-partition watermark, idleness, live vs replay |
 //! | `warning` | the warning type and its deterministic id |
-//! | `rule` | the SPEC rules, one module each, both halves each: segments, activation, lifecycle and recall, login lapse, after-sales, contact cap, eviction, group grades |
+//! | `churn_model` | the fitted churn-probability model by fee tier, its thresholds and figures |
+//! | `rule` | the SPEC rules, one module each, both halves each: segments, activation, lifecycle and recall, login lapse, after-sales, contact cap, eviction, group grades; and the churn risk |
 
 mod arena;
 pub mod benchmark;
 mod cap_log;
+pub mod churn_model;
 mod core;
 mod dormant;
 mod fixed_array;

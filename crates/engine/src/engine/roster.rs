@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lifecycle::Stage;
 use super::segment::Segment;
+use crate::settings::MAX_RISK_LEVELS;
 
 /// Members a tutor's list grows by.
 const TUTOR_LIST_STEP: usize = 128;
@@ -13,6 +14,9 @@ const TUTOR_LIST_STEP: usize = 128;
 pub struct Roster {
     by_segment: [u64; Segment::ALL.len()],
     by_stage: [u64; Stage::ALL.len()],
+    /// By churn-risk level (how many thresholds P(alive) is below); all at 0 while the
+    /// model is off.
+    by_risk: [u64; MAX_RISK_LEVELS + 1],
     /// Tutor index → the members whose profile names her (as [`Engine::member_at`] takes
     /// them: a hot slot, or a dormant entry flagged), in no particular order. A
     /// tutor runs 5–8 groups (1 000–2 000 members), so removal by scan is cheap and
@@ -25,6 +29,15 @@ impl Roster {
     pub fn joined(&mut self) {
         self.by_segment[Segment::New as usize] += 1;
         self.by_stage[Stage::Acquisition as usize] += 1;
+        self.by_risk[0] += 1;
+    }
+
+    /// The member's churn-risk level changed.
+    pub fn risk_moved(&mut self, from: u8, to: u8) {
+        if from != to {
+            self.by_risk[usize::from(from)] -= 1;
+            self.by_risk[usize::from(to)] += 1;
+        }
     }
 
     /// The member's segment or stage changed.
@@ -40,8 +53,16 @@ impl Roster {
     }
 
     /// The member was evicted: out of the counts and off her tutor's list.
-    pub fn evicted(&mut self, idx: u32, segment: Segment, stage: Stage, tutor: Option<u32>) {
+    pub fn evicted(
+        &mut self,
+        idx: u32,
+        segment: Segment,
+        stage: Stage,
+        risk: u8,
+        tutor: Option<u32>,
+    ) {
         self.by_segment[segment as usize] -= 1;
+        self.by_risk[usize::from(risk)] -= 1;
         self.by_stage[stage as usize] -= 1;
         self.off_list(idx, tutor);
     }
@@ -87,6 +108,11 @@ impl Roster {
 
     pub fn members_by_segment(&self) -> impl Iterator<Item = (Segment, u64)> + '_ {
         Segment::ALL.into_iter().zip(self.by_segment)
+    }
+
+    /// Members by churn-risk level (index = thresholds below).
+    pub fn members_by_risk(&self) -> &[u64; MAX_RISK_LEVELS + 1] {
+        &self.by_risk
     }
 
     pub fn members_by_stage(&self) -> impl Iterator<Item = (Stage, u64)> + '_ {
@@ -152,7 +178,7 @@ mod tests {
         assert_eq!(r.of_tutor(0), &[7], "the same tutor again changes nothing");
         assert!(r.of_tutor(9).is_empty());
         r.joined();
-        r.evicted(8, Segment::New, Stage::Acquisition, Some(2));
+        r.evicted(8, Segment::New, Stage::Acquisition, 0, Some(2));
         assert_eq!(r.members_by_segment().map(|(_, n)| n).sum::<u64>(), 0);
         assert!(
             r.of_tutor(2).is_empty(),

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::benchmark::BenchmarkTable;
+use super::churn_model::ChurnModel;
 use super::segment::{Segment, SegmentTable};
 use super::warning::WarningKind;
 use crate::settings::{Actions, Settings};
@@ -13,6 +14,8 @@ pub struct Rules {
     pub settings: Settings,
     pub segments: SegmentTable,
     pub benchmark: BenchmarkTable,
+    /// The churn-probability model, when configured.
+    pub churn: Option<ChurnModel>,
     segment_actions: Vec<Arc<str>>,
     kind_actions: Vec<Arc<str>>,
 }
@@ -49,14 +52,20 @@ impl Rules {
                     WarningKind::GroupBelowBenchmark => &a.group_below_benchmark,
                     WarningKind::GroupRecovered => &a.group_recovered,
                     WarningKind::GroupOutputBelowTarget => &a.group_output_below_target,
+                    WarningKind::ChurnRisk => &a.churn_risk,
                 };
                 Arc::from(text)
             })
             .collect();
+        let benchmark = BenchmarkTable::new(&config.groups.benchmark);
         Rules {
             settings: config.clone(),
             segments: SegmentTable::new(&config.segments.rules),
-            benchmark: BenchmarkTable::new(&config.groups.benchmark),
+            churn: config
+                .churn_risk
+                .as_ref()
+                .map(|c| ChurnModel::new(c, &benchmark)),
+            benchmark,
             segment_actions,
             kind_actions,
         }

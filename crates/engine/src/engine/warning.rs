@@ -7,6 +7,7 @@ use std::sync::Arc;
 use compact_str::CompactString;
 use serde::Serialize;
 
+use super::churn_model::{ChurnFigures, LEVEL_NAMES};
 use super::group::Grade;
 use super::segment::{Segment, Severity};
 use super::short_copy::copy_short;
@@ -24,10 +25,12 @@ pub enum WarningKind {
     GroupBelowBenchmark,
     GroupRecovered,
     GroupOutputBelowTarget,
+    /// P(alive) fell below a `churn_risk` threshold (issue 16).
+    ChurnRisk,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 9] = [
+    pub const ALL: [WarningKind; 10] = [
         WarningKind::SegmentDowngrade,
         WarningKind::SegmentUpgrade,
         WarningKind::ActivationOverdue,
@@ -37,6 +40,7 @@ impl WarningKind {
         WarningKind::GroupBelowBenchmark,
         WarningKind::GroupRecovered,
         WarningKind::GroupOutputBelowTarget,
+        WarningKind::ChurnRisk,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -50,6 +54,7 @@ impl WarningKind {
             WarningKind::GroupBelowBenchmark => "GROUP_BELOW_BENCHMARK",
             WarningKind::GroupRecovered => "GROUP_RECOVERED",
             WarningKind::GroupOutputBelowTarget => "GROUP_OUTPUT_BELOW_TARGET",
+            WarningKind::ChurnRisk => "CHURN_RISK",
         }
     }
 
@@ -69,13 +74,16 @@ impl fmt::Display for WarningKind {
     }
 }
 
-/// The `from` / `to` of a warning: a segment for members, a grade for groups.
+/// The `from` / `to` of a warning: a segment for members, a grade for groups, a risk
+/// level for `CHURN_RISK`.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Label {
     Segment(Segment),
     Grade(Grade),
     /// A group below `min_group_size`: tracked, not graded.
     Ungraded,
+    /// How many churn-risk thresholds P(alive) is below ([`LEVEL_NAMES`]).
+    Risk(u8),
 }
 
 impl Label {
@@ -84,6 +92,14 @@ impl Label {
             Label::Segment(s) => s.name(),
             Label::Grade(g) => g.name(),
             Label::Ungraded => "ungraded",
+            Label::Risk(level) => {
+                let i = level as usize;
+                LEVEL_NAMES[if i < LEVEL_NAMES.len() {
+                    i
+                } else {
+                    LEVEL_NAMES.len() - 1
+                }]
+            }
         }
     }
 }
@@ -101,6 +117,10 @@ pub enum Detail {
         ticket_id: CompactString,
         open_hours: i64,
     },
+    /// `CHURN_RISK`: the threshold crossed, in millionths.
+    ChurnRisk {
+        threshold_ppm: u32,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +132,9 @@ pub struct MemberFigures {
     pub f90: u32,
     pub lifetime_orders: u32,
     pub lifetime_amount: Fen,
+    /// Her P(alive) and expected purchases, with the model's version, when the churn
+    /// model is on.
+    pub churn: Option<ChurnFigures>,
     pub detail: Detail,
 }
 
@@ -230,6 +253,15 @@ static KIND_NAMES: [PaddedName; WarningKind::ALL.len()] = padded_names!(WarningK
 static SEGMENT_NAMES: [PaddedName; Segment::ALL.len()] = padded_names!(Segment::ALL);
 static GRADE_NAMES: [PaddedName; Grade::ALL.len()] = padded_names!(Grade::ALL);
 static UNGRADED: PaddedName = padded(Label::Ungraded.name());
+static RISK_NAMES: [PaddedName; LEVEL_NAMES.len()] = {
+    let mut names = [const { padded("") }; LEVEL_NAMES.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = padded(LEVEL_NAMES[i]);
+        i += 1;
+    }
+    names
+};
 static NO_LABEL: PaddedName = padded("");
 
 impl Label {
@@ -239,6 +271,7 @@ impl Label {
             Some(Label::Segment(s)) => &SEGMENT_NAMES[s as usize],
             Some(Label::Grade(g)) => &GRADE_NAMES[g as usize],
             Some(Label::Ungraded) => &UNGRADED,
+            Some(Label::Risk(level)) => &RISK_NAMES[usize::from(level).min(LEVEL_NAMES.len() - 1)],
         }
     }
 }
@@ -287,6 +320,9 @@ impl IdentityBuf<'_> {
             Detail::None => {}
             Detail::RecallAttempt(n) => b.word([*n, 0, 0, 0, 0, 0, 0, 0], 1),
             Detail::DaysSinceLogin(d) => b.word(d.to_le_bytes(), 8),
+            Detail::ChurnRisk { threshold_ppm } => {
+                b.word(u64::from(*threshold_ppm).to_le_bytes(), 4)
+            }
             Detail::Ticket { .. } => {
                 let ticket = detail.ticket_bytes();
                 b.buf[b.len..b.len + ticket.len()].copy_from_slice(ticket);
@@ -354,6 +390,7 @@ mod tests {
             .into_iter()
             .chain(Grade::ALL.map(Label::Grade))
             .chain([Label::Ungraded])
+            .chain((0..4).map(Label::Risk))
             .map(Some)
             .chain([None])
             .collect();
@@ -376,6 +413,9 @@ mod tests {
                 Detail::None,
                 Detail::RecallAttempt(2),
                 Detail::DaysSinceLogin(-30),
+                Detail::ChurnRisk {
+                    threshold_ppm: 200_000,
+                },
                 ticket("t"),
                 ticket(&"t".repeat(90)),
             ] {
@@ -408,6 +448,9 @@ mod tests {
                 Detail::None => {}
                 Detail::RecallAttempt(n) => expected.push(*n),
                 Detail::DaysSinceLogin(d) => expected.extend_from_slice(&d.to_le_bytes()),
+                Detail::ChurnRisk { threshold_ppm } => {
+                    expected.extend_from_slice(&threshold_ppm.to_le_bytes())
+                }
                 Detail::Ticket { ticket_id, .. } => {
                     expected.extend_from_slice(ticket_id.as_bytes())
                 }

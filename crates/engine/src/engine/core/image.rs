@@ -146,7 +146,7 @@ impl Engine {
         let hot = (0..image.members.len())
             .map(|i| &image.members[i])
             .filter(|m| !m.is_vacant())
-            .map(|m| (m.tier, m.has_profile(), m.group, m.tutor));
+            .map(|m| (m.tier(), m.has_profile(), m.group, m.tutor));
         let dormant = image.dormant.iter().map(|(_, d)| {
             let r = &d.remainder;
             (r.tier(), r.has_profile(), r.group(), r.tutor())

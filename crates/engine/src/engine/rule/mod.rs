@@ -12,7 +12,7 @@
 //! | [`login_lapse`] | §6: `LOGIN_LAPSED` after each `lifecycle.login_lapse` |
 //! | [`after_sales`] | §6: `AFTER_SALES_OVERDUE` once a ticket is open past `alerts.after_sales_sla` |
 //! | [`contact_cap`] | §6: at most `alerts.member_warning_cap` notifying warnings per `alerts.cap_window` |
-//! | [`churn_risk`] | issue 16: a member's purchase history as the churn-probability models read it |
+//! | [`churn_risk`] | issue 16: `CHURN_RISK` when P(alive) falls below each `churn_risk.thresholds` |
 //! | [`eviction`] | §4: forgetting who left, holding the long-silent as remainders, invisibly |
 //! | [`group_grade`] | §5: group activity against the tenure benchmark, output against its target |
 //!
@@ -140,6 +140,9 @@ impl Member<'_> {
                 now,
                 &mut member,
             );
+            if let Some(model) = &rules.churn {
+                churn_risk::next(model, self, now, &mut member);
+            }
         } else if self.has_profile() && self.segment == Segment::New {
             member.consider(activation::next(
                 self.joined_at(),
