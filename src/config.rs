@@ -768,6 +768,75 @@ mod tests {
     }
 
     #[test]
+    fn churn_risk_settings_are_checked_and_the_model_file_read() {
+        for (text, says) in [
+            ("[churn_risk]\nthresholds = []\n", "one to 3"),
+            (
+                "[churn_risk]\nthresholds = [0.2, 0.5]\n",
+                "strictly decreasing",
+            ),
+            ("[churn_risk]\nthresholds = [1.0]\n", "between 0 and 1"),
+            (
+                "[churn_risk]\nthresholds = [0.5, 0.4, 0.3, 0.2]\n",
+                "one to 3",
+            ),
+            (
+                "[churn_risk]\nhorizon = \"0d\"\n",
+                "horizon must be positive",
+            ),
+            (
+                "[churn_risk]\nmodel_file = \"/nonexistent/model.toml\"\n",
+                "churn_risk.model_file",
+            ),
+        ] {
+            let err = Config::from_toml(text).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{text}: {err:#}");
+        }
+        let dir = std::env::temp_dir().join(format!("churnwatch-model-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fit = crate::churn_model::Fit {
+            members: 10,
+            r: 0.5,
+            alpha_days: 40.0,
+            a: 0.9,
+            b: 1.6,
+            log_likelihood: -6.0,
+        };
+        let write = |tiers: &[&str]| {
+            let file = crate::churn_model::ModelFile::new(
+                crate::btyd::Model::MbgNbd,
+                crate::model::EventTime::from_millis(0),
+                fit,
+                tiers.iter().map(|t| (t.to_string(), fit)).collect(),
+            );
+            let path = dir.join(format!("model-{}.toml", tiers.len()));
+            std::fs::write(&path, file.to_toml()).unwrap();
+            (path, file)
+        };
+        let (good, file) = write(&["199"]);
+        let text = format!(
+            "[churn_risk]\nmodel_file = {:?}\n",
+            good.display().to_string()
+        );
+        let config = Config::from_toml(&text).expect("a valid model file");
+        let settings = config.engine().churn_risk.expect("the model is on");
+        assert_eq!(settings.version, file.version);
+        assert_eq!(settings.tiers.keys().collect::<Vec<_>>(), ["199"]);
+        assert_eq!(settings.population.alpha, 40.0 * 86_400_000.0);
+        let (bad, _) = write(&["199", "999"]);
+        let text = format!(
+            "[churn_risk]\nmodel_file = {:?}\n",
+            bad.display().to_string()
+        );
+        let err = Config::from_toml(&text).unwrap_err();
+        assert!(format!("{err:#}").contains("\"999\""), "{err:#}");
+        assert!(
+            Config::default().engine().churn_risk.is_none(),
+            "off by default"
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         let err = Config::from_toml("[time]\nallowed_latenes = \"5m\"\n").unwrap_err();
         assert!(format!("{err:#}").contains("allowed_latenes"), "{err:#}");

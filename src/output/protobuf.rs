@@ -183,4 +183,42 @@ mod tests {
         assert_eq!(f.weakest_categories, ["fresh_food", "mother_baby"]);
         assert_eq!(g.member_id, None);
     }
+
+    #[test]
+    fn churn_risk_and_the_model_figures_travel_in_fixed_point() {
+        let mut w = member(
+            Detail::ChurnRisk {
+                threshold_ppm: 200_000,
+            },
+            "c",
+        );
+        w.kind = WarningKind::ChurnRisk;
+        w.to = Some(crate::engine::Label::Risk(2));
+        if let Figures::Member(f) = &mut w.figures {
+            f.churn = Some(crate::engine::churn_model::ChurnFigures {
+                p_alive_ppm: 199_999,
+                expected_purchases_micro: 1_250_000,
+                version: "mbg_nbd-20250930-9699473f".into(),
+            });
+        }
+        let back = v1::Warning::decode(&*to_protobuf(&w).encode_to_vec()).unwrap();
+        assert_eq!(back.kind(), v1::WarningKind::ChurnRisk);
+        assert_eq!(back.to.as_deref(), Some("high_risk"));
+        let Some(v1::warning::Figures::Member(f)) = back.figures else {
+            panic!("member figures expected");
+        };
+        assert_eq!(f.p_alive_ppm, Some(199_999));
+        assert_eq!(f.expected_purchases_micro, Some(1_250_000));
+        assert_eq!(
+            f.model_version.as_deref(),
+            Some("mbg_nbd-20250930-9699473f")
+        );
+        assert_eq!(f.threshold_ppm, Some(200_000));
+        // Without the model, none of them.
+        let plain = to_protobuf(&member(Detail::None, "p"));
+        let Some(v1::warning::Figures::Member(f)) = plain.figures else {
+            panic!("member figures expected");
+        };
+        assert_eq!((f.p_alive_ppm, f.model_version), (None, None));
+    }
 }

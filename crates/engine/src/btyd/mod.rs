@@ -96,7 +96,8 @@ impl Model {
         match self.ln_k(p, h.x) {
             None => 1.0,
             Some(ln_k) => {
-                let ln_ratio = (p.alpha + h.t).ln() - (p.alpha + h.t_x).ln();
+                // One logarithm of the ratio: this runs at every evaluation of a member.
+                let ln_ratio = ((p.alpha + h.t) / (p.alpha + h.t_x)).ln();
                 let log_odds_dead = ln_k + (p.r + f64::from(h.x)) * ln_ratio;
                 // 1/(1 + e^d): exact where e^d over- or underflows.
                 if log_odds_dead > 0.0 {
@@ -163,9 +164,14 @@ impl Model {
         if !(threshold > 0.0 && threshold < 1.0) {
             return None;
         }
+        self.age_at_log_odds(p, x, t_x, ((1.0 - threshold) / threshold).ln())
+    }
+
+    /// [`Model::age_at`] with the threshold given as `ln((1 − p)/p)`, for a caller that
+    /// asks often about the same thresholds.
+    pub fn age_at_log_odds(self, p: &Params, x: u32, t_x: f64, log_odds: f64) -> Option<f64> {
         let ln_k = self.ln_k(p, x)?;
-        let target = ((1.0 - threshold) / threshold).ln() - ln_k;
-        Some((p.alpha + t_x) * (target / (p.r + f64::from(x))).exp() - p.alpha)
+        Some((p.alpha + t_x) * ((log_odds - ln_k) / (p.r + f64::from(x))).exp() - p.alpha)
     }
 }
 

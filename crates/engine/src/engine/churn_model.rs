@@ -22,6 +22,8 @@ pub struct ChurnModel {
     /// By fee tier index; the population's where a tier has no fit of its own.
     by_tier: Vec<Params>,
     thresholds: Vec<f64>,
+    /// `ln((1 − p)/p)` of each threshold, for the closed-form crossing.
+    log_odds: Vec<f64>,
     horizon_ms: f64,
 }
 
@@ -34,9 +36,6 @@ pub struct ChurnFigures {
     pub expected_purchases_micro: u64,
     pub version: Arc<str>,
 }
-
-/// At most this many one-millisecond corrections of the closed form's instant each way.
-const STEPS: usize = 64;
 
 impl ChurnModel {
     pub fn new(settings: &ChurnRiskSettings, benchmark: &BenchmarkTable) -> ChurnModel {
@@ -56,6 +55,11 @@ impl ChurnModel {
             population: settings.population,
             by_tier,
             thresholds: settings.thresholds.clone(),
+            log_odds: settings
+                .thresholds
+                .iter()
+                .map(|p| ((1.0 - p) / p).ln())
+                .collect(),
             horizon_ms: settings.horizon.as_millis() as f64,
         }
     }
@@ -101,9 +105,17 @@ impl ChurnModel {
         &self.thresholds
     }
 
-    /// The first millisecond after `now` at which P(alive) of history `h` (first purchase
-    /// at `first`) is below the threshold after `level`, if nothing is bought before: the
-    /// closed form's age, then P itself at the millisecond either side.
+    /// When to look again at whether P(alive) of history `h` (first purchase at `first`)
+    /// is below the threshold after `level`, if nothing is bought before: the millisecond
+    /// at which the closed form's age falls, or the next one if that has passed.
+    ///
+    /// That is at most a millisecond before the first millisecond it is below (the
+    /// closed form is within a few ulps of the age, far less than a millisecond), never
+    /// after it, so the judgement at the wake-up ([`super::rule::churn_risk`]'s `fire`,
+    /// which computes P itself) decides the instant; when the wake-up comes a
+    /// millisecond early, P is not below yet, nothing fires and the re-plan asks for
+    /// the next millisecond. One extra evaluation per crossing, instead of evaluating P
+    /// at the millisecond either side at every re-plan.
     pub fn crossing(
         &self,
         tier: Option<u8>,
@@ -112,36 +124,15 @@ impl ChurnModel {
         level: u8,
         now: EventTime,
     ) -> Option<EventTime> {
-        let threshold = *self.thresholds.get(usize::from(level))?;
-        let p = self.params(tier);
-        let age = self.model.age_at(p, h.x, h.t_x, threshold)?;
+        let log_odds = *self.log_odds.get(usize::from(level))?;
+        let age = self
+            .model
+            .age_at_log_odds(self.params(tier), h.x, h.t_x, log_odds)?;
         // Past about 30 000 years (or not a number): never, as far as a timer cares.
         if age.is_nan() || age >= 1e15 {
             return None;
         }
-        let first = first.as_millis();
-        let below = |ms: i64| {
-            let t = (ms - first) as f64;
-            self.model.p_alive(p, History { t, ..h }) < threshold
-        };
-        let mut at = (first + age.max(0.0).floor() as i64 + 1).max(now.as_millis() + 1);
-        // The closed form is within a few ulps of the age; these steps undo its rounding.
-        for _ in 0..STEPS {
-            if at - 1 > now.as_millis() && below(at - 1) {
-                at -= 1;
-            } else {
-                break;
-            }
-        }
-        for _ in 0..STEPS {
-            if below(at) {
-                return Some(EventTime::from_millis(at));
-            }
-            at += 1;
-        }
-        // P(alive) changes by about 1e-11 a millisecond at any realistic parameters, far
-        // above its rounding, so this is not reached; if it were, the wake-up there
-        // re-plans from there.
-        Some(EventTime::from_millis(at))
+        let at = first.as_millis() + age.max(0.0).floor() as i64;
+        Some(EventTime::from_millis(at.max(now.as_millis() + 1)))
     }
 }

@@ -1,11 +1,12 @@
 //! Issue 16, `CHURN_RISK`: when a member's P(alive) under the fitted BG/NBD or MBG/NBD
 //! model ([`crate::btyd`]) falls below each of `churn_risk.thresholds` (default 0.5 and
-//! 0.2), at the first millisecond it is below: solved in closed form, then checked at the
-//! millisecond either side. Between her orders P(alive) only falls; an order moves it
-//! (usually up: "an order lifts it again", and a later fall warns again). WARNING for a
-//! member of an `important_*` segment, NOTICE otherwise; never CRITICAL, so the contact
-//! cap always applies (an estimate alone does not override it; the RFM downgrades
-//! already carry the critical falls).
+//! 0.2), at the first millisecond it is below. `next` asks for a wake-up where the closed
+//! form puts the crossing (at most a millisecond early); `fire` computes P itself at the
+//! instant judged, so the warning's instant is P's own. Between her orders P(alive) only
+//! falls; an order moves it (usually up: "an order lifts it again", and a later fall
+//! warns again). WARNING for a member of an `important_*` segment, NOTICE otherwise;
+//! never CRITICAL, so the contact cap always applies (an estimate alone does not
+//! override it; the RFM downgrades already carry the critical falls).
 //!
 //! A purchase here is a purchase day (see [`history`]); a member without an order has no
 //! history and no risk level.
