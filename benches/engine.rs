@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use churnwatch::btyd::Model;
-use churnwatch::churn_model::{Fit, ModelFile};
+use churnwatch::churn_model::{Fit, ModelFile, Window};
 use churnwatch::config::Config;
 use churnwatch::decode::JsonDecoder;
 use churnwatch::engine::{Engine, TimeMode};
@@ -54,7 +54,10 @@ fn with_churn_model() -> Config {
     };
     let file = ModelFile::new(
         Model::MbgNbd,
-        EventTime::from_millis(0),
+        Window {
+            start: EventTime::from_millis(0),
+            end: EventTime::from_millis(0),
+        },
         fit,
         Default::default(),
     );

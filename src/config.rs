@@ -805,7 +805,10 @@ mod tests {
         let write = |tiers: &[&str]| {
             let file = crate::churn_model::ModelFile::new(
                 crate::btyd::Model::MbgNbd,
-                crate::model::EventTime::from_millis(0),
+                crate::churn_model::Window {
+                    start: crate::model::EventTime::from_millis(0),
+                    end: crate::model::EventTime::from_millis(0),
+                },
                 fit,
                 tiers.iter().map(|t| (t.to_string(), fit)).collect(),
             );

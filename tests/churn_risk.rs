@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use churnwatch::btyd::{History, Model, Params};
-use churnwatch::churn_model::{Fit, ModelFile};
+use churnwatch::churn_model::{Fit, ModelFile, Window};
 use churnwatch::config::Config;
 use churnwatch::engine::{Figures, Label, Severity, Warning, WarningKind};
 use churnwatch::model::{EventTime, MemberId, Span};
@@ -35,7 +35,12 @@ fn fit(r: f64, alpha_days: f64, a: f64, b: f64) -> Fit {
 fn with_model(model: Model, population: Fit, tiers: &[(&str, Fit)]) -> Config {
     let mut config = Config::default();
     let tiers: BTreeMap<String, Fit> = tiers.iter().map(|(t, f)| (t.to_string(), *f)).collect();
-    config.churn_model = Some(Arc::new(ModelFile::new(model, T0, population, tiers)));
+    config.churn_model = Some(Arc::new(ModelFile::new(
+        model,
+        Window { start: T0, end: T0 },
+        population,
+        tiers,
+    )));
     config
 }
 

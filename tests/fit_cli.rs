@@ -91,6 +91,13 @@ fn fits_the_population_and_each_tier_reproducibly() {
         file.version
     );
     assert_eq!(file.calibration_end, "2026-03-31T00:00:00.000Z");
+    // The window starts at the first purchase of any member fitted: in the workload's
+    // first days.
+    assert!(
+        file.calibration_start.starts_with("2026-01-0"),
+        "{}",
+        file.calibration_start
+    );
     assert_eq!(
         file.tiers.keys().map(String::as_str).collect::<Vec<_>>(),
         ["199", "399"]

@@ -23,7 +23,9 @@ pub struct ModelFile {
     /// `<model>-<calibration end, YYYYMMDD>-<8 hex digits of the parameters' hash>`.
     pub version: String,
     pub model: Model,
-    /// The histories fitted are as of this instant (RFC 3339); events after it were not read.
+    /// The calibration window (RFC 3339): the first purchase of any member fitted, and
+    /// the instant the histories are as of (events after it were not used).
+    pub calibration_start: String,
     pub calibration_end: String,
     pub population: Fit,
     /// By fee tier, for the tiers fitted on their own.
@@ -81,10 +83,17 @@ pub enum ModelFileError {
     Invalid { path: String, message: String },
 }
 
+/// The window a model was fitted on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: EventTime,
+    pub end: EventTime,
+}
+
 impl ModelFile {
     pub fn new(
         model: Model,
-        calibration_end: EventTime,
+        window: Window,
         population: Fit,
         tiers: BTreeMap<String, Fit>,
     ) -> ModelFile {
@@ -92,7 +101,8 @@ impl ModelFile {
             format: FORMAT,
             version: String::new(),
             model,
-            calibration_end: calibration_end.to_rfc3339(),
+            calibration_start: window.start.to_rfc3339(),
+            calibration_end: window.end.to_rfc3339(),
             population,
             tiers,
         };

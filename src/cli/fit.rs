@@ -14,10 +14,10 @@ use super::replay::{replay, ReplayOptions};
 use super::summary::InputCounts;
 use crate::btyd::{Histories, History, Model, Params};
 use crate::churn_model::fit::{fit as fit_model, FitError};
-use crate::churn_model::{Fit, ModelFile};
+use crate::churn_model::{Fit, ModelFile, Window};
 use crate::config::Config;
 use crate::engine::{churn_risk, Engine, Segment};
-use crate::model::{EventTime, Span};
+use crate::model::{EventTime, MemberId, Span};
 
 pub struct FitOptions {
     pub calibration_end: EventTime,
@@ -110,7 +110,18 @@ pub fn fit(
             }
         }
     }
-    let file = ModelFile::new(options.model, options.calibration_end, population, tiers);
+    let start = cohort
+        .members
+        .iter()
+        .filter_map(|m| engine.member(&MemberId::new(&m.id)))
+        .filter_map(|m| m.first_order_at())
+        .min()
+        .unwrap_or(options.calibration_end);
+    let window = Window {
+        start,
+        end: options.calibration_end,
+    };
+    let file = ModelFile::new(options.model, window, population, tiers);
     Ok((file, engine, counts))
 }
 

@@ -943,7 +943,10 @@ mod tests {
         };
         config.churn_model = Some(std::sync::Arc::new(crate::churn_model::ModelFile::new(
             crate::btyd::Model::MbgNbd,
-            EventTime::from_millis(0),
+            crate::churn_model::Window {
+                start: EventTime::from_millis(0),
+                end: EventTime::from_millis(0),
+            },
             fit,
             Default::default(),
         )));
