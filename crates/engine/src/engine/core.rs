@@ -91,6 +91,17 @@ const WARMUP_TIMER: u32 = u32::MAX;
 /// above her entry in the dormant store (hot slots are below 2^25).
 pub const DORMANT_REF: u32 = 1 << 31;
 
+/// Part of a census of the churn model ([`Engine::churn_census`]): members with an order
+/// in the slice, the sums of their P(alive) and expected purchases, and where the next
+/// slice starts (`None`: the sweep is complete).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct CensusSlice {
+    pub members: u64,
+    pub p_alive_sum: f64,
+    pub expected_sum: f64,
+    pub next: Option<usize>,
+}
+
 /// Where a member is, as a lookup found her.
 #[derive(Copy, Clone, Debug)]
 enum Located {
@@ -1285,6 +1296,42 @@ impl Engine {
             .iter()
             .map(|(slot, entry)| (self.ids.resolve(&entry.id), DORMANT_REF | slot));
         hot.chain(dormant)
+    }
+
+    /// The churn model's census over at most `budget` member positions from `from` (hot
+    /// slots, then dormant entries), as of `at`: for metrics that sweep the whole state a
+    /// slice at a time instead of stalling the engine for all of it at once. `None`
+    /// while the model is off.
+    pub fn churn_census(&self, from: usize, budget: usize, at: EventTime) -> Option<CensusSlice> {
+        let model = self.rules.churn.as_ref()?;
+        let hot = self.members.len();
+        let end = (from + budget).min(hot + self.dormant.slots());
+        let mut slice = CensusSlice {
+            next: if end == hot + self.dormant.slots() {
+                None
+            } else {
+                Some(end)
+            },
+            ..CensusSlice::default()
+        };
+        let mut count = |m: &MemberState| {
+            if let Some(f) = churn_risk::figures(model, m, at.max(m.clock())) {
+                slice.members += 1;
+                slice.p_alive_sum += f64::from(f.p_alive_ppm) / 1e6;
+                slice.expected_sum += f.expected_purchases_micro as f64 / 1e6;
+            }
+        };
+        for i in from.min(hot)..end.min(hot) {
+            if let Some(m) = self.members.get(i).filter(|m| !m.is_vacant()) {
+                count(m);
+            }
+        }
+        for slot in from.max(hot)..end {
+            if let Some(entry) = self.dormant.get((slot - hot) as u32) {
+                count(&self.revived(entry));
+            }
+        }
+        Some(slice)
     }
 
     pub fn group(&self, id: &GroupId) -> Option<&GroupState> {

@@ -58,6 +58,11 @@ impl DormantStore {
         })
     }
 
+    /// Entries in the store, free ones included: dormant slots are `0..slots()`.
+    pub fn slots(&self) -> usize {
+        self.entries.len()
+    }
+
     pub fn get(&self, slot: u32) -> Option<&Dormant> {
         self.entries
             .get(slot as usize)

@@ -43,7 +43,7 @@ pub mod timers;
 pub mod warning;
 pub mod watermark;
 
-pub use self::core::{Engine, ImageError, MemoryEstimate, DORMANT_REF};
+pub use self::core::{CensusSlice, Engine, ImageError, MemoryEstimate, DORMANT_REF};
 pub use group::{Grade, GroupState};
 pub use index::MAX_MEMBERS;
 pub use lifecycle::Stage;
