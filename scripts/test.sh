@@ -35,7 +35,8 @@ if [ -z "${TEST_KAFKA_BROKERS:-}" ]; then
 fi
 
 status=0
-cargo test --locked --workspace --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --locked --workspace --no-fail-fast --lib --bins --tests "$@" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6; i += $8 }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

@@ -1,6 +1,7 @@
 //! `churnwatch run` against a real Apache Kafka broker: JSON and Protobuf input, the
 //! warnings topic in both encodings, dead letters with their headers, and restarts
-//! (graceful and `kill -9`) that lose no warning.
+//! (graceful and `kill -9`) that lose no warning, and the churn model's warnings and
+//! figures through the broker.
 //!
 //! Expected output is what `churnwatch replay` makes of the same events: with one input
 //! partition and event-time mode the engine sees the same sequence, so the warning ids
@@ -156,6 +157,79 @@ fn protobuf_events_give_the_replay_warnings_as_json() {
         .collect();
     let expected: BTreeSet<String> = expected.into_iter().collect();
     assert_eq!(got, expected);
+}
+
+/// With the churn model named in the configuration, `run` gives the replay's warnings,
+/// `CHURN_RISK` included, and its Protobuf figures carry P(alive) and the model's version.
+#[test]
+fn with_the_churn_model_run_gives_the_replay_warnings_churn_risk_included() {
+    use churnwatch::churn_model::{Fit, ModelFile, Window};
+    let t = topics("churn-model", 1, 2);
+    let dir = std::env::temp_dir().join(unique("churn-model"));
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    // The CDNOW sample's MBG/NBD fit (alpha in days).
+    let fit = Fit {
+        members: 2357,
+        r: 0.524843,
+        alpha_days: 43.281613,
+        a: 0.891359,
+        b: 1.614003,
+        log_likelihood: -6.093864,
+    };
+    let at = churnwatch::model::EventTime::from_millis(0);
+    let model = ModelFile::new(
+        churnwatch::btyd::Model::MbgNbd,
+        Window { start: at, end: at },
+        fit,
+        Default::default(),
+    );
+    let model_path = dir.join("model.toml");
+    std::fs::write(&model_path, model.to_toml()).expect("writing the model");
+    let config = dir.join("churnwatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[churn_risk]\nmodel_file = {:?}\n",
+            model_path.display().to_string()
+        ),
+    )
+    .expect("writing the config");
+
+    let lines = workload(150, 120, 13);
+    let replayed = replay(&lines, Some(&config));
+    let churn = replayed
+        .iter()
+        .filter(|l| l.contains("\"CHURN_RISK\""))
+        .count();
+    assert!(churn > 10, "the workload should cross thresholds: {churn}");
+    let expected: BTreeSet<String> = replayed.iter().map(|l| json_warning_id(l)).collect();
+    produce(&t.input, &json_records(&lines));
+
+    let cw = Churnwatch::start(
+        &settings(&t.group, &t.input, "json", &t.warnings, &t.dlq),
+        Some(&config),
+        &t.group,
+    );
+    let got = consume_until(&t.warnings, WAIT, |m| m.len() >= expected.len());
+    assert!(cw.stop().success());
+    assert_eq!(warning_ids(&got), expected);
+    let mut risks = 0;
+    for m in &got {
+        let w = v1::Warning::decode(m.payload().expect("a payload")).expect("a Warning");
+        let kind = w.kind();
+        let Some(v1::warning::Figures::Member(f)) = w.figures else {
+            continue;
+        };
+        if f.lifetime_orders > 0 {
+            assert_eq!(f.model_version.as_deref(), Some(model.version.as_str()));
+            assert!(f.p_alive_ppm.is_some() && f.expected_purchases_micro.is_some());
+        }
+        if kind == v1::WarningKind::ChurnRisk {
+            risks += 1;
+            assert!(f.p_alive_ppm < f.threshold_ppm, "{f:?}");
+        }
+    }
+    assert_eq!(risks, churn);
 }
 
 #[test]
