@@ -23,14 +23,15 @@ fn with_churn_model() -> Config {
         log_likelihood: -6.093864,
     };
     let at = EventTime::from_millis(0);
-    let mut config = Config::default();
-    config.churn_model = Some(std::sync::Arc::new(ModelFile::new(
-        churnwatch::btyd::Model::MbgNbd,
-        Window { start: at, end: at },
-        fit,
-        Default::default(),
-    )));
-    config
+    Config {
+        churn_model: Some(std::sync::Arc::new(ModelFile::new(
+            churnwatch::btyd::Model::MbgNbd,
+            Window { start: at, end: at },
+            fit,
+            Default::default(),
+        ))),
+        ..Config::default()
+    }
 }
 
 #[test]
