@@ -11,8 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use churnwatch::btyd::Model;
-use churnwatch::churn_model::{Fit, ModelFile, Window};
+use churnwatch::churn_model::ModelFile;
 use churnwatch::config::Config;
 use churnwatch::decode::JsonDecoder;
 use churnwatch::engine::{Engine, TimeMode};
@@ -43,26 +42,10 @@ fn events() -> Vec<Event> {
 
 /// The default configuration with the CDNOW sample's MBG/NBD fit named.
 fn with_churn_model() -> Config {
-    let mut config = Config::default();
-    let fit = Fit {
-        members: 2357,
-        r: 0.524843,
-        alpha_days: 43.281613,
-        a: 0.891359,
-        b: 1.614003,
-        log_likelihood: -6.093864,
-    };
-    let file = ModelFile::new(
-        Model::MbgNbd,
-        Window {
-            start: EventTime::from_millis(0),
-            end: EventTime::from_millis(0),
-        },
-        fit,
-        Default::default(),
-    );
-    config.churn_model = Some(Arc::new(file));
-    config
+    Config {
+        churn_model: Some(Arc::new(ModelFile::cdnow_mbg_nbd())),
+        ..Config::default()
+    }
 }
 
 fn engine_throughput(c: &mut Criterion) {

@@ -16,9 +16,9 @@ use churnwatch::model::{EventTime, MemberId, Span};
 use common::*;
 use proptest::prelude::*;
 
-/// The MBG/NBD fit of the CDNOW sample (docs/churn-model.md), alpha in days.
+/// The MBG/NBD fit of the CDNOW sample, alpha in days.
 fn cdnow_mbg() -> Fit {
-    fit(0.524838, 6.182988 * 7.0, 0.891356, 1.614)
+    Fit::CDNOW_MBG_NBD
 }
 
 fn fit(r: f64, alpha_days: f64, a: f64, b: f64) -> Fit {

@@ -13,23 +13,10 @@ use churnwatch::model::EventTime;
 
 /// The default configuration with the CDNOW sample's MBG/NBD fit named.
 fn with_churn_model() -> Config {
-    use churnwatch::churn_model::{Fit, ModelFile, Window};
-    let fit = Fit {
-        members: 2357,
-        r: 0.524843,
-        alpha_days: 43.281613,
-        a: 0.891359,
-        b: 1.614003,
-        log_likelihood: -6.093864,
-    };
-    let at = EventTime::from_millis(0);
     Config {
-        churn_model: Some(std::sync::Arc::new(ModelFile::new(
-            churnwatch::btyd::Model::MbgNbd,
-            Window { start: at, end: at },
-            fit,
-            Default::default(),
-        ))),
+        churn_model: Some(std::sync::Arc::new(
+            churnwatch::churn_model::ModelFile::cdnow_mbg_nbd(),
+        )),
         ..Config::default()
     }
 }

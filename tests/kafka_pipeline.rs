@@ -163,26 +163,10 @@ fn protobuf_events_give_the_replay_warnings_as_json() {
 /// `CHURN_RISK` included, and its Protobuf figures carry P(alive) and the model's version.
 #[test]
 fn with_the_churn_model_run_gives_the_replay_warnings_churn_risk_included() {
-    use churnwatch::churn_model::{Fit, ModelFile, Window};
     let t = topics("churn-model", 1, 2);
     let dir = std::env::temp_dir().join(unique("churn-model"));
     std::fs::create_dir_all(&dir).expect("a temp dir");
-    // The CDNOW sample's MBG/NBD fit (alpha in days).
-    let fit = Fit {
-        members: 2357,
-        r: 0.524843,
-        alpha_days: 43.281613,
-        a: 0.891359,
-        b: 1.614003,
-        log_likelihood: -6.093864,
-    };
-    let at = churnwatch::model::EventTime::from_millis(0);
-    let model = ModelFile::new(
-        churnwatch::btyd::Model::MbgNbd,
-        Window { start: at, end: at },
-        fit,
-        Default::default(),
-    );
+    let model = churnwatch::churn_model::ModelFile::cdnow_mbg_nbd();
     let model_path = dir.join("model.toml");
     std::fs::write(&model_path, model.to_toml()).expect("writing the model");
     let config = dir.join("churnwatch.toml");

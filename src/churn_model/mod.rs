@@ -72,6 +72,19 @@ impl Fit {
     }
 }
 
+impl Fit {
+    /// The MBG/NBD fit of the CDNOW sample (`scripts/cdnow-check.sh`, `alpha` in days): a
+    /// realistic model for tests and benches that need one without fitting.
+    pub const CDNOW_MBG_NBD: Fit = Fit {
+        members: 2357,
+        r: 0.524843,
+        alpha_days: 43.281613,
+        a: 0.891359,
+        b: 1.614003,
+        log_likelihood: -6.093864,
+    };
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelFileError {
     #[error("reading {path}: {source}")]
@@ -117,6 +130,20 @@ impl ModelFile {
             .collect();
         file.version = format!("{}-{date}-{hash:08x}", model.as_str());
         file
+    }
+
+    /// [`Fit::CDNOW_MBG_NBD`] as a file, for the whole population, fitted "at" the epoch.
+    pub fn cdnow_mbg_nbd() -> ModelFile {
+        let epoch = EventTime::from_millis(0);
+        ModelFile::new(
+            Model::MbgNbd,
+            Window {
+                start: epoch,
+                end: epoch,
+            },
+            Fit::CDNOW_MBG_NBD,
+            BTreeMap::new(),
+        )
     }
 
     pub fn to_toml(&self) -> String {

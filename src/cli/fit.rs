@@ -17,7 +17,7 @@ use crate::churn_model::fit::{fit as fit_model, FitError};
 use crate::churn_model::{Fit, ModelFile, Window};
 use crate::config::Config;
 use crate::engine::{churn_risk, Engine, Segment};
-use crate::model::{EventTime, MemberId, Span};
+use crate::model::{EventTime, Span};
 
 pub struct FitOptions {
     pub calibration_end: EventTime,
@@ -32,6 +32,8 @@ pub struct FitOptions {
 /// and her RFM segment then.
 pub struct Cohort {
     pub members: Vec<Entry>,
+    /// The earliest first order among them (the start of the calibration window).
+    pub first_purchase: Option<EventTime>,
 }
 
 pub struct Entry {
@@ -44,10 +46,14 @@ pub struct Entry {
 impl Cohort {
     pub fn of(engine: &Engine, at: EventTime) -> Cohort {
         let rules = engine.rules();
+        let mut first_purchase: Option<EventTime> = None;
         let mut members: Vec<Entry> = engine
             .members()
             .filter_map(|m| {
                 let history = churn_risk::history(&m, at)?;
+                first_purchase = first_purchase
+                    .min(m.first_order_at())
+                    .or(m.first_order_at());
                 let tier = m
                     .has_profile()
                     .then(|| rules.benchmark.tier_name(m.tier()).to_owned());
@@ -62,7 +68,10 @@ impl Cohort {
         // The likelihood is a sum: in a fixed order, the fit is the same bits however
         // the engine happened to hold its members.
         members.sort_by(|a, b| a.id.cmp(&b.id));
-        Cohort { members }
+        Cohort {
+            members,
+            first_purchase,
+        }
     }
 
     fn histories<'a>(&'a self, tier: Option<&'a str>) -> Histories {
@@ -110,15 +119,8 @@ pub fn fit(
             }
         }
     }
-    let start = cohort
-        .members
-        .iter()
-        .filter_map(|m| engine.member(&MemberId::new(&m.id)))
-        .filter_map(|m| m.first_order_at())
-        .min()
-        .unwrap_or(options.calibration_end);
     let window = Window {
-        start,
+        start: cohort.first_purchase.unwrap_or(options.calibration_end),
         end: options.calibration_end,
     };
     let file = ModelFile::new(options.model, window, population, tiers);

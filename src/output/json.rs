@@ -932,24 +932,12 @@ mod tests {
         let mut input = Vec::new();
         write_jsonl(&GenerateOptions::default(), &mut input).expect("generate");
         // With the churn model on, so that every kind and every figure occurs.
-        let mut config = Config::default();
-        let fit = crate::churn_model::Fit {
-            members: 2357,
-            r: 0.524838,
-            alpha_days: 43.28,
-            a: 0.891356,
-            b: 1.614,
-            log_likelihood: -6.09,
+        let config = Config {
+            churn_model: Some(std::sync::Arc::new(
+                crate::churn_model::ModelFile::cdnow_mbg_nbd(),
+            )),
+            ..Config::default()
         };
-        config.churn_model = Some(std::sync::Arc::new(crate::churn_model::ModelFile::new(
-            crate::btyd::Model::MbgNbd,
-            crate::churn_model::Window {
-                start: EventTime::from_millis(0),
-                end: EventTime::from_millis(0),
-            },
-            fit,
-            Default::default(),
-        )));
         let decoder = JsonDecoder::new(config.input.max_message_bytes);
         let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
         let wall = EventTime::from_millis(i64::MAX / 2);
