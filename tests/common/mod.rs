@@ -2,6 +2,8 @@
 //! pure engine, and read back the warnings. Time is simulated; nothing sleeps.
 #![allow(dead_code)]
 
+pub mod streams;
+
 use churnwatch::config::Config;
 use churnwatch::engine::{Engine, Label, Severity, TimeMode, Warning, WarningKind};
 use churnwatch::model::*;

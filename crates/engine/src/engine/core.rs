@@ -26,6 +26,7 @@ use foldhash::fast::FixedState;
 use super::arena::{IdArena, IdKey};
 use super::dormant::{Dormant, DormantStore};
 use super::group::{Contribution, GroupState};
+use super::group_feed::{Change, Outbox, Unit};
 use super::groups::{GroupInput, Groups};
 use super::index::{MemberIndex, MAX_MEMBERS};
 use super::member::{
@@ -129,8 +130,11 @@ pub struct Engine {
     /// Member id → index into `members`; the id itself lives only in the state.
     index: MemberIndex,
     hasher: FixedState,
-    /// The group side: its only input is contribution changes.
+    /// The group side: its only input is contribution changes. A member-stage engine
+    /// ([`Engine::new_member_stage`]) keeps only the groups' ids and tutors here and
+    /// sends the changes to `feed` instead.
     groups: Groups,
+    feed: Option<Box<Outbox>>,
     tutors: Vec<TutorId>,
     tutor_index: HashMap<TutorId, u32>,
     timers: Timers,
@@ -176,6 +180,7 @@ impl Engine {
             index: MemberIndex::default(),
             hasher: FixedState::default(),
             groups: Groups::default(),
+            feed: None,
             tutors: Vec::new(),
             tutor_index: HashMap::new(),
             timers: Timers::default(),
@@ -191,6 +196,34 @@ impl Engine {
             dormant: DormantStore::default(),
             relocations: 0,
         }
+    }
+
+    /// An engine for stage 1 of a scaled-out deployment: every member warning, and instead
+    /// of grading groups itself, their members' contribution changes as [`Unit`]s
+    /// ([`Engine::take_units`]) for a [`super::group_stage::GroupStage`]. With one such
+    /// engine feeding one stage, the warnings are exactly a single engine's.
+    pub fn new_member_stage(config: &Settings, mode: TimeMode) -> Engine {
+        let mut engine = Engine::new(config, mode);
+        engine.feed = Some(Box::default());
+        engine
+    }
+
+    /// Whether this engine feeds its groups' changes out ([`Engine::new_member_stage`]).
+    pub fn is_member_stage(&self) -> bool {
+        self.feed.is_some()
+    }
+
+    /// Moves the units closed so far to `into`, oldest first. A unit's `out_mark` is a
+    /// position in the `out` of the call that closed it: take them after every call.
+    pub fn take_units(&mut self, into: &mut Vec<Unit>) {
+        if let Some(feed) = self.feed.as_deref_mut() {
+            feed.take(into);
+        }
+    }
+
+    /// The sequence the next unit will carry (kept in the engine image).
+    pub fn next_unit_seq(&self) -> Option<u64> {
+        self.feed.as_deref().map(Outbox::next_seq)
     }
 
     /// The one definition of a warning's `emitted_at`: in replay the engine's event-time
@@ -464,7 +497,10 @@ impl Engine {
             let first = out.len();
             for &idx in &due {
                 if idx == WARMUP_TIMER {
-                    self.groups.mark_all_dirty();
+                    match self.feed.as_deref_mut() {
+                        Some(feed) => feed.warmup_ended(),
+                        None => self.groups.mark_all_dirty(),
+                    }
                     continue;
                 }
                 if self.members[idx as usize].wake() != Some(at) {
@@ -786,7 +822,7 @@ impl Engine {
         } else {
             if moves_figures {
                 let after = self.contribution(idx, at);
-                self.groups.moved(before, after);
+                self.move_contribution(idx, before, after);
             }
             self.evaluate(idx, at, out);
             self.reschedule(idx);
@@ -894,7 +930,7 @@ impl Engine {
             Some((group, [before, after])) => (Some((group, before)), Some((group, after))),
             None => (None, None),
         };
-        self.groups.moved(before, after);
+        self.move_contribution(idx, before, after);
         if group_only {
             // Every member-side instant is later (see `Member::wake_plan`): evaluating
             // her would change nothing, and her silence has not reached its horizon.
@@ -925,7 +961,7 @@ impl Engine {
     fn forget(&mut self, idx: u32) {
         let clock = self.members[idx as usize].clock();
         let before = self.contribution(idx, clock);
-        self.groups.moved(before, None);
+        self.move_contribution(idx, before, None);
         self.set_wake(idx, None);
         let m = &mut self.members[idx as usize];
         let tutor = m.has_profile().then_some(m.tutor);
@@ -945,6 +981,35 @@ impl Engine {
                 .map(MemberState::id_slot_mut)
                 .chain(self.dormant.id_slots_mut());
             self.ids = self.ids.compacted(slots);
+        }
+    }
+
+    /// Member `idx`'s contribution moved from `before` to `after` (group and contribution
+    /// each): into the groups, or out to stage 2 as her whole new contribution.
+    #[inline]
+    fn move_contribution(
+        &mut self,
+        idx: u32,
+        before: Option<(u32, Contribution)>,
+        after: Option<(u32, Contribution)>,
+    ) {
+        let Some(feed) = self.feed.as_deref_mut() else {
+            self.groups.moved(before, after);
+            return;
+        };
+        if before == after {
+            return;
+        }
+        let member = self.ids.resolve(self.members[idx as usize].id_slot());
+        let id = |group: u32| &self.groups.by_index(group).id;
+        // A move between groups is a leaving of one and a joining of the other.
+        if let Some((from, _)) =
+            before.filter(|(from, _)| after.as_ref().is_none_or(|(to, _)| to != from))
+        {
+            feed.push(id(from), member, Change::Leaves);
+        }
+        if let Some((to, c)) = after {
+            feed.push(id(to), member, Change::Contributes(c));
         }
     }
 
@@ -988,7 +1053,14 @@ impl Engine {
                     .benchmark
                     .tier_index(profile.fee_tier.as_str())
                     .unwrap_or(0);
-                self.groups.apply(GroupInput::Tutor { group, tutor });
+                match self.feed.as_deref_mut() {
+                    Some(feed) => feed.push(
+                        &profile.group_id,
+                        event.member_id.as_str(),
+                        Change::Tutor(profile.tutor_id.clone()),
+                    ),
+                    None => self.groups.apply(GroupInput::Tutor { group, tutor }),
+                }
                 let m = &mut self.members[idx as usize];
                 let tutor_before = m.has_profile().then_some(m.tutor);
                 self.roster.retutor(idx, tutor_before, tutor);
@@ -1224,6 +1296,18 @@ impl Engine {
     fn flush_groups(&mut self, at: EventTime, out: &mut Vec<Warning>) {
         if self.groups.any_dirty() {
             self.regrade_dirty(at, out);
+        } else if self.feed.as_deref().is_some_and(Outbox::has_open) {
+            self.close_unit(at, out.len());
+        }
+    }
+
+    /// A member-stage engine's regrading: the changes so far go out as a unit.
+    #[inline(never)]
+    fn close_unit(&mut self, at: EventTime, out_mark: usize) {
+        let emitted_at = self.emitted_at(at);
+        let (watermark, grading_from) = (self.watermark, self.groups.grading_from());
+        if let Some(feed) = self.feed.as_deref_mut() {
+            feed.close(at, watermark, emitted_at, grading_from, out_mark);
         }
     }
 
@@ -1390,7 +1474,7 @@ impl Engine {
 }
 
 /// The warning of a change of grade of `group` at `at`.
-fn group_warning(
+pub(super) fn group_warning(
     rules: &Rules,
     tutors: &[TutorId],
     group: &GroupState,

@@ -10,6 +10,9 @@
 //! | `benchmark` | tenure months and the tier × month benchmark table |
 //! | `group` | one group's aggregates and the figures read from them |
 //! | `groups` | the group side: every group, its one input (contribution changes), grading at an instant |
+//! | `group_feed` | the member side's contribution changes as units, when the two sides are separate stages |
+//! | `group_stage` | stage 2: the group side fed by many member-stage engines, merged in one order |
+//! | `partitioned` | both stages in one process, members placed on N partitions (`replay --partitions N`) |
 //! | `timers` | per-member wake-ups in event-time order |
 //! | `watermark` | per-partition watermark, idleness, live vs replay |
 //! | `warning` | the warning type and its deterministic id |
@@ -24,11 +27,14 @@ mod core;
 mod dormant;
 mod fixed_array;
 pub mod group;
+pub mod group_feed;
+pub mod group_stage;
 pub mod groups;
 mod index;
 pub mod lifecycle;
 pub mod member;
 pub mod orders;
+pub mod partitioned;
 mod prefetch;
 pub mod roster;
 mod rule;
@@ -45,9 +51,12 @@ pub mod watermark;
 
 pub use self::core::{CensusSlice, Engine, ImageError, MemoryEstimate, DORMANT_REF};
 pub use group::{Grade, GroupState};
+pub use group_feed::{Change, Entry, Unit};
+pub use group_stage::{GroupStage, Released};
 pub use index::MAX_MEMBERS;
 pub use lifecycle::Stage;
 pub use member::{Member, MemberCopy, MemberState, Remainder};
+pub use partitioned::Partitioned;
 pub use roster::Roster;
 pub use rules::Rules;
 pub use segment::{Rfm, Segment, SegmentTable, Severity};

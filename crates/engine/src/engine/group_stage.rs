@@ -1,0 +1,273 @@
+//! Stage 2 of a scaled-out deployment: the group side, fed by the [`Unit`]s of every
+//! stage-1 engine (one per input partition, each with its own watermark), and all group
+//! warnings.
+//!
+//! Units are applied in one total order whatever order they arrive in: by (watermark of
+//! their source when they closed, source, sequence). A unit is released once no source
+//! can still send one ahead of it: every other source has published a watermark past
+//! it, has a pending unit of its own (which sorts after the smallest), or is finished.
+//! Within one source that order is its own, so with a single source every unit is
+//! released at once and the warnings are exactly a single engine's; with several it is
+//! the same however the sources' work interleaves, on any number of threads or machines.
+//! A source that has published nothing holds every other back, as an input partition
+//! that has not been read from holds the watermark back.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::core::group_warning;
+use super::group::{Contribution, GroupState};
+use super::group_feed::{Change, Unit};
+use super::groups::{GroupInput, Groups};
+use super::rules::Rules;
+use super::stats::EngineStats;
+use super::warning::Warning;
+use crate::model::{EventTime, GroupId, MemberId, TutorId};
+use crate::settings::Settings;
+
+/// What stage 2 holds for one member in one group: her last contribution and its
+/// sequence, so that an older or repeated one is recognised.
+#[derive(Clone, Debug)]
+struct Held {
+    seq: u64,
+    contribution: Contribution,
+}
+
+#[derive(Default)]
+struct Source {
+    /// No future unit of the source has a lower watermark than this.
+    bound: EventTime,
+    finished: bool,
+    pending: VecDeque<Unit>,
+    /// The sequence of the last unit received: a unit at or below it is a redelivery.
+    received: Option<u64>,
+}
+
+/// A unit stage 2 has applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Released {
+    pub source: u32,
+    pub seq: u64,
+    pub out_mark: usize,
+    /// Group warnings the unit appended to `out`.
+    pub warnings: usize,
+}
+
+pub struct GroupStage {
+    rules: Rules,
+    groups: Groups,
+    tutors: Vec<TutorId>,
+    tutor_index: HashMap<TutorId, u32>,
+    held: HashMap<(u32, MemberId), Held>,
+    sources: Vec<Source>,
+    stats: EngineStats,
+    /// Units dropped as redeliveries, entries dropped as older than what is held.
+    redelivered_units: u64,
+    stale_entries: u64,
+}
+
+impl GroupStage {
+    /// A group stage fed by `sources` stage-1 engines, numbered from 0.
+    pub fn new(config: &Settings, sources: u32) -> GroupStage {
+        GroupStage {
+            rules: Rules::new(config),
+            groups: Groups::default(),
+            tutors: Vec::new(),
+            tutor_index: HashMap::new(),
+            held: HashMap::new(),
+            sources: (0..sources)
+                .map(|_| Source {
+                    bound: EventTime::MIN,
+                    ..Source::default()
+                })
+                .collect(),
+            stats: EngineStats::default(),
+            redelivered_units: 0,
+            stale_entries: 0,
+        }
+    }
+
+    pub fn sources(&self) -> u32 {
+        self.sources.len() as u32
+    }
+
+    /// Units from `source`, in its order, and its watermark after them. Units already
+    /// received are dropped (at-least-once delivery, a source re-deriving its output).
+    pub fn receive(
+        &mut self,
+        source: u32,
+        units: impl IntoIterator<Item = Unit>,
+        watermark: EventTime,
+    ) {
+        let s = &mut self.sources[source as usize];
+        for unit in units {
+            if s.received.is_some_and(|seq| unit.seq <= seq) {
+                self.redelivered_units += 1;
+                continue;
+            }
+            s.received = Some(unit.seq);
+            s.bound = s.bound.max(unit.watermark);
+            s.pending.push_back(unit);
+        }
+        s.bound = s.bound.max(watermark);
+    }
+
+    /// `source` will send nothing more (the end of a replayed input).
+    pub fn finish(&mut self, source: u32) {
+        self.sources[source as usize].finished = true;
+    }
+
+    /// The unit to release next, if the rule allows one: the smallest pending by
+    /// (watermark, source, seq), once every other source is known to be past it.
+    fn next_releasable(&self) -> Option<u32> {
+        let (p, head) = self
+            .sources
+            .iter()
+            .enumerate()
+            .filter_map(|(p, s)| s.pending.front().map(|u| (p as u32, u.key(p as u32))))
+            .min_by_key(|&(_, key)| key)?;
+        let passed = self.sources.iter().enumerate().all(|(q, s)| {
+            let q = q as u32;
+            q == p || s.finished || !s.pending.is_empty() || (s.bound, q) > (head.0, p)
+        });
+        passed.then_some(p)
+    }
+
+    /// Applies the next releasable unit, appending its group warnings to `out`.
+    pub fn release_next(&mut self, out: &mut Vec<Warning>) -> Option<Released> {
+        let source = self.next_releasable()?;
+        // `next_releasable` picked a source whose queue has a front.
+        let unit = self.sources[source as usize].pending.pop_front()?;
+        let before = out.len();
+        self.apply(&unit, out);
+        Some(Released {
+            source,
+            seq: unit.seq,
+            out_mark: unit.out_mark,
+            warnings: out.len() - before,
+        })
+    }
+
+    /// Applies every unit the rule releases; returns how many.
+    pub fn release(&mut self, out: &mut Vec<Warning>) -> usize {
+        let mut released = 0;
+        while self.release_next(out).is_some() {
+            released += 1;
+        }
+        released
+    }
+
+    /// Units received and not yet released.
+    pub fn pending(&self) -> usize {
+        self.sources.iter().map(|s| s.pending.len()).sum()
+    }
+
+    fn apply(&mut self, unit: &Unit, out: &mut Vec<Warning>) {
+        if self.groups.grading_from().is_none() {
+            self.groups.restore_grading_from(unit.grading_from);
+        }
+        for entry in &unit.entries {
+            let group = self.groups.intern(&entry.group);
+            let key = (group, entry.member.clone());
+            match &entry.change {
+                Change::Tutor(tutor) => {
+                    let tutor = self.intern_tutor(tutor);
+                    self.groups.apply(GroupInput::Tutor { group, tutor });
+                }
+                Change::Contributes(after) => match self.held.get_mut(&key) {
+                    Some(held) if held.seq > unit.seq => self.stale_entries += 1,
+                    Some(held) => {
+                        let before = std::mem::replace(&mut held.contribution, after.clone());
+                        held.seq = unit.seq;
+                        self.groups.apply(GroupInput::Contribution {
+                            group,
+                            before: Some(before),
+                            after: Some(after.clone()),
+                        });
+                    }
+                    None => {
+                        self.groups.apply(GroupInput::Contribution {
+                            group,
+                            before: None,
+                            after: Some(after.clone()),
+                        });
+                        self.held.insert(
+                            key,
+                            Held {
+                                seq: unit.seq,
+                                contribution: after.clone(),
+                            },
+                        );
+                    }
+                },
+                Change::Leaves => match self.held.remove(&key) {
+                    Some(held) if held.seq > unit.seq => {
+                        self.stale_entries += 1;
+                        self.held.insert(key, held);
+                    }
+                    Some(held) => self.groups.apply(GroupInput::Contribution {
+                        group,
+                        before: Some(held.contribution),
+                        after: None,
+                    }),
+                    None => self.stale_entries += 1,
+                },
+            }
+        }
+        if unit.warmup && self.groups.grading_from() == Some(unit.at) {
+            self.groups.mark_all_dirty();
+        }
+        if self.groups.any_dirty() {
+            let (rules, tutors, stats) = (&self.rules, &self.tutors, &mut self.stats);
+            self.groups
+                .regrade_dirty(unit.at, &rules.settings.groups, |group, event| {
+                    let warning =
+                        group_warning(rules, tutors, group, event, unit.at, unit.emitted_at);
+                    stats.count_warning(&warning);
+                    out.push(warning);
+                });
+        }
+    }
+
+    fn intern_tutor(&mut self, id: &TutorId) -> u32 {
+        if let Some(&idx) = self.tutor_index.get(id) {
+            return idx;
+        }
+        let idx = self.tutors.len() as u32;
+        self.tutors.push(id.clone());
+        self.tutor_index.insert(id.clone(), idx);
+        idx
+    }
+
+    pub fn group(&self, id: &GroupId) -> Option<&GroupState> {
+        self.groups.get(id)
+    }
+
+    pub fn groups(&self) -> impl Iterator<Item = &GroupState> {
+        self.groups.iter()
+    }
+
+    pub fn tutor_id(&self, tutor: u32) -> Option<&TutorId> {
+        self.tutors.get(tutor as usize)
+    }
+
+    /// The group warnings counted, by kind.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Units dropped because they had been received before.
+    pub fn redelivered_units(&self) -> u64 {
+        self.redelivered_units
+    }
+
+    /// Entries dropped because a newer one for the same member and group was held (or,
+    /// for a leaving, nothing was).
+    pub fn stale_entries(&self) -> u64 {
+        self.stale_entries
+    }
+
+    /// (group, member) contributions held: stage 2's memory is about this many entries.
+    pub fn held_contributions(&self) -> usize {
+        self.held.len()
+    }
+}

@@ -1,0 +1,290 @@
+//! The two stages of the scale-out (member stage per input partition, group stage merging
+//! them), over random event streams (proptest):
+//! - with one partition they give exactly a single engine's warnings, in the same order,
+//!   and the same group figures;
+//! - with N partitions they give the same member warnings per partition and the same group
+//!   warnings in the same order, however the partitions' work interleaves, on however many
+//!   threads, and whether or not the group stage is handed units twice;
+//! - with N partitions the final group figures are a single engine's.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::mpsc;
+
+use churnwatch::config::Config;
+use churnwatch::engine::{Engine, GroupStage, GroupState, Partitioned, TimeMode, Unit, Warning};
+use churnwatch::model::*;
+use common::streams::{stream, GROUPS};
+use common::{T0, WALL};
+use proptest::prelude::*;
+
+/// Groups of the random streams' few members are graded, after a short warm-up (so that
+/// some streams end inside it).
+fn config(evicting: bool) -> Config {
+    let mut config = Config::default();
+    config.groups.min_group_size = 1;
+    config.groups.warmup = Span::days(3);
+    if evicting {
+        config.state.evict_left_after = Span::days(90);
+        config.state.evict_dormant_after = Span::days(90);
+    } else {
+        config.state.evict_left_after = Span::ZERO;
+        config.state.evict_dormant_after = Span::ZERO;
+    }
+    config.validate().expect("a valid configuration");
+    config
+}
+
+fn end_of(events: &[Event], extra_days: i64) -> EventTime {
+    events.iter().map(|e| e.ts).max().unwrap_or(T0) + Span::days(extra_days)
+}
+
+fn single(config: &Config, events: &[Event], until: EventTime) -> (Engine, Vec<Warning>) {
+    let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
+    let mut out = Vec::new();
+    for e in events {
+        let _ = engine.process(0, e, WALL, &mut out);
+    }
+    engine.advance_to(until, &mut out);
+    (engine, out)
+}
+
+/// Where a member's events go: any fixed function of her id will do for the engine.
+fn partition_of(member: &MemberId, partitions: u32) -> u32 {
+    (stable_hash(member.as_str()) % u64::from(partitions)) as u32
+}
+
+fn split(events: &[Event], partitions: u32) -> Vec<Vec<Event>> {
+    let mut parts = vec![Vec::new(); partitions as usize];
+    for e in events {
+        parts[partition_of(&e.member_id, partitions) as usize].push(e.clone());
+    }
+    parts
+}
+
+/// What a run of the two stages gives, in the form that does not depend on how the
+/// partitions' work interleaved: each partition's member warnings in its order, the group
+/// warnings in the order the group stage gave them.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    members: BTreeMap<u32, Vec<Warning>>,
+    groups: Vec<Warning>,
+}
+
+fn outcome(warnings: Vec<Warning>, partitions: u32) -> Outcome {
+    let mut members: BTreeMap<u32, Vec<Warning>> = BTreeMap::new();
+    let mut groups = Vec::new();
+    for w in warnings {
+        match &w.member_id {
+            Some(m) => members
+                .entry(partition_of(m, partitions))
+                .or_default()
+                .push(w),
+            None => groups.push(w),
+        }
+    }
+    Outcome { members, groups }
+}
+
+/// The two stages on one thread, the partitions' batches taken in `schedule`'s order
+/// (each pick names a partition and a batch size).
+fn interleaved(
+    config: &Config,
+    parts: &[Vec<Event>],
+    schedule: &[(usize, usize)],
+    until: EventTime,
+) -> (Partitioned, Vec<Warning>) {
+    let mut two = Partitioned::new(&config.engine(), TimeMode::Replay, parts.len() as u32);
+    let mut next = vec![0usize; parts.len()];
+    let mut out = Vec::new();
+    let mut picks = schedule.iter().cycle();
+    while next.iter().zip(parts).any(|(n, p)| *n < p.len()) {
+        let &(pick, size) = picks.next().expect("a cycle never ends");
+        // The pick's partition, or the next one with events left.
+        let p = (0..parts.len())
+            .map(|k| (pick + k) % parts.len())
+            .find(|&p| next[p] < parts[p].len())
+            .expect("some partition has events left");
+        let end = (next[p] + size.max(1)).min(parts[p].len());
+        let _ = two.process_batch(p as u32, &parts[p][next[p]..end], WALL, &mut out);
+        next[p] = end;
+    }
+    two.advance_to(until, &mut out);
+    two.finish(&mut out);
+    (two, out)
+}
+
+/// The member stages on `threads` threads (partition p on thread p % threads), each
+/// sending its units and watermark after every batch to the group stage on this thread,
+/// which takes them in arrival order; every other delivery is sent twice, as an
+/// at-least-once transport would.
+fn threaded(config: &Config, parts: &[Vec<Event>], threads: usize, until: EventTime) -> Outcome {
+    let partitions = parts.len() as u32;
+    let settings = config.engine();
+    let (tx, rx) = mpsc::channel::<(u32, Vec<Unit>, EventTime, Vec<Warning>)>();
+    let mut members = Vec::new();
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let tx = tx.clone();
+            let settings = &settings;
+            scope.spawn(move || {
+                let mut engines: Vec<(u32, Engine)> = (0..partitions)
+                    .filter(|p| *p as usize % threads == t)
+                    .map(|p| (p, Engine::new_member_stage(settings, TimeMode::Replay)))
+                    .collect();
+                let mut sent = 0usize;
+                let mut send = |p: u32, engine: &mut Engine, out: Vec<Warning>| {
+                    let mut units = Vec::new();
+                    engine.take_units(&mut units);
+                    if sent % 2 == 1 {
+                        let again = (p, units.clone(), engine.watermark(), Vec::new());
+                        tx.send(again)
+                            .expect("the group stage outlives the threads");
+                    }
+                    sent += 1;
+                    tx.send((p, units, engine.watermark(), out))
+                        .expect("the group stage outlives the threads");
+                };
+                for (p, engine) in &mut engines {
+                    for batch in parts[*p as usize].chunks(3) {
+                        let mut out = Vec::new();
+                        let _ = engine.process_batch(*p, batch, WALL, &mut out);
+                        send(*p, engine, out);
+                    }
+                }
+                for (p, engine) in &mut engines {
+                    let mut out = Vec::new();
+                    engine.advance_to(until, &mut out);
+                    send(*p, engine, out);
+                }
+            });
+        }
+        drop(tx);
+        let mut stage = GroupStage::new(&settings, partitions);
+        let mut groups = Vec::new();
+        for (p, units, watermark, out) in rx {
+            members.extend(out);
+            stage.receive(p, units, watermark);
+            stage.release(&mut groups);
+        }
+        for p in 0..partitions {
+            stage.finish(p);
+        }
+        stage.release(&mut groups);
+        members.extend(groups);
+    });
+    outcome(members, partitions)
+}
+
+fn figures<'a>(
+    groups: impl Iterator<Item = &'a GroupState>,
+    tutor: impl Fn(u32) -> Option<&'a TutorId>,
+) -> Vec<String> {
+    let mut lines: Vec<String> = groups
+        .map(|g| {
+            format!(
+                "{} tutor={:?} {} {} {} {} {:?} {:?} {:?}",
+                g.id,
+                g.tutor.and_then(&tutor),
+                g.tracked,
+                g.counted,
+                g.active,
+                g.expected_sum,
+                g.revenue,
+                g.activity_grade,
+                g.output_grade
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+}
+
+fn schedule() -> impl Strategy<Value = Vec<(usize, usize)>> {
+    prop::collection::vec((0usize..8, 1usize..6), 1..20)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    #[test]
+    fn with_one_partition_the_two_stages_give_exactly_a_single_engines_warnings(
+        events in stream(),
+        extra in 0i64..200,
+        evicting in any::<bool>(),
+        sizes in schedule(),
+    ) {
+        let config = config(evicting);
+        let until = end_of(&events, extra);
+        let (engine, expected) = single(&config, &events, until);
+        let (two, got) = interleaved(&config, &[events], &sizes, until);
+        prop_assert_eq!(&got, &expected);
+        prop_assert_eq!(
+            figures(two.stage().groups(), |t| two.stage().tutor_id(t)),
+            figures(engine.groups(), |t| engine.tutor_id(t))
+        );
+    }
+
+    #[test]
+    fn with_n_partitions_the_warnings_do_not_depend_on_how_the_partitions_interleave(
+        events in stream(),
+        extra in 0i64..200,
+        partitions in 2u32..6,
+        evicting in any::<bool>(),
+        first in schedule(),
+        second in schedule(),
+        threads in 1usize..4,
+    ) {
+        let config = config(evicting);
+        let until = end_of(&events, extra);
+        let parts = split(&events, partitions);
+        let (_, a) = interleaved(&config, &parts, &first, until);
+        let (two, b) = interleaved(&config, &parts, &second, until);
+        let a = outcome(a, partitions);
+        prop_assert_eq!(&a, &outcome(b, partitions));
+        prop_assert_eq!(&a, &threaded(&config, &parts, threads, until));
+        // The end figures are the input's, however it was placed. (Not the tutor: a
+        // group's is the one its latest profile named, and with several partitions
+        // "latest" is the group stage's order, not the order of the file.)
+        let (engine, _) = single(&config, &events, until);
+        prop_assert_eq!(
+            figures(two.stage().groups(), |_| None),
+            figures(engine.groups(), |_| None)
+        );
+    }
+}
+
+/// The random streams do make the group stage grade: a property over streams whose
+/// groups never warn would hold for a broken merge too.
+#[test]
+fn the_random_streams_give_group_warnings_from_several_partitions() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let config = config(false);
+    let mut runner = TestRunner::deterministic();
+    let (mut with_group_warnings, mut runs) = (0, 0);
+    for _ in 0..64 {
+        let events = stream().new_tree(&mut runner).expect("a stream").current();
+        let parts = split(&events, 3);
+        let until = end_of(&events, 60);
+        let (two, out) = interleaved(&config, &parts, &[(0, 2), (1, 1), (2, 3)], until);
+        runs += 1;
+        if out
+            .iter()
+            .any(|w| w.group_id.is_some() && w.member_id.is_none())
+        {
+            with_group_warnings += 1;
+        }
+        assert_eq!(
+            two.stage().pending(),
+            0,
+            "every unit is released at the end"
+        );
+        assert!(two.stage().groups().count() <= GROUPS.len());
+    }
+    assert!(
+        with_group_warnings * 4 >= runs,
+        "only {with_group_warnings} of {runs} streams gave a group warning"
+    );
+}
