@@ -21,6 +21,7 @@ pub use churnwatch_engine::settings::{
 };
 
 use crate::churn_model::ModelFile;
+use crate::partitioner::Partitioner;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -72,12 +73,17 @@ impl Default for ChurnRiskConfig {
 pub struct InputConfig {
     /// Larger messages are dead-lettered without being parsed.
     pub max_message_bytes: usize,
+    /// The producers' partitioner, which places a member's events on one partition:
+    /// `consistent_random` (librdkafka's default) or `murmur2_random` (the Java client's).
+    /// `replay --partitions N` places members with it.
+    pub partitioner: Partitioner,
 }
 
 impl Default for InputConfig {
     fn default() -> Self {
         InputConfig {
             max_message_bytes: 64 * 1024,
+            partitioner: Partitioner::default(),
         }
     }
 }

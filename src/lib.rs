@@ -20,6 +20,7 @@ pub mod kafka;
 pub mod metrics;
 pub mod notify;
 pub mod output;
+pub mod partitioner;
 pub mod proto;
 pub mod query;
 pub mod state;

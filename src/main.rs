@@ -53,6 +53,12 @@ enum Command {
         /// The wall clock for the future-timestamp check (default: now).
         #[arg(long, value_parser = cli::parse_instant)]
         now: Option<EventTime>,
+        /// Run the two stages of a scaled-out deployment: each member's events on the
+        /// partition `input.partitioner` gives her id among N, one member stage per
+        /// partition, one group stage. The warnings any deployment on N input partitions
+        /// must give; with 1, the same bytes as without the flag.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        partitions: Option<u32>,
     },
     /// Fit the churn-probability model (BG/NBD or MBG/NBD) to an event file: every
     /// member's purchase history at the calibration end, by maximum likelihood; writes
@@ -175,6 +181,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dead_letter,
             output,
             now,
+            partitions,
         } => {
             let input = open_input(&file)?;
             let mut warnings: Box<dyn Write> = match &output {
@@ -188,23 +195,42 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ignore_after: None,
             };
             let started = Instant::now();
-            let (engine, counts) = replay::replay(
-                &config,
-                input,
-                &mut warnings,
-                dead_letters.as_mut().map(|d| d as &mut dyn Write),
-                &options,
-            )?;
-            let elapsed = started.elapsed();
+            let dead_letters_out = dead_letters.as_mut().map(|d| d as &mut dyn Write);
+            let report = match partitions {
+                None => {
+                    let (engine, counts) =
+                        replay::replay(&config, input, &mut warnings, dead_letters_out, &options)?;
+                    let elapsed = started.elapsed();
+                    if let Some(path) = &state_path {
+                        let mut out = create(path)?;
+                        state_out::write(&engine, &mut out)?;
+                        out.flush()?;
+                    }
+                    summary::render(&engine, &counts, elapsed)
+                }
+                Some(n) => {
+                    let (two, counts) = replay::replay_partitioned(
+                        &config,
+                        n,
+                        input,
+                        &mut warnings,
+                        dead_letters_out,
+                        &options,
+                    )?;
+                    let elapsed = started.elapsed();
+                    if let Some(path) = &state_path {
+                        let mut out = create(path)?;
+                        state_out::write_partitioned(&two, &mut out)?;
+                        out.flush()?;
+                    }
+                    let partitioner = config.input.partitioner.name();
+                    summary::render_partitioned(&two, partitioner, &counts, elapsed)
+                }
+            };
             if let Some(mut dl) = dead_letters {
                 dl.flush()?;
             }
-            if let Some(path) = state_path {
-                let mut out = create(&path)?;
-                state_out::write(&engine, &mut out)?;
-                out.flush()?;
-            }
-            eprint!("{}", summary::render(&engine, &counts, elapsed));
+            eprint!("{report}");
             Ok(())
         }
         Command::Fit {

@@ -8,9 +8,10 @@ use serde::Serialize;
 use super::summary::InputCounts;
 use crate::config::Config;
 use crate::decode::JsonDecoder;
-use crate::engine::{Engine, TimeMode, Warning};
-use crate::model::EventTime;
+use crate::engine::{Engine, Partitioned, TimeMode, Warning};
+use crate::model::{Event, EventTime};
 use crate::output;
+use crate::partitioner::Partitioner;
 use crate::reject::Rejection;
 
 const BURST_CAPACITY: usize = 4096;
@@ -41,10 +42,129 @@ pub fn replay(
     config: &Config,
     input: impl BufRead,
     warnings: &mut impl Write,
-    mut dead_letters: Option<&mut dyn Write>,
+    dead_letters: Option<&mut dyn Write>,
     options: &ReplayOptions,
 ) -> io::Result<(Engine, InputCounts)> {
     let mut engine = Engine::new(&config.engine(), TimeMode::Replay);
+    let counts = replay_lines(config, &mut engine, input, warnings, dead_letters, options)?;
+    Ok((engine, counts))
+}
+
+/// [`replay`] through the two stages of a scaled-out deployment: each member's events on
+/// the partition `input.partitioner` gives her id among `partitions`, one member-stage
+/// engine per partition, one group stage. With one partition the output is [`replay`]'s.
+pub fn replay_partitioned(
+    config: &Config,
+    partitions: u32,
+    input: impl BufRead,
+    warnings: &mut impl Write,
+    dead_letters: Option<&mut dyn Write>,
+    options: &ReplayOptions,
+) -> io::Result<(Partitioned, InputCounts)> {
+    let mut target = Placed {
+        two: Partitioned::new(&config.engine(), TimeMode::Replay, partitions),
+        partitioner: config.input.partitioner,
+        placed: vec![Vec::new(); partitions.max(1) as usize],
+        batch: Vec::new(),
+    };
+    let counts = replay_lines(config, &mut target, input, warnings, dead_letters, options)?;
+    Ok((target.two, counts))
+}
+
+/// What a replay feeds: a single engine, or the two stages.
+trait Target {
+    /// Applies a batch; returns the events refused, by index.
+    fn process(
+        &mut self,
+        events: &[Event],
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+    ) -> Vec<(usize, Rejection)>;
+
+    /// The file is the whole input: nothing more can come at or before the watermark (or
+    /// `until`), so the changes due then fire too.
+    fn finish(&mut self, until: Option<EventTime>, out: &mut Vec<Warning>);
+}
+
+impl Target for Engine {
+    fn process(
+        &mut self,
+        events: &[Event],
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+    ) -> Vec<(usize, Rejection)> {
+        self.process_batch(0, events, wall, out)
+    }
+
+    fn finish(&mut self, until: Option<EventTime>, out: &mut Vec<Warning>) {
+        let end = until.unwrap_or(self.watermark());
+        self.advance_to(end, out);
+    }
+}
+
+/// The two stages, with each batch split by partition (keeping each partition's order).
+struct Placed {
+    two: Partitioned,
+    partitioner: Partitioner,
+    placed: Vec<Vec<(usize, Event)>>,
+    batch: Vec<Event>,
+}
+
+impl Target for Placed {
+    fn process(
+        &mut self,
+        events: &[Event],
+        wall: EventTime,
+        out: &mut Vec<Warning>,
+    ) -> Vec<(usize, Rejection)> {
+        let partitions = self.two.partitions();
+        for (i, event) in events.iter().enumerate() {
+            // The decoder refuses an empty member id, so every event has a place.
+            let p = self
+                .partitioner
+                .partition(event.member_id.as_str().as_bytes(), partitions)
+                .unwrap_or(0);
+            self.placed[p as usize].push((i, event.clone()));
+        }
+        let mut refused = Vec::new();
+        for (p, events) in self.placed.iter_mut().enumerate() {
+            if events.is_empty() {
+                continue;
+            }
+            self.batch.clear();
+            self.batch.extend(events.drain(..).map(|(i, e)| {
+                refused.push((i, None));
+                e
+            }));
+            let first = refused.len() - self.batch.len();
+            for (j, rejection) in self.two.process_batch(p as u32, &self.batch, wall, out) {
+                refused[first + j].1 = Some(rejection);
+            }
+        }
+        refused
+            .into_iter()
+            .filter_map(|(i, r)| r.map(|r| (i, r)))
+            .collect()
+    }
+
+    fn finish(&mut self, until: Option<EventTime>, out: &mut Vec<Warning>) {
+        let end = until.unwrap_or(self.two.max_watermark());
+        self.two.advance_to(end, out);
+        self.two.finish(out);
+    }
+}
+
+/// The line loop of both replays: decodes `input` in batches, hands each batch's events to
+/// `target` and, at the end, finishes it;
+/// writes warnings and dead letters as they come.
+fn replay_lines(
+    config: &Config,
+    target: &mut impl Target,
+    input: impl BufRead,
+    warnings: &mut impl Write,
+    mut dead_letters: Option<&mut dyn Write>,
+    options: &ReplayOptions,
+) -> io::Result<InputCounts> {
     let decoder = JsonDecoder::new(config.input.max_message_bytes);
     let mut counts = InputCounts::default();
     let mut out: Vec<Warning> = Vec::new();
@@ -103,7 +223,7 @@ pub fn replay(
                 }
             }
         }
-        for (j, rejection) in engine.process_batch(0, &events, options.wall, &mut out) {
+        for (j, rejection) in target.process(&events, options.wall, &mut out) {
             refused.push((event_lines[j], rejection));
         }
         if let Some(dl) = dead_letters.as_deref_mut() {
@@ -125,15 +245,12 @@ pub fn replay(
             out.shrink_to(BURST_CAPACITY);
         }
     }
-    // The file is the whole input: nothing more can come at or before the watermark (or
-    // `--until`), so the changes due then fire too.
-    let end = options.until.unwrap_or(engine.watermark());
-    engine.advance_to(end, &mut out);
+    target.finish(options.until, &mut out);
     for w in &out {
         output::write_json_line(warnings, w)?;
     }
     warnings.flush()?;
-    Ok((engine, counts))
+    Ok(counts)
 }
 
 /// Bytes read in one go: lines are split in place in this buffer, with no copy per line.

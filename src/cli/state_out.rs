@@ -7,7 +7,8 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::engine::{Engine, GroupState, MemberCopy};
+use crate::engine::{Engine, GroupState, MemberCopy, Partitioned};
+use crate::model::TutorId;
 use crate::query::views::{self, MemberFigures, MemberView};
 
 /// A member's line: her query view with the figures inline and the open tickets
@@ -74,10 +75,18 @@ pub fn member_line(engine: &Engine, m: &MemberCopy) -> serde_json::Value {
 }
 
 pub fn group_line(engine: &Engine, g: &GroupState) -> serde_json::Value {
+    group_line_with(g, |t| engine.tutor_id(t))
+}
+
+/// A group's line, its interned tutor resolved by `tutor_id`.
+fn group_line_with<'a>(
+    g: &'a GroupState,
+    tutor_id: impl Fn(u32) -> Option<&'a TutorId>,
+) -> serde_json::Value {
     let grade = |grade: Option<crate::engine::Grade>| grade.map_or("ungraded", |g| g.name());
     let line = GroupLine {
         group_id: g.id.as_str(),
-        tutor_id: g.tutor.and_then(|t| engine.tutor_id(t)).map(|t| t.as_str()),
+        tutor_id: g.tutor.and_then(tutor_id).map(|t| t.as_str()),
         tracked: g.tracked,
         members: g.counted,
         active: g.active,
@@ -104,6 +113,31 @@ pub fn write(engine: &Engine, out: &mut impl Write) -> io::Result<()> {
     }
     for g in engine.groups() {
         serde_json::to_writer(&mut *out, &group_line(engine, g))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// [`write`] for the two stages: the members of every partition's engine in id order,
+/// then the group stage's groups in first-seen order.
+pub fn write_partitioned(two: &Partitioned, out: &mut impl Write) -> io::Result<()> {
+    let mut members: Vec<(&str, usize, u32)> = two
+        .engines()
+        .iter()
+        .enumerate()
+        .flat_map(|(p, engine)| engine.member_ids().map(move |(id, at)| (id, p, at)))
+        .collect();
+    members.sort_unstable();
+    for &(_, p, at) in &members {
+        let engine = &two.engines()[p];
+        if let Some(m) = engine.member_at(at) {
+            serde_json::to_writer(&mut *out, &member_line(engine, &m))?;
+            out.write_all(b"\n")?;
+        }
+    }
+    let stage = two.stage();
+    for g in stage.groups() {
+        serde_json::to_writer(&mut *out, &group_line_with(g, |t| stage.tutor_id(t)))?;
         out.write_all(b"\n")?;
     }
     Ok(())

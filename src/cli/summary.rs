@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::engine::{Engine, Grade, Segment, Stage};
+use crate::engine::{Engine, EngineStats, Grade, GroupState, Partitioned, Segment, Stage};
+use crate::model::EventTime;
 use crate::reject::RejectReason;
 
 /// Counts kept by the edge: lines read and refusals before the engine saw them.
@@ -19,7 +20,62 @@ pub struct InputCounts {
 }
 
 pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String {
-    let stats = engine.stats();
+    let state = State {
+        stats: engine.stats().clone(),
+        members: Box::new(engine.members().map(|m| (m.segment, m.stage()))),
+        dormant: engine.dormant_count(),
+        groups: Box::new(engine.groups()),
+        watermark: engine.watermark(),
+        pending_timers: engine.pending_timers(),
+    };
+    render_state(state, input, elapsed, "")
+}
+
+/// [`render`] for the two stages: the partitions' engines and the group stage summed.
+pub fn render_partitioned(
+    two: &Partitioned,
+    partitioner: &str,
+    input: &InputCounts,
+    elapsed: Duration,
+) -> String {
+    let engines = two.engines();
+    let mut stats = two.stage().stats().clone();
+    for engine in engines {
+        stats.absorb(engine.stats());
+    }
+    let state = State {
+        stats,
+        members: Box::new(
+            engines
+                .iter()
+                .flat_map(|e| e.members().map(|m| (m.segment, m.stage()))),
+        ),
+        dormant: engines.iter().map(Engine::dormant_count).sum(),
+        groups: Box::new(two.stage().groups()),
+        watermark: two.max_watermark(),
+        pending_timers: engines.iter().map(Engine::pending_timers).sum(),
+    };
+    let stages = format!(
+        "  stages: {} member partitions ({}), one group stage holding {} contributions\n",
+        engines.len(),
+        partitioner,
+        two.stage().held_contributions()
+    );
+    render_state(state, input, elapsed, &stages)
+}
+
+/// What the summary reads of the state.
+struct State<'a> {
+    stats: EngineStats,
+    members: Box<dyn Iterator<Item = (Segment, Stage)> + 'a>,
+    dormant: usize,
+    groups: Box<dyn Iterator<Item = &'a GroupState> + 'a>,
+    watermark: EventTime,
+    pending_timers: usize,
+}
+
+fn render_state(state: State<'_>, input: &InputCounts, elapsed: Duration, extra: &str) -> String {
+    let stats = &state.stats;
     let mut s = String::new();
     let applied = stats.total_events();
     let rate = if elapsed.as_secs_f64() > 0.0 {
@@ -72,10 +128,10 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
     let mut segments: BTreeMap<Segment, u64> = BTreeMap::new();
     let mut stages: BTreeMap<Stage, u64> = BTreeMap::new();
     let mut members = 0u64;
-    for m in engine.members() {
+    for (segment, stage) in state.members {
         members += 1;
-        *segments.entry(m.segment).or_default() += 1;
-        *stages.entry(m.stage()).or_default() += 1;
+        *segments.entry(segment).or_default() += 1;
+        *stages.entry(stage).or_default() += 1;
     }
     let forgotten = stats
         .evictions()
@@ -85,7 +141,7 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
         s,
         "  members: {members} held, {} of them dormant (compact remainders); {forgotten} \
          forgotten after leaving",
-        engine.dormant_count()
+        state.dormant
     );
     for (segment, n) in segments.iter().rev() {
         let _ = writeln!(s, "    {:<26} {n}", segment.name());
@@ -96,7 +152,7 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
     }
     let mut grades: BTreeMap<Option<Grade>, u64> = BTreeMap::new();
     let mut groups = 0u64;
-    for g in engine.groups() {
+    for g in state.groups {
         groups += 1;
         *grades.entry(g.activity_grade).or_default() += 1;
     }
@@ -107,8 +163,8 @@ pub fn render(engine: &Engine, input: &InputCounts, elapsed: Duration) -> String
     let _ = writeln!(
         s,
         "  watermark: {}, pending timers: {}",
-        engine.watermark(),
-        engine.pending_timers()
+        state.watermark, state.pending_timers
     );
+    s.push_str(extra);
     s
 }

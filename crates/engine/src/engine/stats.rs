@@ -21,6 +21,22 @@ pub struct EngineStats {
 }
 
 impl EngineStats {
+    /// Adds `other`'s counts to these: the totals of several engines (the stages of a
+    /// scaled-out run).
+    pub fn absorb(&mut self, other: &EngineStats) {
+        let add = |into: &mut [u64], from: &[u64]| {
+            for (a, b) in into.iter_mut().zip(from) {
+                *a += b;
+            }
+        };
+        add(&mut self.events, &other.events);
+        add(&mut self.rejections, &other.rejections);
+        add(&mut self.warnings, &other.warnings);
+        add(&mut self.evicted, &other.evicted);
+        self.unchanged += other.unchanged;
+        self.capped += other.capped;
+    }
+
     pub fn count_event(&mut self, body: &EventBody, changed: bool) {
         self.events[body.type_index()] += 1;
         if !changed {
