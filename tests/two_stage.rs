@@ -5,7 +5,9 @@
 //! - with N partitions they give the same member warnings per partition and the same group
 //!   warnings in the same order, however the partitions' work interleaves, on however many
 //!   threads, and whether or not the group stage is handed units twice;
-//! - with N partitions the final group figures are a single engine's.
+//! - with N partitions the final group figures are a single engine's;
+//! - splitting the group stage over M partitions (units routed by group) gives every
+//!   group the warnings one group stage gives it.
 
 mod common;
 
@@ -13,7 +15,9 @@ use std::collections::BTreeMap;
 use std::sync::mpsc;
 
 use churnwatch::config::Config;
-use churnwatch::engine::{Engine, GroupStage, GroupState, Partitioned, TimeMode, Unit, Warning};
+use churnwatch::engine::{
+    group_partition, route, Engine, GroupStage, GroupState, Partitioned, TimeMode, Unit, Warning,
+};
 use churnwatch::model::*;
 use common::streams::{stream, GROUPS};
 use common::{T0, WALL};
@@ -177,6 +181,69 @@ fn threaded(config: &Config, parts: &[Vec<Event>], threads: usize, until: EventT
     outcome(members, partitions)
 }
 
+/// The member stages feeding `stages` group-stage partitions, each unit routed to the
+/// partitions of its groups; the group warnings by group, each group's in order.
+fn by_group_stage(
+    config: &Config,
+    parts: &[Vec<Event>],
+    stages: u32,
+    until: EventTime,
+) -> BTreeMap<String, Vec<Warning>> {
+    let settings = config.engine();
+    let partitions = parts.len() as u32;
+    let mut engines: Vec<Engine> = (0..partitions)
+        .map(|_| Engine::new_member_stage(&settings, TimeMode::Replay))
+        .collect();
+    let mut group_stages: Vec<GroupStage> = (0..stages)
+        .map(|_| GroupStage::new(&settings, partitions))
+        .collect();
+    let mut warnings = Vec::new();
+    let mut forward = |p: u32, engine: &mut Engine, first: bool, warnings: &mut Vec<Warning>| {
+        let mut units = Vec::new();
+        engine.take_units(&mut units);
+        // One stage takes every unit as it is: the reference for the routing.
+        let routed = if stages == 1 {
+            vec![units]
+        } else {
+            route(&units, stages, first)
+        };
+        for (q, units) in routed.into_iter().enumerate() {
+            group_stages[q].receive(p, units, engine.watermark());
+            group_stages[q].release(warnings);
+        }
+    };
+    for (p, engine) in engines.iter_mut().enumerate() {
+        for (i, batch) in parts[p].chunks(4).enumerate() {
+            let _ = engine.process_batch(p as u32, batch, WALL, &mut Vec::new());
+            forward(p as u32, engine, i == 0, &mut warnings);
+        }
+    }
+    for (p, engine) in engines.iter_mut().enumerate() {
+        engine.advance_to(until, &mut Vec::new());
+        forward(p as u32, engine, parts[p].is_empty(), &mut warnings);
+    }
+    for stage in &mut group_stages {
+        for p in 0..partitions {
+            stage.finish(p);
+        }
+        stage.release(&mut warnings);
+    }
+    let mut by_group: BTreeMap<String, Vec<Warning>> = BTreeMap::new();
+    for w in warnings {
+        let group = w.group_id.clone().expect("a group warning names its group");
+        assert_eq!(
+            group_partition(&group, stages) as usize,
+            group_stages
+                .iter()
+                .position(|s| s.group(&group).is_some_and(|g| g.id == group))
+                .expect("some stage holds the group"),
+            "a group lives on the partition its id routes to"
+        );
+        by_group.entry(group.to_string()).or_default().push(w);
+    }
+    by_group
+}
+
 fn figures<'a>(
     groups: impl Iterator<Item = &'a GroupState>,
     tutor: impl Fn(u32) -> Option<&'a TutorId>,
@@ -251,6 +318,22 @@ proptest! {
         prop_assert_eq!(
             figures(two.stage().groups(), |_| None),
             figures(engine.groups(), |_| None)
+        );
+    }
+
+    #[test]
+    fn splitting_the_group_stage_by_group_gives_every_group_the_same_warnings(
+        events in stream(),
+        extra in 0i64..200,
+        partitions in 1u32..5,
+        stages in 2u32..5,
+    ) {
+        let config = config(false);
+        let until = end_of(&events, extra);
+        let parts = split(&events, partitions);
+        prop_assert_eq!(
+            by_group_stage(&config, &parts, stages, until),
+            by_group_stage(&config, &parts, 1, until)
         );
     }
 }

@@ -122,3 +122,132 @@ impl Outbox {
         into.append(&mut self.closed);
     }
 }
+
+/// The group-stage partition of `group` among `partitions` (at least one): the internal
+/// topic is churnwatch's own, so any stable function of the id will do; xxh3, as for
+/// every other id digest.
+pub fn group_partition(group: &GroupId, partitions: u32) -> u32 {
+    (crate::model::stable_hash(group.as_str()) % u64::from(partitions.max(1))) as u32
+}
+
+/// Splits one source's units among `partitions` group-stage partitions: each partition
+/// gets the units with entries for its groups, holding only those entries. A unit without
+/// any goes to every partition all the same when it ends the warm-up (every group is
+/// graded then) or is `first` of the source since it started (a stage grades from the
+/// first start of grading it releases, and each source's first unit reaching every
+/// partition makes that the same unit on all of them). A unit sent again is dropped by its
+/// sequence; an empty one changes nothing else.
+pub fn route(units: &[Unit], partitions: u32, mut first: bool) -> Vec<Vec<Unit>> {
+    let partitions = partitions.max(1);
+    let mut routed: Vec<Vec<Unit>> = vec![Vec::new(); partitions as usize];
+    for unit in units {
+        let mut entries: Vec<Vec<Entry>> = vec![Vec::new(); partitions as usize];
+        for entry in &unit.entries {
+            entries[group_partition(&entry.group, partitions) as usize].push(entry.clone());
+        }
+        for (q, entries) in entries.into_iter().enumerate() {
+            if entries.is_empty() && !unit.warmup && !first {
+                continue;
+            }
+            routed[q].push(Unit {
+                entries,
+                ..unit.clone_header()
+            });
+        }
+        first = false;
+    }
+    routed
+}
+
+impl Unit {
+    /// The unit without its entries.
+    fn clone_header(&self) -> Unit {
+        Unit {
+            seq: self.seq,
+            watermark: self.watermark,
+            at: self.at,
+            emitted_at: self.emitted_at,
+            grading_from: self.grading_from,
+            warmup: self.warmup,
+            entries: Vec::new(),
+            out_mark: self.out_mark,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(seq: u64, groups: &[&str], warmup: bool) -> Unit {
+        Unit {
+            seq,
+            watermark: EventTime(seq as i64),
+            at: EventTime(seq as i64),
+            emitted_at: EventTime(seq as i64),
+            grading_from: Some(EventTime(0)),
+            warmup,
+            entries: groups
+                .iter()
+                .map(|g| Entry {
+                    group: GroupId::new(g),
+                    member: MemberId::new("m"),
+                    change: Change::Leaves,
+                })
+                .collect(),
+            out_mark: 0,
+        }
+    }
+
+    fn groups_on(partitions: u32) -> Vec<String> {
+        // Ids until every partition holds one.
+        let mut ids: Vec<Option<String>> = vec![None; partitions as usize];
+        for i in 0.. {
+            let id = format!("g{i}");
+            let q = group_partition(&GroupId::new(&id), partitions) as usize;
+            ids[q].get_or_insert(id);
+            if ids.iter().all(Option::is_some) {
+                break;
+            }
+        }
+        ids.into_iter().flatten().collect()
+    }
+
+    #[test]
+    fn a_unit_goes_where_its_groups_are_with_only_their_entries() {
+        let g = groups_on(3);
+        let routed = route(&[unit(5, &[&g[0], &g[2], &g[0]], false)], 3, false);
+        let seqs: Vec<Vec<(u64, usize)>> = routed
+            .iter()
+            .map(|units| units.iter().map(|u| (u.seq, u.entries.len())).collect())
+            .collect();
+        assert_eq!(seqs, vec![vec![(5, 2)], vec![], vec![(5, 1)]]);
+        assert!(routed[2][0]
+            .entries
+            .iter()
+            .all(|e| e.group.as_str() == g[2]));
+    }
+
+    #[test]
+    fn the_first_unit_and_the_end_of_the_warm_up_go_to_every_partition() {
+        let g = groups_on(3);
+        let units = [
+            unit(1, &[&g[1]], false),
+            unit(2, &[], false),
+            unit(3, &[], true),
+            unit(4, &[&g[1]], false),
+        ];
+        let routed = route(&units, 3, true);
+        let seqs: Vec<Vec<u64>> = routed
+            .iter()
+            .map(|units| units.iter().map(|u| u.seq).collect())
+            .collect();
+        assert_eq!(seqs, vec![vec![1, 3], vec![1, 3, 4], vec![1, 3]]);
+        // Not the first since the source started: only where its groups are.
+        let later = route(&units[..1], 3, false);
+        assert_eq!(
+            later.iter().map(Vec::len).collect::<Vec<_>>(),
+            vec![0, 1, 0]
+        );
+    }
+}

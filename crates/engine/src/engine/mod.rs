@@ -51,7 +51,7 @@ pub mod watermark;
 
 pub use self::core::{CensusSlice, Engine, ImageError, MemoryEstimate, DORMANT_REF};
 pub use group::{Grade, GroupState};
-pub use group_feed::{Change, Entry, Unit};
+pub use group_feed::{group_partition, route, Change, Entry, Unit};
 pub use group_stage::{GroupStage, Released};
 pub use index::MAX_MEMBERS;
 pub use lifecycle::Stage;
