@@ -2,7 +2,11 @@
 //! Rust), so building needs no `protoc` on the machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    const FILES: [&str; 2] = ["churnwatch/v1/event.proto", "churnwatch/v1/warning.proto"];
+    const FILES: [&str; 3] = [
+        "churnwatch/v1/event.proto",
+        "churnwatch/v1/warning.proto",
+        "churnwatch/v1/contributions.proto",
+    ];
     for file in FILES {
         println!("cargo:rerun-if-changed=proto/{file}");
     }

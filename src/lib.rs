@@ -12,6 +12,7 @@ pub mod churn_model;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contributions;
 pub mod decode;
 pub mod generate;
 pub mod health;
