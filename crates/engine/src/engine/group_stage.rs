@@ -13,6 +13,10 @@
 //! that has not been read from holds the watermark back.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+
+use foldhash::fast::FixedState;
+use hashbrown::{Equivalent, HashMap as Table};
 
 use super::core::group_warning;
 use super::group::{Contribution, GroupState};
@@ -30,6 +34,22 @@ use crate::settings::Settings;
 struct Held {
     seq: u64,
     contribution: Contribution,
+}
+
+/// A (group, member) key looked up without building one: it hashes as the tuple does.
+struct Probe<'a>(u32, &'a str);
+
+impl Hash for Probe<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl Equivalent<(u32, MemberId)> for Probe<'_> {
+    fn equivalent(&self, key: &(u32, MemberId)) -> bool {
+        self.0 == key.0 && self.1 == key.1.as_str()
+    }
 }
 
 #[derive(Default)]
@@ -57,7 +77,8 @@ pub struct GroupStage {
     groups: Groups,
     tutors: Vec<TutorId>,
     tutor_index: HashMap<TutorId, u32>,
-    held: HashMap<(u32, MemberId), Held>,
+    /// Keyed with a fixed-seed hasher: one lookup per entry, on the group stage's hot path.
+    held: Table<(u32, MemberId), Held, FixedState>,
     sources: Vec<Source>,
     stats: EngineStats,
     /// Units dropped as redeliveries, entries dropped as older than what is held.
@@ -73,7 +94,7 @@ impl GroupStage {
             groups: Groups::default(),
             tutors: Vec::new(),
             tutor_index: HashMap::new(),
-            held: HashMap::new(),
+            held: Table::default(),
             sources: (0..sources)
                 .map(|_| Source {
                     bound: EventTime::MIN,
@@ -167,7 +188,7 @@ impl GroupStage {
         }
         for entry in &unit.entries {
             let group = self.groups.intern(&entry.group);
-            let key = (group, entry.member.clone());
+            let key = Probe(group, entry.member.as_str());
             match &entry.change {
                 Change::Tutor(tutor) => {
                     let tutor = self.intern_tutor(tutor);
@@ -191,7 +212,7 @@ impl GroupStage {
                             after: Some(after.clone()),
                         });
                         self.held.insert(
-                            key,
+                            (group, entry.member.clone()),
                             Held {
                                 seq: unit.seq,
                                 contribution: after.clone(),
@@ -202,7 +223,7 @@ impl GroupStage {
                 Change::Leaves => match self.held.remove(&key) {
                     Some(held) if held.seq > unit.seq => {
                         self.stale_entries += 1;
-                        self.held.insert(key, held);
+                        self.held.insert((group, entry.member.clone()), held);
                     }
                     Some(held) => self.groups.apply(GroupInput::Contribution {
                         group,

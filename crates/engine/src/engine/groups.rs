@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::FixedState;
+
 use super::group::{Contribution, GroupState};
 use super::rule::group_grade::GroupEvent;
 use crate::model::{EventTime, GroupId, Span};
@@ -33,7 +35,8 @@ pub enum GroupInput {
 #[derive(Default)]
 pub struct Groups {
     pub(in crate::engine) groups: Vec<GroupState>,
-    pub(in crate::engine) index: HashMap<GroupId, u32>,
+    /// A fixed-seed hasher: the group stage looks a group up for every entry.
+    pub(in crate::engine) index: HashMap<GroupId, u32, FixedState>,
     /// Groups whose figures moved since they were last graded, in the order they moved.
     pub(in crate::engine) dirty: Vec<u32>,
     /// Groups are graded from this instant on (first event + warm-up).
