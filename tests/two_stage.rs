@@ -7,7 +7,9 @@
 //!   threads, and whether or not the group stage is handed units twice;
 //! - with N partitions the final group figures are a single engine's;
 //! - splitting the group stage over M partitions (units routed by group) gives every
-//!   group the warnings one group stage gives it.
+//!   group the warnings one group stage gives it;
+//! - member stages and a group stage read back from their images go on exactly like the
+//!   ones that never stopped.
 
 mod common;
 
@@ -244,6 +246,55 @@ fn by_group_stage(
     by_group
 }
 
+/// The two stages over `parts`, a batch of three events of each partition in turn; after
+/// `cut` rounds every engine and the group stage are written to images and read back.
+fn restarted(config: &Config, parts: &[Vec<Event>], cut: usize, until: EventTime) -> Outcome {
+    let settings = config.engine();
+    let partitions = parts.len() as u32;
+    let mut engines: Vec<Engine> = (0..partitions)
+        .map(|_| Engine::new_member_stage(&settings, TimeMode::Replay))
+        .collect();
+    let mut stage = GroupStage::new(&settings, partitions);
+    let mut out = Vec::new();
+    let forward =
+        |p: usize, engine: &mut Engine, stage: &mut GroupStage, out: &mut Vec<Warning>| {
+            let mut units = Vec::new();
+            engine.take_units(&mut units);
+            stage.receive(p as u32, units, engine.watermark());
+            stage.release(out);
+        };
+    let rounds = parts.iter().map(|p| p.len().div_ceil(3)).max().unwrap_or(0);
+    for round in 0..rounds {
+        if round == cut {
+            for engine in &mut engines {
+                let mut image = Vec::new();
+                engine.write_image(&mut image).expect("an image in memory");
+                *engine = Engine::read_image(&settings, TimeMode::Replay, &image[..])
+                    .expect("the image reads back");
+                assert!(engine.is_member_stage());
+            }
+            let mut image = Vec::new();
+            stage.write_image(&mut image).expect("an image in memory");
+            stage = GroupStage::read_image(&settings, partitions, &image[..])
+                .expect("the image reads back");
+        }
+        for (p, engine) in engines.iter_mut().enumerate() {
+            let batch = parts[p].chunks(3).nth(round).unwrap_or(&[]);
+            let _ = engine.process_batch(p as u32, batch, WALL, &mut out);
+            forward(p, engine, &mut stage, &mut out);
+        }
+    }
+    for (p, engine) in engines.iter_mut().enumerate() {
+        engine.advance_to(until, &mut out);
+        forward(p, engine, &mut stage, &mut out);
+    }
+    for p in 0..partitions {
+        stage.finish(p);
+    }
+    stage.release(&mut out);
+    outcome(out, partitions)
+}
+
 fn figures<'a>(
     groups: impl Iterator<Item = &'a GroupState>,
     tutor: impl Fn(u32) -> Option<&'a TutorId>,
@@ -318,6 +369,23 @@ proptest! {
         prop_assert_eq!(
             figures(two.stage().groups(), |_| None),
             figures(engine.groups(), |_| None)
+        );
+    }
+
+    #[test]
+    fn stages_read_back_from_their_images_go_on_exactly_like_the_originals(
+        events in stream(),
+        extra in 0i64..200,
+        partitions in 1u32..5,
+        evicting in any::<bool>(),
+        cut in 0usize..40,
+    ) {
+        let config = config(evicting);
+        let until = end_of(&events, extra);
+        let parts = split(&events, partitions);
+        prop_assert_eq!(
+            restarted(&config, &parts, cut, until),
+            restarted(&config, &parts, usize::MAX, until)
         );
     }
 

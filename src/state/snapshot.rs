@@ -32,7 +32,7 @@ use crate::model::EventTime;
 
 const MAGIC: &[u8; 8] = b"CWSNAP\0\x01";
 /// Bumped whenever the header or the engine image changes shape.
-const FORMAT: u32 = 3;
+const FORMAT: u32 = 4;
 const EXTENSION: &str = "snap";
 /// Magic, header length, and the trailer's body length and checksum.
 const FRAMING: usize = 8 + 4 + 8 + 8;

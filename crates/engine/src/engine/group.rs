@@ -49,7 +49,7 @@ impl fmt::Display for Grade {
 }
 
 /// What one member adds to its group's figures at one instant.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Contribution {
     /// Tracked in the group (has a profile, has not left).
     pub tracked: bool,

@@ -9,11 +9,13 @@
 //! delivered twice, or a stage-1 task that re-derives its output after a restore, changes
 //! nothing downstream.
 
+use serde::{Deserialize, Serialize};
+
 use super::group::Contribution;
 use crate::model::{EventTime, GroupId, MemberId, TutorId};
 
 /// The contribution changes of one stage-1 task between two regradings.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unit {
     /// Strictly increasing within the source: its order there, and every entry's member
     /// sequence (a member lives on one source, so her entries' sequences increase too).
@@ -46,14 +48,14 @@ impl Unit {
 }
 
 /// One member's change in one group.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     pub group: GroupId,
     pub member: MemberId,
     pub change: Change,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     /// Her whole contribution to the group from now on.
     Contributes(Contribution),
@@ -73,6 +75,18 @@ pub(in crate::engine) struct Outbox {
 }
 
 impl Outbox {
+    pub(in crate::engine) fn with_next_seq(next_seq: u64) -> Outbox {
+        Outbox {
+            next_seq,
+            ..Outbox::default()
+        }
+    }
+
+    /// Whether any unit is open or closed and not taken.
+    pub(in crate::engine) fn holds_units(&self) -> bool {
+        self.has_open() || !self.closed.is_empty()
+    }
+
     pub(in crate::engine) fn next_seq(&self) -> u64 {
         self.next_seq
     }

@@ -17,8 +17,10 @@ use std::hash::{Hash, Hasher};
 
 use foldhash::fast::FixedState;
 use hashbrown::{Equivalent, HashMap as Table};
+use serde::{Deserialize, Serialize};
 
 use super::core::group_warning;
+use super::core::ImageError;
 use super::group::{Contribution, GroupState};
 use super::group_feed::{Change, Unit};
 use super::groups::{GroupInput, Groups};
@@ -30,7 +32,7 @@ use crate::settings::Settings;
 
 /// What stage 2 holds for one member in one group: her last contribution and its
 /// sequence, so that an older or repeated one is recognised.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct Held {
     seq: u64,
     contribution: Contribution,
@@ -52,7 +54,7 @@ impl Equivalent<(u32, MemberId)> for Probe<'_> {
     }
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct Source {
     /// No future unit of the source has a lower watermark than this.
     bound: EventTime,
@@ -249,6 +251,80 @@ impl GroupStage {
         }
     }
 
+    /// Writes the stage's state, to be read back by [`GroupStage::read_image`] under the
+    /// same configuration and build: its groups, what it holds of every member, each
+    /// source's progress and pending units. Members in key order, so that one state gives
+    /// one image.
+    pub fn write_image(&self, out: impl std::io::Write) -> Result<(), ImageError> {
+        let mut held: Vec<(&(u32, MemberId), &Held)> = self.held.iter().collect();
+        held.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let image = StageImageRef {
+            groups: &self.groups.groups,
+            dirty: &self.groups.dirty,
+            grading_from: self.groups.grading_from(),
+            tutors: &self.tutors,
+            held,
+            sources: &self.sources,
+            stats: &self.stats,
+            redelivered_units: self.redelivered_units,
+            stale_entries: self.stale_entries,
+        };
+        bincode::serialize_into(out, &image)?;
+        Ok(())
+    }
+
+    /// The stage [`GroupStage::write_image`] wrote, under `config`, for `sources` sources
+    /// (a stage of another input's partition count is refused).
+    pub fn read_image(
+        config: &Settings,
+        sources: u32,
+        input: impl std::io::Read,
+    ) -> Result<GroupStage, ImageError> {
+        let image: StageImage = bincode::deserialize_from(input)?;
+        if image.sources.len() != sources as usize {
+            return Err(ImageError::Inconsistent(format!(
+                "a group stage of {} sources, not {sources}",
+                image.sources.len()
+            )));
+        }
+        let groups = image.groups.len() as u32;
+        let tutors = image.tutors.len() as u32;
+        if image.held.iter().any(|((g, _), _)| *g >= groups)
+            || image.dirty.iter().any(|g| *g >= groups)
+            || image
+                .groups
+                .iter()
+                .any(|g| g.tutor.is_some_and(|t| t >= tutors))
+        {
+            return Err(ImageError::Inconsistent(
+                "a group or tutor out of range".into(),
+            ));
+        }
+        let mut stage = GroupStage::new(config, sources);
+        stage.groups.index = image
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id.clone(), i as u32))
+            .collect();
+        stage.groups.groups = image.groups;
+        stage.groups.dirty = image.dirty;
+        stage.groups.restore_grading_from(image.grading_from);
+        stage.tutor_index = image
+            .tutors
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        stage.tutors = image.tutors;
+        stage.held = image.held.into_iter().collect();
+        stage.sources = image.sources;
+        stage.stats = image.stats;
+        stage.redelivered_units = image.redelivered_units;
+        stage.stale_entries = image.stale_entries;
+        Ok(stage)
+    }
+
     fn intern_tutor(&mut self, id: &TutorId) -> u32 {
         if let Some(&idx) = self.tutor_index.get(id) {
             return idx;
@@ -291,4 +367,30 @@ impl GroupStage {
     pub fn held_contributions(&self) -> usize {
         self.held.len()
     }
+}
+
+#[derive(Serialize)]
+struct StageImageRef<'a> {
+    groups: &'a [GroupState],
+    dirty: &'a [u32],
+    grading_from: Option<EventTime>,
+    tutors: &'a [TutorId],
+    held: Vec<(&'a (u32, MemberId), &'a Held)>,
+    sources: &'a [Source],
+    stats: &'a EngineStats,
+    redelivered_units: u64,
+    stale_entries: u64,
+}
+
+#[derive(Deserialize)]
+struct StageImage {
+    groups: Vec<GroupState>,
+    dirty: Vec<u32>,
+    grading_from: Option<EventTime>,
+    tutors: Vec<TutorId>,
+    held: Vec<((u32, MemberId), Held)>,
+    sources: Vec<Source>,
+    stats: EngineStats,
+    redelivered_units: u64,
+    stale_entries: u64,
 }

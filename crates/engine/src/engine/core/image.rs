@@ -15,6 +15,7 @@ use super::{Engine, Roster};
 use crate::engine::arena::IdArena;
 use crate::engine::dormant::DormantStore;
 use crate::engine::group::GroupState;
+use crate::engine::group_feed::Outbox;
 use crate::engine::index::MemberIndex;
 use crate::engine::member::{MemberState, TicketTable};
 use crate::engine::orders::OrderPool;
@@ -52,6 +53,8 @@ struct ImageRef<'a> {
     stats: &'a EngineStats,
     roster: &'a Roster,
     dormant: &'a DormantStore,
+    /// A member stage's next unit sequence; `None` for an engine that grades its groups.
+    unit_seq: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -72,12 +75,21 @@ struct Image {
     stats: EngineStats,
     roster: Roster,
     dormant: DormantStore,
+    unit_seq: Option<u64>,
 }
 
 impl Engine {
     /// Writes the state, to be read back by [`Engine::read_image`] under the same
     /// configuration and the same build.
+    ///
+    /// A member stage's units must have been taken ([`Engine::take_units`]): they are the
+    /// group stage's from then on, and an image holds none.
     pub fn write_image(&self, out: impl Write) -> Result<(), ImageError> {
+        if self.feed.as_deref().is_some_and(Outbox::holds_units) {
+            return Err(ImageError::Inconsistent(
+                "a member stage's units were not taken before its image".into(),
+            ));
+        }
         let image = ImageRef {
             members: &self.members,
             ids: &self.ids,
@@ -95,6 +107,7 @@ impl Engine {
             stats: &self.stats,
             roster: &self.roster,
             dormant: &self.dormant,
+            unit_seq: self.next_unit_seq(),
         };
         bincode::serialize_into(out, &image)?;
         Ok(())
@@ -188,6 +201,9 @@ impl Engine {
         engine.roster = image.roster;
         engine.vacant = vacant;
         engine.dormant = image.dormant;
+        engine.feed = image
+            .unit_seq
+            .map(|seq| Box::new(Outbox::with_next_seq(seq)));
         Ok(engine)
     }
 }
