@@ -13,31 +13,15 @@ use std::time::Duration;
 
 use churnwatch::churn_model::ModelFile;
 use churnwatch::config::Config;
-use churnwatch::decode::JsonDecoder;
 use churnwatch::engine::{Engine, TimeMode};
-use churnwatch::generate::{GenerateOptions, Workload};
 use churnwatch::model::{Event, EventTime};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
+#[path = "support/workload.rs"]
+mod workload;
+
 fn events() -> Vec<Event> {
-    let members = std::env::var("CHURNWATCH_BENCH_MEMBERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let options = GenerateOptions {
-        members,
-        ..GenerateOptions::default()
-    };
-    let decoder = JsonDecoder::new(1 << 16);
-    let mut workload = Workload::new(&options);
-    let mut line = Vec::new();
-    let mut events = Vec::new();
-    while workload.next_into(&mut line).is_some() {
-        if let Ok(event) = decoder.decode(&line) {
-            events.push(event);
-        }
-    }
-    events
+    workload::decoded_events(workload::members())
 }
 
 /// The default configuration with the CDNOW sample's MBG/NBD fit named.

@@ -17,11 +17,12 @@ use std::time::Instant;
 
 use churnwatch::config::Config;
 use churnwatch::contributions;
-use churnwatch::decode::JsonDecoder;
 use churnwatch::engine::{route, Engine, GroupStage, TimeMode, Unit};
-use churnwatch::generate::{GenerateOptions, Workload};
 use churnwatch::model::{Event, EventTime};
 use churnwatch::partitioner::Partitioner;
+
+#[path = "support/workload.rs"]
+mod workload;
 
 const RUNS: usize = 5;
 const BATCH: usize = 64;
@@ -34,23 +35,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn events(members: u32) -> Vec<Event> {
-    let options = GenerateOptions {
-        members,
-        ..GenerateOptions::default()
-    };
-    let decoder = JsonDecoder::new(1 << 16);
-    let mut workload = Workload::new(&options);
-    let mut line = Vec::new();
-    let mut events = Vec::new();
-    while workload.next_into(&mut line).is_some() {
-        if let Ok(event) = decoder.decode(&line) {
-            events.push(event);
-        }
-    }
-    events
 }
 
 fn split(events: &[Event], partitions: u32) -> Vec<Vec<Event>> {
@@ -200,12 +184,12 @@ fn member_stages_alone(config: &Config, parts: &[Vec<Event>]) -> f64 {
 }
 
 fn main() {
-    let members = env("CHURNWATCH_BENCH_MEMBERS", 100_000) as u32;
+    let members = workload::members();
     let partitions = env("CHURNWATCH_BENCH_PARTITIONS", 8) as u32;
     let commit = env("CHURNWATCH_BENCH_COMMIT", 5_000);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let config = Config::default();
-    let events = events(members);
+    let events = workload::decoded_events(members);
     let parts = split(&events, partitions);
     println!(
         "stages: {} events, {members} members, {partitions} partitions, {cores} cores",

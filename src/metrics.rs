@@ -26,6 +26,7 @@ pub struct Metrics {
     registry: Registry,
     events_consumed: IntCounterVec,
     events_rejected: IntCounterVec,
+    events_misplaced: IntCounterVec,
     warnings_capped: IntCounter,
     commit_errors: IntCounter,
     produce_errors: IntCounter,
@@ -70,6 +71,7 @@ pub struct Metrics {
 pub struct TopicCounters {
     consumed: Vec<IntCounter>,
     rejected: Vec<IntCounter>,
+    misplaced: IntCounter,
 }
 
 impl TopicCounters {
@@ -83,6 +85,11 @@ impl TopicCounters {
         if let Some(i) = RejectReason::ALL.iter().position(|r| *r == reason) {
             self.rejected[i].inc();
         }
+    }
+
+    /// A message on another partition than its key's.
+    pub fn misplaced(&self) {
+        self.misplaced.inc();
     }
 }
 
@@ -162,6 +169,13 @@ impl Metrics {
                 "churnwatch_events_rejected_total",
                 "Input messages refused and dead-lettered, by topic and reason.",
                 &["topic", "reason"],
+            ),
+            events_misplaced: counter_vec(
+                &r,
+                "churnwatch_input_misplaced_total",
+                "Input messages on another partition than input.partitioner gives their key: \
+                 the producers partition otherwise, and members' histories are split.",
+                &["topic"],
             ),
             warning_counters,
             warnings_capped: counter(
@@ -363,6 +377,7 @@ impl Metrics {
                 .iter()
                 .map(|r| self.events_rejected.with_label_values(&[topic, r.code()]))
                 .collect(),
+            misplaced: self.events_misplaced.with_label_values(&[topic]),
         }
     }
 

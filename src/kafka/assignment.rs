@@ -22,6 +22,9 @@ pub struct OwnedPartition {
     pub caught_up: bool,
     /// The next offset to read, as far as messages and positions have told.
     pub position: i64,
+    /// Partitions of its topic held with it: the topic's partition count while one
+    /// instance holds the whole input.
+    pub topic_partitions: u32,
 }
 
 /// What the consumer's rebalance callback hands to the pipeline.
@@ -57,6 +60,7 @@ impl Assignment {
                 restore_target: target,
                 caught_up: target <= start,
                 position: start,
+                topic_partitions: assigned.iter().filter(|(t, _, _)| t == topic).count() as u32,
             });
         }
         a
@@ -70,6 +74,15 @@ impl Assignment {
             .iter()
             .position(|p| p.partition == partition && p.topic == topic)
             .map(|i| i as u32)
+    }
+
+    /// The partition count the producers placed `index`'s records among, as far as this
+    /// assignment knows it (`None` for an index not held).
+    pub fn partition_count(&self, index: u32) -> Option<u32> {
+        self.partitions
+            .get(index as usize)
+            .map(|p| p.topic_partitions)
+            .filter(|n| *n > 0)
     }
 
     pub fn get(&self, index: u32) -> &OwnedPartition {

@@ -5,6 +5,7 @@
 mod assignment;
 pub mod clients;
 mod commits;
+mod copartition;
 mod emitter;
 mod phase;
 mod pipeline;

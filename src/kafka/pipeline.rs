@@ -346,6 +346,34 @@ fn create_producer(k: &KafkaConfig) -> anyhow::Result<(BaseProducer<ProducerCtx>
     }
 }
 
+/// Refuses input topics of unequal partition counts (see [`super::copartition`]). A topic
+/// the broker cannot describe yet is left to the subscription, which waits for it.
+fn check_co_partitioned<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topics: &[&str],
+) -> anyhow::Result<()> {
+    let counts: Vec<(String, Option<usize>)> = topics
+        .iter()
+        .map(|&topic| {
+            let count = match consumer.fetch_metadata(Some(topic), METADATA_TIMEOUT) {
+                Ok(metadata) => metadata
+                    .topics()
+                    .iter()
+                    .find(|t| t.name() == topic && t.error().is_none())
+                    .map(|t| t.partitions().len())
+                    .filter(|n| *n > 0),
+                Err(e) => {
+                    warn!(topic = %topic, error = %e, "cannot describe an input topic yet");
+                    None
+                }
+            };
+            (topic.to_owned(), count)
+        })
+        .collect();
+    super::copartition::common_partition_count(&counts).map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
 /// Errors that mean "no transactions here", as opposed to "broker not reachable yet".
 fn unsupported(e: &KafkaError) -> bool {
     matches!(
@@ -397,6 +425,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         }
     }
     let topics: Vec<&str> = k.inputs.iter().map(|i| i.topic.as_str()).collect();
+    check_co_partitioned(&consumer, &topics)?;
     consumer
         .subscribe(&topics)
         .with_context(|| format!("subscribing to {topics:?}"))?;
@@ -832,7 +861,16 @@ impl Processor<'_> {
             .process_batch_counted(index, &events, wall, &mut out)
             .into_iter();
         let mut warnings = out.drain(..);
+        let placement = self.assignment.partition_count(index);
         for (m, decoded) in run.iter().zip(decoded) {
+            // Placement is otherwise invisible: a producer partitioning by another
+            // function than `input.partitioner` splits members between partitions.
+            if let (Some(key), Some(n)) = (m.key(), placement) {
+                let expected = self.config.input.partitioner.partition(key, n);
+                if expected.is_some_and(|p| p as i32 != m.partition()) {
+                    self.counters[index as usize].misplaced();
+                }
+            }
             let (result, count) = match decoded {
                 Ok(i) => match results.next() {
                     Some((result, count)) => (result.map(|()| events[i].body.type_index()), count),

@@ -733,13 +733,7 @@ impl Engine {
     }
 
     fn intern_tutor(&mut self, id: &TutorId) -> u32 {
-        if let Some(&idx) = self.tutor_index.get(id) {
-            return idx;
-        }
-        let idx = self.tutors.len() as u32;
-        self.tutors.push(id.clone());
-        self.tutor_index.insert(id.clone(), idx);
-        idx
+        intern_tutor(&mut self.tutors, &mut self.tutor_index, id)
     }
 
     fn apply(&mut self, event: &Event, located: Located, out: &mut Vec<Warning>) {
@@ -1471,6 +1465,21 @@ impl Engine {
     pub fn roster(&self) -> &Roster {
         &self.roster
     }
+}
+
+/// The number of tutor `id` in `tutors`, a new number if it is the first time it is named.
+pub(super) fn intern_tutor(
+    tutors: &mut Vec<TutorId>,
+    index: &mut HashMap<TutorId, u32>,
+    id: &TutorId,
+) -> u32 {
+    if let Some(&idx) = index.get(id) {
+        return idx;
+    }
+    let idx = tutors.len() as u32;
+    tutors.push(id.clone());
+    index.insert(id.clone(), idx);
+    idx
 }
 
 /// The warning of a change of grade of `group` at `at`.

@@ -19,8 +19,8 @@ use foldhash::fast::FixedState;
 use hashbrown::{Equivalent, HashMap as Table};
 use serde::{Deserialize, Serialize};
 
-use super::core::group_warning;
 use super::core::ImageError;
+use super::core::{group_warning, intern_tutor};
 use super::group::{Contribution, GroupState};
 use super::group_feed::{Change, Unit};
 use super::groups::{GroupInput, Groups};
@@ -326,13 +326,7 @@ impl GroupStage {
     }
 
     fn intern_tutor(&mut self, id: &TutorId) -> u32 {
-        if let Some(&idx) = self.tutor_index.get(id) {
-            return idx;
-        }
-        let idx = self.tutors.len() as u32;
-        self.tutors.push(id.clone());
-        self.tutor_index.insert(id.clone(), idx);
-        idx
+        intern_tutor(&mut self.tutors, &mut self.tutor_index, id)
     }
 
     pub fn group(&self, id: &GroupId) -> Option<&GroupState> {
