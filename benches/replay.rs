@@ -54,6 +54,7 @@ fn main() -> io::Result<()> {
         until: None,
         wall: EventTime::from_millis(i64::MAX / 2),
         ignore_after: None,
+        threads: 1,
     };
     let mut rates = Vec::new();
     for run in 1..=runs {

@@ -59,6 +59,10 @@ enum Command {
         /// must give; with 1, the same bytes as without the flag.
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=4096))]
         partitions: Option<u32>,
+        /// With --partitions: threads to run the member stages on (default: the cores).
+        /// The output is the same for any number.
+        #[arg(long, value_name = "N", requires = "partitions")]
+        threads: Option<usize>,
     },
     /// Fit the churn-probability model (BG/NBD or MBG/NBD) to an event file: every
     /// member's purchase history at the calibration end, by maximum likelihood; writes
@@ -182,6 +186,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             output,
             now,
             partitions,
+            threads,
         } => {
             let input = open_input(&file)?;
             let mut warnings: Box<dyn Write> = match &output {
@@ -193,6 +198,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 until,
                 wall: now.unwrap_or_else(churnwatch::clock::wall_clock),
                 ignore_after: None,
+                threads: threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
             };
             let started = Instant::now();
             let dead_letters_out = dead_letters.as_mut().map(|d| d as &mut dyn Write);

@@ -42,6 +42,7 @@ fn replay_default_workload(config: &Config, kinds: &BTreeSet<WarningKind>) {
         until: None,
         wall: EventTime::from_millis(i64::MAX / 2),
         ignore_after: None,
+        threads: 1,
     };
     let (engine, counts) = replay(
         config,

@@ -1,7 +1,8 @@
 //! `churnwatch replay --partitions N`: the two stages of a scaled-out deployment in one
 //! process. With one partition it is byte for byte the replay without the flag; with N it
-//! is reproducible, ends in the same state, and places each member where the configured
-//! producers' partitioner does, each partition with its own watermark.
+//! gives the same bytes on any number of threads, ends in the same state, and places each
+//! member where the configured producers' partitioner does, each partition with its own
+//! watermark.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,12 +89,25 @@ fn one_partition_gives_the_bytes_of_a_replay_without_partitions() {
 }
 
 #[test]
-fn n_partitions_give_the_same_bytes_every_time_and_end_in_the_same_state() {
+fn n_partitions_give_the_same_bytes_on_any_number_of_threads_and_end_in_the_same_state() {
     let dir = scratch("partitions-n");
     let input = generated(&dir);
     let (_, state) = replay(&dir, &input, "single", &[], &[]);
-    let (a, a_state) = replay(&dir, &input, "a", &[], &["--partitions", "5"]);
-    let (b, b_state) = replay(&dir, &input, "b", &[], &["--partitions", "5"]);
+    let (a, a_state) = replay(
+        &dir,
+        &input,
+        "a",
+        &[],
+        &["--partitions", "5", "--threads", "1"],
+    );
+    // The member stages on three threads: the same bytes.
+    let (b, b_state) = replay(
+        &dir,
+        &input,
+        "b",
+        &[],
+        &["--partitions", "5", "--threads", "3"],
+    );
     assert_eq!(a, b);
     assert_eq!(a_state, b_state);
     // Members are listed in id order either way; groups in the order the stage met them.

@@ -101,6 +101,18 @@ fn interleaved(
     schedule: &[(usize, usize)],
     until: EventTime,
 ) -> (Partitioned, Vec<Warning>) {
+    interleaved_with(config, parts, schedule, until, false)
+}
+
+/// [`interleaved`], each call made on the partition's engine directly and its output
+/// handed over with `forward_output` if `direct`.
+fn interleaved_with(
+    config: &Config,
+    parts: &[Vec<Event>],
+    schedule: &[(usize, usize)],
+    until: EventTime,
+    direct: bool,
+) -> (Partitioned, Vec<Warning>) {
     let mut two = Partitioned::new(&config.engine(), TimeMode::Replay, parts.len() as u32);
     let mut next = vec![0usize; parts.len()];
     let mut out = Vec::new();
@@ -113,7 +125,15 @@ fn interleaved(
             .find(|&p| next[p] < parts[p].len())
             .expect("some partition has events left");
         let end = (next[p] + size.max(1)).min(parts[p].len());
-        let _ = two.process_batch(p as u32, &parts[p][next[p]..end], WALL, &mut out);
+        let batch = &parts[p][next[p]..end];
+        if direct {
+            // As a caller running the member stages on threads of its own does.
+            let mut members = Vec::new();
+            let _ = two.engines_mut()[p].process_batch(p as u32, batch, WALL, &mut members);
+            two.forward_output(p as u32, &mut members, &mut out);
+        } else {
+            let _ = two.process_batch(p as u32, batch, WALL, &mut out);
+        }
         next[p] = end;
     }
     two.advance_to(until, &mut out);
@@ -387,6 +407,21 @@ proptest! {
             restarted(&config, &parts, cut, until),
             restarted(&config, &parts, usize::MAX, until)
         );
+    }
+
+    #[test]
+    fn calls_made_on_the_engines_directly_give_the_same_output_in_the_same_order(
+        events in stream(),
+        extra in 0i64..200,
+        partitions in 1u32..5,
+        sizes in schedule(),
+    ) {
+        let config = config(false);
+        let until = end_of(&events, extra);
+        let parts = split(&events, partitions);
+        let (_, through) = interleaved_with(&config, &parts, &sizes, until, false);
+        let (_, direct) = interleaved_with(&config, &parts, &sizes, until, true);
+        prop_assert_eq!(direct, through);
     }
 
     #[test]

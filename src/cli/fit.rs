@@ -96,6 +96,7 @@ pub fn fit(
         until: Some(options.calibration_end),
         wall: options.wall,
         ignore_after: Some(options.calibration_end),
+        threads: 1,
     };
     let (engine, counts) = replay(config, input, &mut io::sink(), None, &replay_options)?;
     let cohort = Cohort::of(&engine, options.calibration_end);

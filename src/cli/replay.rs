@@ -26,6 +26,9 @@ pub struct ReplayOptions {
     /// Events after this instant are read but not applied (counted in
     /// [`InputCounts::after_end`]): `churnwatch fit`'s calibration window.
     pub ignore_after: Option<EventTime>,
+    /// With `--partitions`, threads to run the member stages on (at least one; the output
+    /// is the same for any number).
+    pub threads: usize,
 }
 
 /// A refused line, as written to `--dead-letter`.
@@ -61,11 +64,13 @@ pub fn replay_partitioned(
     dead_letters: Option<&mut dyn Write>,
     options: &ReplayOptions,
 ) -> io::Result<(Partitioned, InputCounts)> {
+    let partitions = partitions.max(1);
     let mut target = Placed {
         two: Partitioned::new(&config.engine(), TimeMode::Replay, partitions),
         partitioner: config.input.partitioner,
-        placed: vec![Vec::new(); partitions.max(1) as usize],
-        batch: Vec::new(),
+        placed: vec![Vec::new(); partitions as usize],
+        outputs: vec![Vec::new(); partitions as usize],
+        threads: options.threads.clamp(1, partitions as usize),
     };
     let counts = replay_lines(config, &mut target, input, warnings, dead_letters, options)?;
     Ok((target.two, counts))
@@ -84,6 +89,12 @@ trait Target {
     /// The file is the whole input: nothing more can come at or before the watermark (or
     /// `until`), so the changes due then fire too.
     fn finish(&mut self, until: Option<EventTime>, out: &mut Vec<Warning>);
+
+    /// Lines per batch: a consumer poll's worth for one engine (the engine warms a batch's
+    /// state before applying it).
+    fn batch_lines(&self) -> usize {
+        BATCH
+    }
 }
 
 impl Target for Engine {
@@ -102,13 +113,56 @@ impl Target for Engine {
     }
 }
 
-/// The two stages, with each batch split by partition (keeping each partition's order).
+/// The two stages, with each batch split by partition (keeping each partition's order),
+/// the member stages run on `threads` threads (partition p on thread p mod threads), their
+/// outputs handed to the group stage in partition order: the same bytes for any number
+/// of threads.
 struct Placed {
     two: Partitioned,
     partitioner: Partitioner,
+    /// This batch's events of each partition, with their index in the batch.
     placed: Vec<Vec<(usize, Event)>>,
-    batch: Vec<Event>,
+    /// Each partition's member warnings of this batch.
+    outputs: Vec<Vec<Warning>>,
+    threads: usize,
 }
+
+/// One partition's part of a batch: its engine, its events, what they give.
+struct Share<'a> {
+    partition: u32,
+    engine: &'a mut Engine,
+    placed: &'a mut Vec<(usize, Event)>,
+    output: &'a mut Vec<Warning>,
+    refused: &'a mut Vec<(usize, Rejection)>,
+}
+
+/// Runs each share's events through its engine (on whichever thread calls it).
+fn run_shares(shares: &mut [Share<'_>], wall: EventTime) {
+    let (mut batch, mut index) = (Vec::new(), Vec::new());
+    for share in shares {
+        if share.placed.is_empty() {
+            continue;
+        }
+        batch.clear();
+        index.clear();
+        for (i, event) in share.placed.drain(..) {
+            index.push(i);
+            batch.push(event);
+        }
+        for (j, rejection) in
+            share
+                .engine
+                .process_batch(share.partition, &batch, wall, share.output)
+        {
+            share.refused.push((index[j], rejection));
+        }
+    }
+}
+
+/// Lines per batch of a partitioned replay, whatever the threads: large enough that a
+/// thread's share is worth its start, and the same for every thread count, so that the
+/// output is too.
+const PARTITIONED_BATCH: usize = 4096;
 
 impl Target for Placed {
     fn process(
@@ -126,31 +180,52 @@ impl Target for Placed {
                 .unwrap_or(0);
             self.placed[p as usize].push((i, event.clone()));
         }
-        let mut refused = Vec::new();
-        for (p, events) in self.placed.iter_mut().enumerate() {
-            if events.is_empty() {
-                continue;
+        let threads = self.threads;
+        let mut refused: Vec<Vec<(usize, Rejection)>> = vec![Vec::new(); partitions as usize];
+        let mut work: Vec<Share<'_>> = self
+            .two
+            .engines_mut()
+            .iter_mut()
+            .zip(self.placed.iter_mut())
+            .zip(self.outputs.iter_mut())
+            .zip(refused.iter_mut())
+            .enumerate()
+            .map(|(p, (((engine, placed), output), refused))| Share {
+                partition: p as u32,
+                engine,
+                placed,
+                output,
+                refused,
+            })
+            .collect();
+        if threads == 1 {
+            run_shares(&mut work, wall);
+        } else {
+            let mut shares: Vec<Vec<Share<'_>>> = (0..threads).map(|_| Vec::new()).collect();
+            for (k, share) in work.into_iter().enumerate() {
+                shares[k % threads].push(share);
             }
-            self.batch.clear();
-            self.batch.extend(events.drain(..).map(|(i, e)| {
-                refused.push((i, None));
-                e
-            }));
-            let first = refused.len() - self.batch.len();
-            for (j, rejection) in self.two.process_batch(p as u32, &self.batch, wall, out) {
-                refused[first + j].1 = Some(rejection);
-            }
+            std::thread::scope(|scope| {
+                for share in &mut shares {
+                    scope.spawn(move || run_shares(share, wall));
+                }
+            });
         }
-        refused
-            .into_iter()
-            .filter_map(|(i, r)| r.map(|r| (i, r)))
-            .collect()
+        for p in 0..partitions {
+            self.two
+                .forward_output(p, &mut self.outputs[p as usize], out);
+        }
+        refused.into_iter().flatten().collect()
     }
 
     fn finish(&mut self, until: Option<EventTime>, out: &mut Vec<Warning>) {
         let end = until.unwrap_or(self.two.max_watermark());
         self.two.advance_to(end, out);
         self.two.finish(out);
+    }
+
+    fn batch_lines(&self) -> usize {
+        PARTITIONED_BATCH
     }
 }
 
@@ -172,14 +247,15 @@ fn replay_lines(
     // Lines are handed to the engine in batches, as a consumer poll would: the engine
     // warms the batch's state before applying it event by event (same result, however
     // the input is split).
-    let mut lines: Vec<(usize, usize, u64)> = Vec::with_capacity(BATCH);
-    let mut events = Vec::with_capacity(BATCH);
-    let mut event_lines = Vec::with_capacity(BATCH);
+    let batch = target.batch_lines();
+    let mut lines: Vec<(usize, usize, u64)> = Vec::with_capacity(batch);
+    let mut events = Vec::with_capacity(batch);
+    let mut event_lines = Vec::with_capacity(batch);
     let mut refused: Vec<(usize, Rejection)> = Vec::new();
     loop {
         lines.clear();
         reader.refill()?;
-        while lines.len() < BATCH {
+        while lines.len() < batch {
             // A batch ends early where the buffered input does: its lines must stay in
             // place until the engine is done with them.
             let Some((start, end)) = reader.next_line() else {

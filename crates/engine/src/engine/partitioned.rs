@@ -54,7 +54,7 @@ impl Partitioned {
     ) -> Vec<(usize, Rejection)> {
         let start = out.len();
         let refused = self.engines[partition as usize].process_batch(partition, events, wall, out);
-        self.forward(partition, start, out);
+        self.forward(partition, start, start, out);
         refused
     }
 
@@ -63,7 +63,7 @@ impl Partitioned {
         for p in 0..self.partitions() {
             let start = out.len();
             self.engines[p as usize].tick(wall, out);
-            self.forward(p, start, out);
+            self.forward(p, start, start, out);
         }
     }
 
@@ -73,7 +73,7 @@ impl Partitioned {
         for p in 0..self.partitions() {
             let start = out.len();
             self.engines[p as usize].advance_to(to, out);
-            self.forward(p, start, out);
+            self.forward(p, start, start, out);
         }
     }
 
@@ -98,13 +98,32 @@ impl Partitioned {
         &self.engines
     }
 
+    /// The member stages, for a caller that runs their calls itself (on threads of its
+    /// own: each engine depends only on its own partition's input) and then hands each
+    /// call's output to [`Partitioned::forward_output`].
+    pub fn engines_mut(&mut self) -> &mut [Engine] {
+        &mut self.engines
+    }
+
+    /// After a call made directly on partition `p`'s engine: its member warnings
+    /// (`members`: the vector the call appended to, empty before it; emptied) and the group warnings it lets through, appended to `out` as
+    /// [`Partitioned::process_batch`] would have. Partitions handed over in the same
+    /// order give the same output, wherever their calls ran.
+    pub fn forward_output(&mut self, p: u32, members: &mut Vec<Warning>, out: &mut Vec<Warning>) {
+        let start = out.len();
+        out.append(members);
+        self.forward(p, start, 0, out);
+    }
+
     pub fn stage(&self) -> &GroupStage {
         &self.stage
     }
 
     /// Hands partition `p`'s new units and watermark to the stage and releases what it
     /// can, merging the group warnings into `out[start..]` (see the module's doc).
-    fn forward(&mut self, p: u32, start: usize, out: &mut Vec<Warning>) {
+    /// The units' `out_mark`s count from `mark_base`: the length of the vector the
+    /// engine's call appended to, before it.
+    fn forward(&mut self, p: u32, start: usize, mark_base: usize, out: &mut Vec<Warning>) {
         let engine = &mut self.engines[p as usize];
         self.units.clear();
         engine.take_units(&mut self.units);
@@ -115,7 +134,7 @@ impl Partitioned {
         let mut placed = 0;
         while let Some(released) = self.stage.release_next(&mut self.group_out) {
             if released.source == p && first_new.is_some_and(|seq| released.seq >= seq) {
-                let mark = released.out_mark - start;
+                let mark = released.out_mark - mark_base;
                 out.extend(members.by_ref().take(mark.saturating_sub(placed)));
                 placed = placed.max(mark);
             }
