@@ -14,6 +14,7 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
 use churnwatch::config::Config;
@@ -150,10 +151,12 @@ fn threaded(config: &Config, parts: &[Vec<Event>], threads: usize, until: EventT
     let settings = config.engine();
     let (tx, rx) = mpsc::channel::<(u32, Vec<Unit>, EventTime, Vec<Warning>)>();
     let mut members = Vec::new();
+    // Units sent a second time: each is one the stage must drop.
+    let repeated = AtomicU64::new(0);
     std::thread::scope(|scope| {
         for t in 0..threads {
             let tx = tx.clone();
-            let settings = &settings;
+            let (settings, repeated) = (&settings, &repeated);
             scope.spawn(move || {
                 let mut engines: Vec<(u32, Engine)> = (0..partitions)
                     .filter(|p| *p as usize % threads == t)
@@ -164,6 +167,7 @@ fn threaded(config: &Config, parts: &[Vec<Event>], threads: usize, until: EventT
                     let mut units = Vec::new();
                     engine.take_units(&mut units);
                     if sent % 2 == 1 {
+                        repeated.fetch_add(units.len() as u64, Ordering::Relaxed);
                         let again = (p, units.clone(), engine.watermark(), Vec::new());
                         tx.send(again)
                             .expect("the group stage outlives the threads");
@@ -198,6 +202,15 @@ fn threaded(config: &Config, parts: &[Vec<Event>], threads: usize, until: EventT
             stage.finish(p);
         }
         stage.release(&mut groups);
+        // Every repeated delivery was recognised, and no entry contradicted what the stage
+        // held (a leaving of a group she was not in, an older contribution).
+        if parts.iter().any(|p| p.len() > 3) {
+            assert!(
+                stage.redelivered_units() > 0,
+                "the repeats reached the stage"
+            );
+        }
+        assert_eq!(stage.stale_entries(), 0);
         members.extend(groups);
     });
     outcome(members, partitions)

@@ -27,7 +27,7 @@ use super::arena::{IdArena, IdKey};
 use super::dormant::{Dormant, DormantStore};
 use super::group::{Contribution, GroupState};
 use super::group_feed::{Change, Outbox, Unit};
-use super::groups::{GroupInput, Groups};
+use super::groups::{inputs_of_move, GroupInput, Groups};
 use super::index::{MemberIndex, MAX_MEMBERS};
 use super::member::{
     Eviction, Instant48, Member, MemberCopy, MemberState, OrderRec, Remainder, Ticket, TicketState,
@@ -991,20 +991,14 @@ impl Engine {
             self.groups.moved(before, after);
             return;
         };
-        if before == after {
-            return;
-        }
         let member = self.ids.resolve(self.members[idx as usize].id_slot());
-        let id = |group: u32| &self.groups.by_index(group).id;
-        // A move between groups is a leaving of one and a joining of the other.
-        if let Some((from, _)) =
-            before.filter(|(from, _)| after.as_ref().is_none_or(|(to, _)| to != from))
-        {
-            feed.push(id(from), member, Change::Leaves);
-        }
-        if let Some((to, c)) = after {
-            feed.push(id(to), member, Change::Contributes(c));
-        }
+        let groups = &self.groups;
+        inputs_of_move(before, after, |input| {
+            if let GroupInput::Contribution { group, after, .. } = input {
+                let change = after.map_or(Change::Leaves, Change::Contributes);
+                feed.push(&groups.by_index(group).id, member, change);
+            }
+        });
     }
 
     #[inline]
@@ -1309,13 +1303,12 @@ impl Engine {
     #[inline(never)]
     fn regrade_dirty(&mut self, at: EventTime, out: &mut Vec<Warning>) {
         let emitted_at = self.emitted_at(at);
-        let (rules, tutors, stats) = (&self.rules, &self.tutors, &mut self.stats);
-        self.groups
-            .regrade_dirty(at, &rules.settings.groups, |group, event| {
-                let warning = group_warning(rules, tutors, group, event, at, emitted_at);
-                stats.count_warning(&warning);
-                out.push(warning);
-            });
+        let warnings = GroupWarnings {
+            rules: &self.rules,
+            tutors: &self.tutors,
+            stats: &mut self.stats,
+        };
+        warnings.regrade(&mut self.groups, at, emitted_at, out);
     }
 
     // ----- read access for queries, state export and tests -----
@@ -1482,8 +1475,38 @@ pub(super) fn intern_tutor(
     idx
 }
 
+/// What turns a regrading into warnings, for the engine and the group stage alike.
+pub(super) struct GroupWarnings<'a> {
+    pub rules: &'a Rules,
+    pub tutors: &'a [TutorId],
+    pub stats: &'a mut EngineStats,
+}
+
+impl GroupWarnings<'_> {
+    /// Regrades every dirty group at `at`, appending a warning (stamped `emitted_at`) for
+    /// each change of grade worth one, and counting it.
+    pub fn regrade(
+        self,
+        groups: &mut Groups,
+        at: EventTime,
+        emitted_at: EventTime,
+        out: &mut Vec<Warning>,
+    ) {
+        let GroupWarnings {
+            rules,
+            tutors,
+            stats,
+        } = self;
+        groups.regrade_dirty(at, &rules.settings.groups, |group, event| {
+            let warning = group_warning(rules, tutors, group, event, at, emitted_at);
+            stats.count_warning(&warning);
+            out.push(warning);
+        });
+    }
+}
+
 /// The warning of a change of grade of `group` at `at`.
-pub(super) fn group_warning(
+fn group_warning(
     rules: &Rules,
     tutors: &[TutorId],
     group: &GroupState,

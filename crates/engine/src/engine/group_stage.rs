@@ -20,7 +20,7 @@ use hashbrown::{Equivalent, HashMap as Table};
 use serde::{Deserialize, Serialize};
 
 use super::core::ImageError;
-use super::core::{group_warning, intern_tutor};
+use super::core::{intern_tutor, GroupWarnings};
 use super::group::{Contribution, GroupState};
 use super::group_feed::{Change, Unit};
 use super::groups::{GroupInput, Groups};
@@ -70,8 +70,6 @@ pub struct Released {
     pub source: u32,
     pub seq: u64,
     pub out_mark: usize,
-    /// Group warnings the unit appended to `out`.
-    pub warnings: usize,
 }
 
 pub struct GroupStage {
@@ -107,10 +105,6 @@ impl GroupStage {
             redelivered_units: 0,
             stale_entries: 0,
         }
-    }
-
-    pub fn sources(&self) -> u32 {
-        self.sources.len() as u32
     }
 
     /// Units from `source`, in its order, and its watermark after them. Units already
@@ -160,23 +154,17 @@ impl GroupStage {
         let source = self.next_releasable()?;
         // `next_releasable` picked a source whose queue has a front.
         let unit = self.sources[source as usize].pending.pop_front()?;
-        let before = out.len();
         self.apply(&unit, out);
         Some(Released {
             source,
             seq: unit.seq,
             out_mark: unit.out_mark,
-            warnings: out.len() - before,
         })
     }
 
-    /// Applies every unit the rule releases; returns how many.
-    pub fn release(&mut self, out: &mut Vec<Warning>) -> usize {
-        let mut released = 0;
-        while self.release_next(out).is_some() {
-            released += 1;
-        }
-        released
+    /// Applies every unit the rule releases.
+    pub fn release(&mut self, out: &mut Vec<Warning>) {
+        while self.release_next(out).is_some() {}
     }
 
     /// Units received and not yet released.
@@ -240,14 +228,12 @@ impl GroupStage {
             self.groups.mark_all_dirty();
         }
         if self.groups.any_dirty() {
-            let (rules, tutors, stats) = (&self.rules, &self.tutors, &mut self.stats);
-            self.groups
-                .regrade_dirty(unit.at, &rules.settings.groups, |group, event| {
-                    let warning =
-                        group_warning(rules, tutors, group, event, unit.at, unit.emitted_at);
-                    stats.count_warning(&warning);
-                    out.push(warning);
-                });
+            let warnings = GroupWarnings {
+                rules: &self.rules,
+                tutors: &self.tutors,
+                stats: &mut self.stats,
+            };
+            warnings.regrade(&mut self.groups, unit.at, unit.emitted_at, out);
         }
     }
 

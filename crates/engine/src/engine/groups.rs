@@ -108,35 +108,7 @@ impl Groups {
         before: Option<(u32, Contribution)>,
         after: Option<(u32, Contribution)>,
     ) {
-        if before == after {
-            return;
-        }
-        match (before, after) {
-            // The common case, a member moving with time inside her group: one pass.
-            (Some((from, b)), Some((to, a))) if from == to => {
-                self.apply(GroupInput::Contribution {
-                    group: to,
-                    before: Some(b),
-                    after: Some(a),
-                });
-            }
-            (before, after) => {
-                if let Some((group, c)) = before {
-                    self.apply(GroupInput::Contribution {
-                        group,
-                        before: Some(c),
-                        after: None,
-                    });
-                }
-                if let Some((group, c)) = after {
-                    self.apply(GroupInput::Contribution {
-                        group,
-                        before: None,
-                        after: Some(c),
-                    });
-                }
-            }
-        }
+        inputs_of_move(before, after, |input| self.apply(input));
     }
 
     fn mark_dirty(&mut self, group: u32) {
@@ -199,5 +171,44 @@ impl Groups {
     pub fn heap_bytes(&self) -> usize {
         self.groups.capacity() * size_of::<GroupState>()
             + self.index.capacity() * (size_of::<GroupId>() + 8)
+    }
+}
+
+/// The inputs that say a member's contribution moved from `before` to `after` (group and
+/// contribution each), handed to `each`; none if nothing moved. A move between groups is
+/// a removal from one and an addition to the other; within a group, one replacement. The
+/// one definition for the groups and for a member stage's units.
+#[inline]
+pub fn inputs_of_move(
+    before: Option<(u32, Contribution)>,
+    after: Option<(u32, Contribution)>,
+    mut each: impl FnMut(GroupInput),
+) {
+    if before == after {
+        return;
+    }
+    match (before, after) {
+        // The common case, a member moving with time inside her group: one pass.
+        (Some((from, b)), Some((to, a))) if from == to => each(GroupInput::Contribution {
+            group: to,
+            before: Some(b),
+            after: Some(a),
+        }),
+        (before, after) => {
+            if let Some((group, c)) = before {
+                each(GroupInput::Contribution {
+                    group,
+                    before: Some(c),
+                    after: None,
+                });
+            }
+            if let Some((group, c)) = after {
+                each(GroupInput::Contribution {
+                    group,
+                    before: None,
+                    after: Some(c),
+                });
+            }
+        }
     }
 }
