@@ -121,6 +121,30 @@ pub struct KafkaConfig {
     pub commit_interval: Span,
     /// How often the wall clock is consulted for idle partitions (live mode).
     pub tick_interval: Span,
+    /// `single` (default): one engine holds the whole input, on the instance that the
+    /// group gives the first input's partition 0 (the others stand by). `two_stage`: the
+    /// scale-out (README "Scaling out"): a member-stage task per input partition and a
+    /// group-stage task per partition of the contributions topic, on `threads` worker
+    /// threads of any number of instances; exactly once only.
+    pub topology: Topology,
+    /// Two stages: worker threads of this instance, each a member of the consumer group
+    /// with its own transactional producer; 0 = one per core.
+    pub threads: usize,
+    /// Two stages: partitions of the contributions topic (group-stage tasks); 0 = as
+    /// many as the input has. Fixed once the topic exists.
+    pub group_partitions: u32,
+    /// Two stages: the internal topic from the member stage to the group stage; empty =
+    /// `<group_id>.contributions`. Created at start when missing.
+    pub contributions_topic: String,
+    /// Two stages: `consumer` (KIP-848, default): the broker assigns incrementally with its
+    /// `range` assignor, which keeps partition p of every co-partitioned input together
+    /// and moves only what must move. `classic`: the cooperative-sticky assignor, for
+    /// brokers older than Kafka 4.0 (one input topic only: it does not co-partition).
+    pub group_protocol: GroupProtocol,
+    /// Two stages: `group.instance.id` prefix for static membership (thread t of the
+    /// instance is `<instance_id>-t`): a restart within the session timeout gets its
+    /// tasks back without a rebalance. Empty = dynamic membership. Unique per instance.
+    pub instance_id: String,
     /// librdkafka properties for both the consumer and the producer (security.protocol,
     /// sasl.*, ssl.*, …), passed through unchanged.
     #[serde(deserialize_with = "property_map")]
@@ -150,6 +174,12 @@ impl Default for KafkaConfig {
             transactional_id: String::new(),
             commit_interval: Span::millis(100),
             tick_interval: Span::millis(200),
+            topology: Topology::Single,
+            threads: 0,
+            group_partitions: 0,
+            contributions_topic: String::new(),
+            group_protocol: GroupProtocol::Consumer,
+            instance_id: String::new(),
             properties: BTreeMap::new(),
             consumer_properties: BTreeMap::new(),
             producer_properties: BTreeMap::new(),
@@ -177,6 +207,31 @@ pub enum DeliveryGuarantee {
     Auto,
     ExactlyOnce,
     AtLeastOnce,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Topology {
+    Single,
+    TwoStage,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupProtocol {
+    Consumer,
+    Classic,
+}
+
+impl KafkaConfig {
+    /// The contributions topic's name (see [`KafkaConfig::contributions_topic`]).
+    pub fn contributions_topic(&self) -> String {
+        if self.contributions_topic.is_empty() {
+            format!("{}.contributions", self.group_id)
+        } else {
+            self.contributions_topic.clone()
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

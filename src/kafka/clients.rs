@@ -29,6 +29,16 @@ const PRODUCER_FIXED: [(&str, &str); 3] = [
     ("message.timeout.ms", "0"),
 ];
 
+/// This host's name, for ids unique per running instance.
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned())
+}
+
 pub fn consumer_config(k: &KafkaConfig) -> anyhow::Result<ClientConfig> {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &k.brokers)
@@ -74,7 +84,9 @@ pub fn producer_config(
     Ok(c)
 }
 
-fn layer(
+/// Our defaults in `c`, then the user's properties (`k.properties`, then `own`), then
+/// `fixed`, which the user's may repeat but not change.
+pub(crate) fn layer(
     c: &mut ClientConfig,
     k: &KafkaConfig,
     own: &std::collections::BTreeMap<String, String>,

@@ -246,7 +246,7 @@ impl Reported {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock only means the other thread panicked between two plain writes.
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

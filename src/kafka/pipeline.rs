@@ -97,6 +97,21 @@ pub struct RunStats {
     pub rebalances: u64,
 }
 
+impl RunStats {
+    /// Adds another run's totals (the workers of one process).
+    pub fn absorb(&mut self, other: RunStats) {
+        self.consumed += other.consumed;
+        self.restored += other.restored;
+        self.warnings += other.warnings;
+        self.dead_letters += other.dead_letters;
+        self.commits += other.commits;
+        self.rebalances += other.rebalances;
+        for (reason, n) in other.rejections {
+            *self.rejections.entry(reason).or_default() += n;
+        }
+    }
+}
+
 struct ConsumerCtx {
     /// To the [`Processor`]: each rebalance, in order.
     changes: mpsc::Sender<AssignmentChange>,
@@ -308,12 +323,7 @@ fn transactional_id(k: &KafkaConfig) -> String {
     if !k.transactional_id.is_empty() {
         return k.transactional_id.clone();
     }
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "host".to_owned());
+    let host = super::clients::host_name();
     format!("{}-{host}-{}", k.group_id, std::process::id())
 }
 

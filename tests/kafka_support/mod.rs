@@ -470,12 +470,19 @@ pub fn member_key(line: &str) -> String {
 
 /// What `churnwatch replay` makes of `lines` (JSON warnings, one per line), with `config`.
 pub fn replay(lines: &[String], config: Option<&Path>) -> Vec<String> {
+    replay_with(lines, config, &[])
+}
+
+/// [`replay`] with more arguments (`--partitions 8`, …).
+pub fn replay_with(lines: &[String], config: Option<&Path>, args: &[&str]) -> Vec<String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_churnwatch"));
     if let Some(config) = config {
         cmd.arg("--config").arg(config);
     }
     let mut child = cmd
-        .args(["replay", "-"])
+        .arg("replay")
+        .args(args)
+        .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

@@ -226,6 +226,16 @@ impl Engine {
         self.feed.as_deref().map(Outbox::next_seq)
     }
 
+    /// Numbers the units closed from now on from `seq` at least: a stage-1 task that
+    /// re-derived its state from the input continues above every unit it published
+    /// before, whatever the re-derivation closed, so that none of its new units is taken
+    /// downstream for a redelivery.
+    pub fn resume_unit_seq(&mut self, seq: u64) {
+        if let Some(feed) = self.feed.as_deref_mut() {
+            feed.resume_from(seq);
+        }
+    }
+
     /// The one definition of a warning's `emitted_at`: in replay the engine's event-time
     /// clock (so that output is reproducible), live the wall-clock reading the call was
     /// given (when the warning really left).

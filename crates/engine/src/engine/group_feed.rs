@@ -91,6 +91,10 @@ impl Outbox {
         self.next_seq
     }
 
+    pub(in crate::engine) fn resume_from(&mut self, seq: u64) {
+        self.next_seq = self.next_seq.max(seq);
+    }
+
     pub(in crate::engine) fn push(&mut self, group: &GroupId, member: &str, change: Change) {
         self.open.push(Entry {
             group: group.clone(),
