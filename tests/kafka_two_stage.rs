@@ -229,6 +229,12 @@ fn instances_killed_and_added_mid_stream_give_exactly_the_partitioned_replays_wa
     produce(&t.input, &slices[3]);
     wait_for_every_task(&[&a, &b, &c], "a back");
 
+    // The tasks it took back were snapshotted by the workers that gave them up.
+    assert!(
+        a.log_text().contains("state loaded from a snapshot"),
+        "the restarted instance starts its tasks from snapshots: {}",
+        a.log_text()
+    );
     let total: usize = expected.values().sum();
     wait_for_warnings(&t.warnings, total, Duration::from_secs(300));
     // Anything repeated after the last expected warning would come within a commit or two.

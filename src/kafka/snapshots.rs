@@ -146,19 +146,62 @@ impl SnapshotWriter {
                 next: p.position,
             })
             .collect();
+        self.write_offsets(engine, &offsets);
+    }
+
+    /// A task's snapshot (two stages: one engine per input partition, each with its own
+    /// timing): written if the previous one is in place, or with `wait` after waiting for
+    /// it and put in place before this returns; whether it was written.
+    pub fn write_task(&mut self, engine: &Engine, offsets: &[PartitionOffset], wait: bool) -> bool {
+        if !wait {
+            if self.busy.load(Ordering::Acquire) {
+                return false;
+            }
+            self.write_offsets(engine, offsets);
+            return true;
+        }
+        while self.busy.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        self.write_inline(engine, offsets);
+        true
+    }
+
+    /// How often a snapshot is due.
+    pub fn interval(&self) -> Duration {
+        self.every
+    }
+
+    fn write_inline(&mut self, engine: &Engine, offsets: &[PartitionOffset]) {
+        if let Some(written) = self.write_file(engine, offsets) {
+            self.busy.store(true, Ordering::Release);
+            self.finish_inline(written);
+        }
+    }
+
+    /// Writes the file under its temporary name, the engine thread paused meanwhile.
+    fn write_file(&mut self, engine: &Engine, offsets: &[PartitionOffset]) -> Option<Written> {
         if offsets.is_empty() {
-            return;
+            return None;
         }
         let began = Instant::now();
-        let written = match self.store.write(engine, &offsets, wall_clock()) {
-            Ok(w) => w,
+        match self.store.write(engine, offsets, wall_clock()) {
+            Ok(w) => {
+                self.metrics.snapshot_pause(began.elapsed().as_secs_f64());
+                Some(w)
+            }
             Err(e) => {
                 self.metrics.snapshot_failed();
                 warn!(error = %e, "writing a snapshot failed");
-                return;
+                None
             }
+        }
+    }
+
+    fn write_offsets(&mut self, engine: &Engine, offsets: &[PartitionOffset]) {
+        let Some(written) = self.write_file(engine, offsets) else {
+            return;
         };
-        self.metrics.snapshot_pause(began.elapsed().as_secs_f64());
         self.busy.store(true, Ordering::Release);
         match &self.finisher {
             Some((tx, _)) => {

@@ -156,6 +156,8 @@ pub fn config_fingerprint(config: &Config) -> u64 {
         alerts: &'a crate::config::AlertsConfig,
         max_members: usize,
         time_mode: crate::config::KafkaTimeMode,
+        /// A member-stage task's engine is not a whole input's, nor the other way round.
+        topology: crate::config::Topology,
         churn_risk: &'a crate::config::ChurnRiskConfig,
         /// The parameters themselves, by the version that names them (the file's path
         /// alone could name other parameters after a new fit).
@@ -169,6 +171,7 @@ pub fn config_fingerprint(config: &Config) -> u64 {
         alerts: &config.alerts,
         max_members: config.state.max_members,
         time_mode: config.kafka.time_mode,
+        topology: config.kafka.topology,
         churn_risk: &config.churn_risk,
         churn_model: config.churn_model.as_deref().map(|f| f.version.as_str()),
     };

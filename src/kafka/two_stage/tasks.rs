@@ -12,12 +12,14 @@
 //! points than the first run did (a live-mode tick falls elsewhere).
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use crate::contributions::{self, WireError};
 use crate::engine::{route, Engine, GroupStage, TimeMode, Unit, Warning};
 use crate::model::{Event, EventTime};
 use crate::reject::Rejection;
 use crate::settings::Settings;
+use crate::state::PartitionOffset;
 
 use super::layout::Layout;
 
@@ -98,6 +100,8 @@ pub struct MemberTask {
     /// Per group-stage partition, the watermark last published to it.
     published: Vec<EventTime>,
     scratch: Vec<Unit>,
+    /// When its state last went to a snapshot (or, before any, when the task started).
+    snapshot_at: Instant,
 }
 
 impl MemberTask {
@@ -122,7 +126,53 @@ impl MemberTask {
             first: true,
             published: vec![EventTime::MIN; layout.group_partitions as usize],
             scratch: Vec::new(),
+            snapshot_at: Instant::now(),
         }
+    }
+
+    /// Starts from a snapshot's engine instead of nothing: each input partition is read
+    /// from the snapshot's offset (below its target, as before, only to rebuild). Refused
+    /// (false) for an engine that is not a member stage's or once a record was handled.
+    pub fn restore(&mut self, engine: Engine, offsets: &[PartitionOffset]) -> bool {
+        let fresh = self.inputs.values().all(|p| p.next == 0);
+        if !fresh || !engine.is_member_stage() {
+            return false;
+        }
+        for (topic, progress) in &mut self.inputs {
+            let next = offsets
+                .iter()
+                .find(|o| &o.topic == topic && o.partition == self.partition as i32)
+                .map_or(0, |o| o.next);
+            progress.next = next;
+        }
+        self.engine = engine;
+        true
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// What a snapshot of the task holds: each input partition's next offset, which
+    /// right after a commit is the committed one.
+    pub fn snapshot_offsets(&self) -> Vec<PartitionOffset> {
+        self.inputs
+            .iter()
+            .map(|(topic, progress)| PartitionOffset {
+                topic: topic.clone(),
+                partition: self.partition as i32,
+                next: progress.commit_offset(),
+            })
+            .collect()
+    }
+
+    /// Whether a snapshot is due: the task runs whole, is rebuilt, and `every` passed.
+    pub fn snapshot_due(&self, every: Duration) -> bool {
+        self.complete() && !self.restoring() && self.snapshot_at.elapsed() >= every
+    }
+
+    pub fn snapshot_taken(&mut self) {
+        self.snapshot_at = Instant::now();
     }
 
     /// Partition `topic` of the task is assigned here, committed up to `target`, with
@@ -286,6 +336,70 @@ mod tests {
         assert_eq!(parse_seq_metadata(&seq_metadata(41)), Some(41));
         assert_eq!(parse_seq_metadata(""), None);
         assert_eq!(parse_seq_metadata("something else"), None);
+    }
+
+    fn layout() -> Layout {
+        Layout {
+            sources: 4,
+            group_partitions: 2,
+            contributions: "c".to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_task_restores_only_a_member_stages_snapshot_and_reads_on_from_its_offsets() {
+        let settings = crate::config::Config::default().engine();
+        let task = |target| {
+            let mut t =
+                MemberTask::new(1, &settings, TimeMode::Replay, 2, &layout(), EventTime::MIN);
+            t.add_input("orders", target, Some(7));
+            t.add_input("logins", target, None);
+            t
+        };
+        let offsets = [
+            PartitionOffset {
+                topic: "orders".into(),
+                partition: 1,
+                next: 40,
+            },
+            PartitionOffset {
+                topic: "logins".into(),
+                partition: 1,
+                next: 30,
+            },
+            PartitionOffset {
+                topic: "orders".into(),
+                partition: 0,
+                next: 99,
+            },
+        ];
+        let mut t = task(50);
+        assert!(!t.restore(Engine::new(&settings, TimeMode::Replay), &offsets));
+        assert!(t.restore(
+            Engine::new_member_stage(&settings, TimeMode::Replay),
+            &offsets
+        ));
+        let next: Vec<(&str, i64)> = t.inputs().map(|(topic, p)| (topic, p.next)).collect();
+        assert_eq!(next, [("logins", 30), ("orders", 40)]);
+        assert!(t.restoring(), "below the targets it still only rebuilds");
+        assert_eq!(t.next_seq(), 7, "the committed sequence still rules");
+        // Once a record was handled, a snapshot would skip or repeat some.
+        let mut t = task(50);
+        let mut out = Vec::new();
+        t.apply(
+            "orders",
+            0,
+            Err(Rejection::new(
+                crate::reject::RejectReason::Undecodable,
+                "x",
+            )),
+            EventTime::MIN,
+            &mut out,
+        );
+        assert!(!t.restore(
+            Engine::new_member_stage(&settings, TimeMode::Replay),
+            &offsets
+        ));
     }
 
     #[test]

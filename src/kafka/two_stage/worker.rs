@@ -41,6 +41,7 @@ use crate::engine::{TimeMode, Warning};
 use crate::kafka::clients::{host_name, layer, producer_config};
 use crate::kafka::emitter::lock;
 use crate::kafka::records::{dead_letter_headers, WarningEncoder, SCHEMA_HEADER};
+use crate::kafka::snapshots::{SnapshotLoader, SnapshotWriter};
 use crate::kafka::{RunStats, Shutdown};
 use crate::metrics::{Metrics, TopicCounters};
 use crate::model::EventTime;
@@ -168,6 +169,9 @@ struct State {
     fatal: Option<anyhow::Error>,
     stopping: bool,
     stats: RunStats,
+    /// Member tasks' snapshots (`state.snapshot_dir`; none when it is empty).
+    loader: Option<SnapshotLoader>,
+    writer: Option<SnapshotWriter>,
 }
 
 /// Runs worker `thread` until `shutdown`; its totals, or why it stopped.
@@ -200,6 +204,8 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
         fatal: None,
         stopping: false,
         stats: RunStats::default(),
+        loader: SnapshotLoader::new(&shared.config, shared.mode, shared.metrics.clone()),
+        writer: SnapshotWriter::new(&shared.config, shared.mode, shared.metrics.clone()),
     };
     let consumer: BaseConsumer<WorkerCtx> = consumer_config(&shared, thread)?
         .create_with_context(WorkerCtx {
@@ -252,6 +258,7 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
             if let Err(e) = state.commit(&consumer) {
                 break Err(e);
             }
+            state.snapshot(None, false);
         }
         state.producer.poll(Duration::ZERO);
         let idle = state.members.is_empty() && state.groups.is_empty();
@@ -260,8 +267,10 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
     };
     let mut state = lock(&consumer.context().state);
     let result = result.and_then(|()| state.commit(&consumer));
-    if result.is_err() {
-        state.abort();
+    match result {
+        // A restart, here or elsewhere, reads only what comes after.
+        Ok(()) => state.snapshot(None, true),
+        Err(_) => state.abort(),
     }
     // The leave's revocation must not commit again, nor restore anything.
     state.stopping = true;
@@ -531,6 +540,28 @@ impl State {
         Ok(())
     }
 
+    /// Snapshots of member tasks (of `only`, or all) that are due, right after a commit so
+    /// that their offsets are the committed ones; with `wait`, every one, in place before
+    /// this returns.
+    fn snapshot(&mut self, only: Option<&BTreeSet<u32>>, wait: bool) {
+        let Some(writer) = &mut self.writer else {
+            return;
+        };
+        let every = if wait {
+            Duration::ZERO
+        } else {
+            writer.interval()
+        };
+        for (p, task) in &mut self.members {
+            if only.is_some_and(|o| !o.contains(p)) || !task.snapshot_due(every) {
+                continue;
+            }
+            if writer.write_task(task.engine(), &task.snapshot_offsets(), wait) {
+                task.snapshot_taken();
+            }
+        }
+    }
+
     fn abort(&mut self) {
         if self.in_transaction {
             if let Err(e) = self.producer.abort_transaction(BROKER_TIMEOUT) {
@@ -571,9 +602,6 @@ impl State {
                     _ => None,
                 })
                 .unwrap_or(0);
-            start
-                .add_partition_offset(topic, partition, Offset::Beginning)
-                .context("building the assignment")?;
             let q = partition as u32;
             if topic == layout.contributions {
                 self.groups
@@ -586,6 +614,39 @@ impl State {
                 task.add_input(topic, target, seq);
                 members.insert(q);
             }
+        }
+        // A member task given all of its partitions at once starts from its newest
+        // usable snapshot, if there is one, rather than from the partitions' beginning.
+        let mut from = std::collections::HashMap::new();
+        if let Some(loader) = &self.loader {
+            for p in &members {
+                let Some(task) = self.members.get_mut(p) else {
+                    continue;
+                };
+                if !task.complete() {
+                    continue;
+                }
+                let committed: Vec<(String, i32, Option<i64>)> = task
+                    .inputs()
+                    .map(|(topic, progress)| (topic.to_owned(), *p as i32, Some(progress.target)))
+                    .collect();
+                let Some(restored) = loader.load(&committed) else {
+                    continue;
+                };
+                if task.restore(restored.engine, &restored.partitions) {
+                    for o in &restored.partitions {
+                        from.insert((o.topic.clone(), o.partition), o.next);
+                    }
+                }
+            }
+        }
+        for e in tpl.elements() {
+            let offset = from
+                .get(&(e.topic().to_owned(), e.partition()))
+                .map_or(Offset::Beginning, |o| Offset::Offset(*o));
+            start
+                .add_partition_offset(e.topic(), e.partition(), offset)
+                .context("building the assignment")?;
         }
         consumer
             .incremental_assign(&start)
@@ -617,7 +678,7 @@ impl State {
             thread = self.thread,
             member_tasks = ?self.members.keys().collect::<Vec<_>>(),
             group_tasks = ?self.groups.keys().collect::<Vec<_>>(),
-            "partitions assigned; tasks rebuild from their committed offsets"
+            "partitions assigned; tasks rebuild up to their committed offsets"
         );
         Ok(())
     }
@@ -640,6 +701,14 @@ impl State {
                 ));
             }
             self.commit(consumer)?;
+            // Whoever gets these tasks next starts from where they stopped.
+            let leaving: BTreeSet<u32> = tpl
+                .elements()
+                .iter()
+                .filter(|e| e.topic() != self.shared.layout.contributions)
+                .map(|e| e.partition() as u32)
+                .collect();
+            self.snapshot(Some(&leaving), true);
         }
         let contributions = self.shared.layout.contributions.clone();
         let mut rewind = TopicPartitionList::new();
