@@ -8,7 +8,9 @@
 //! kept for later runs. Each round times the console consumer, then `churnwatch run`
 //! with exactly-once delivery, then with at-least-once, over the whole topic; medians
 //! and the cost of exactly once are printed. `-- MEMBERS 0` only fills the topic;
-//! `LATENCY_ONLY=RATE` runs only the latency part.
+//! `LATENCY_ONLY=RATE` runs only the latency part. `TWO_STAGE=1` times `run` in two
+//! stages instead: one instance of two worker threads and two instances of one, against
+//! one engine in the same run.
 
 #[path = "../tests/kafka_support/mod.rs"]
 mod kafka_support;
@@ -50,6 +52,10 @@ fn main() {
     println!("topic {topic}: {total} events in {PARTITIONS} partitions");
     if rounds == 0 {
         return; // `-- MEMBERS 0`: fill the topic only (for profiling against it)
+    }
+    if std::env::var("TWO_STAGE").is_ok() {
+        two_stages(&topic, total, rounds);
+        return;
     }
 
     let mut console = Vec::new();
@@ -182,14 +188,26 @@ fn time_console_consumer(topic: &str, total: i64) -> f64 {
 /// Seconds for `churnwatch run` to consume the whole topic and commit it (start-up,
 /// group join, decode, engine, warnings produced and acknowledged).
 fn time_churnwatch(topic: &str, total: i64, delivery: &str) -> f64 {
+    time_instances(topic, total, &[format!("kafka.delivery={delivery}")], 1).0
+}
+
+/// [`time_churnwatch`] for `instances` processes with `extra` settings side by side
+/// (the same consumer group); the seconds and the group id.
+fn time_instances(topic: &str, total: i64, extra: &[String], instances: usize) -> (f64, String) {
     let group = unique("bench-cw");
     let warnings = unique("bench-warnings");
     create_topic(&warnings, PARTITIONS);
     let mut sets = connection_settings(&group, topic, "json", &warnings, &unique("bench-dlq"));
     sets.push("kafka.commit_interval=100ms".to_owned());
-    sets.push(format!("kafka.delivery={delivery}"));
+    sets.extend_from_slice(extra);
     let started = Instant::now();
-    let cw = Churnwatch::start(&sets, None, &group);
+    let running: Vec<Churnwatch> = (0..instances)
+        .map(|i| {
+            let mut own = sets.clone();
+            own.push(format!("kafka.instance_id=i{i}"));
+            Churnwatch::start(&own, None, &format!("{group}-{i}"))
+        })
+        .collect();
     let watcher: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers())
         .set("group.id", &group)
@@ -216,9 +234,54 @@ fn time_churnwatch(topic: &str, total: i64, delivery: &str) -> f64 {
         std::thread::sleep(Duration::from_millis(20));
     }
     let secs = started.elapsed().as_secs_f64();
-    let status = cw.stop();
-    assert!(status.success(), "churnwatch stopped cleanly");
-    secs
+    for cw in running {
+        assert!(cw.stop().success(), "churnwatch stopped cleanly");
+    }
+    (secs, group)
+}
+
+/// `TWO_STAGE=1`: `run` in two stages with one instance of two worker threads and with
+/// two instances of one, against `single` (one engine) in the same run, all exactly once;
+/// and the internal topic's records (transaction markers included) per input event.
+fn two_stages(topic: &str, total: i64, rounds: usize) {
+    let two = |threads: usize| {
+        vec![
+            "kafka.delivery=exactly_once".to_owned(),
+            "kafka.topology=two_stage".to_owned(),
+            format!("kafka.threads={threads}"),
+        ]
+    };
+    let (mut single, mut one, mut pair) = (Vec::new(), Vec::new(), Vec::new());
+    let mut internal = 0.0;
+    for round in 1..=rounds {
+        let s = total as f64 / time_churnwatch(topic, total, "exactly_once");
+        let (secs, group) = time_instances(topic, total, &two(2), 1);
+        let o = total as f64 / secs;
+        let records: i64 = end_offsets(&format!("{group}.contributions"))
+            .iter()
+            .map(|(_, h)| h)
+            .sum();
+        internal = records as f64 / total as f64;
+        let p = total as f64 / time_instances(topic, total, &two(1), 2).0;
+        println!(
+            "round {round}: single {s:.0} events/s; two stages, 1 instance x 2 threads \
+             {o:.0} events/s, 2 instances x 1 thread {p:.0} events/s"
+        );
+        single.push(s);
+        one.push(o);
+        pair.push(p);
+    }
+    let (s, o, p) = (median(&mut single), median(&mut one), median(&mut pair));
+    println!(
+        "median: single {:.3} M events/s; two stages 1 x 2 threads {:.3} M events/s \
+         (ratio {:.2}), 2 instances x 1 {:.3} M events/s (ratio {:.2}); internal topic \
+         {internal:.4} records per input event",
+        s / 1e6,
+        o / 1e6,
+        o / s,
+        p / 1e6,
+        p / s
+    );
 }
 
 /// Event-to-warning latency at `rate` events/s: members with a year-old profile place

@@ -113,3 +113,72 @@ fn exactly_once_every_committed_alert_reaches_the_stream_once() {
 fn at_least_once_every_acknowledged_alert_reaches_the_stream_once() {
     every_committed_alert_reaches_the_stream_once("at_least_once");
 }
+
+/// Two stages (`kafka.topology = "two_stage"`, one input partition, so the replay's
+/// warnings are the single engine's): the instance's tutor alerts reach its live stream
+/// once committed, exactly once; member and group queries, not routed to the tasks yet,
+/// answer 503 saying so rather than a wrong or empty answer.
+#[test]
+fn two_stages_put_committed_alerts_on_the_stream_and_say_why_queries_are_not_answered() {
+    require_broker();
+    let input = unique("live-two-in");
+    create_topic(&input, 1);
+    let scenario = scenario();
+    let records: Vec<Record> = scenario
+        .iter()
+        .map(|(key, json)| Record::new(key, json.clone()))
+        .collect();
+    produce(&input, &records);
+    let warnings = unique("live-two-warnings");
+    let mut sets: Vec<String> = settings(
+        &unique("live-two-group"),
+        &input,
+        "json",
+        &warnings,
+        &unique("live-two-dlq"),
+    )
+    .into_iter()
+    // Under the consumer protocol the broker sets the session timeout.
+    .filter(|s| !s.starts_with("kafka.consumer_properties.session.timeout.ms="))
+    .collect();
+    sets.extend([
+        "kafka.topology=two_stage".to_owned(),
+        "kafka.threads=1".to_owned(),
+        "kafka.delivery=exactly_once".to_owned(),
+        "http.alerts_stream_lifetime=3s".to_owned(),
+    ]);
+    let mut cw = Churnwatch::start(&sets, None, &unique("live-two"));
+    let base = format!("http://{}", cw.http_address());
+    let lines: Vec<String> = scenario.iter().map(|(_, json)| json.clone()).collect();
+    let expected: BTreeSet<String> = replay(&lines, None)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|w| w["notify"] == true && w["tutor_id"] == TUTOR)
+        .map(|w| w["warning_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!expected.is_empty());
+    let committed = wait_for(
+        "the scenario's warnings committed",
+        Duration::from_secs(60),
+        || {
+            let committed = warning_ids(&read_all(&warnings, Duration::from_secs(30)));
+            expected.is_subset(&committed).then_some(committed)
+        },
+    );
+    let got = read_stream(&format!("{base}/v1/tutors/{TUTOR}/alerts"), "0-0");
+    let ids: Vec<String> = got.iter().map(|(_, w)| w.clone()).collect();
+    let distinct: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(distinct.len(), ids.len(), "an alert twice: {ids:?}");
+    assert_eq!(distinct, expected, "two stages: the scenario's alerts");
+    assert!(distinct.is_subset(&committed), "only committed warnings");
+    let member = &scenario[0].0;
+    for url in [
+        format!("{base}/v1/members/{member}"),
+        format!("{base}/v1/groups/{GROUP}"),
+    ] {
+        let reply = get(&url, None);
+        assert_eq!(reply.status, 503, "{url}: {}", reply.body);
+        assert!(reply.body.contains("two_stage"), "{url}: {}", reply.body);
+    }
+    drop(cw);
+}

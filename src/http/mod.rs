@@ -269,7 +269,8 @@ async fn ask(state: &AppState, query: Query) -> Result<Answer, Response> {
                 QueryError::Busy
                 | QueryError::Timeout
                 | QueryError::Unavailable
-                | QueryError::Standby => StatusCode::SERVICE_UNAVAILABLE,
+                | QueryError::Standby
+                | QueryError::Spread => StatusCode::SERVICE_UNAVAILABLE,
             };
             error(status, e.to_string())
         })

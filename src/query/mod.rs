@@ -37,6 +37,9 @@ pub enum Answer {
     Tutor(Option<TutorBoard>),
     /// This instance stands by: another one of its consumer group holds the state.
     Standby,
+    /// Two stages: the state is in tasks spread over instances, and queries are not
+    /// routed to them yet.
+    Spread,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -49,6 +52,11 @@ pub enum QueryError {
     Timeout,
     #[error("standing by: another instance of the consumer group holds the input and the state")]
     Standby,
+    #[error(
+        "not answered under kafka.topology = \"two_stage\" yet: the state is spread over the \
+         tasks of every instance, and queries are not routed to them"
+    )]
+    Spread,
 }
 
 /// Answers `query` from `engine`.
@@ -88,6 +96,7 @@ impl QueryClient {
             })?;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(Answer::Standby)) => Err(QueryError::Standby),
+            Ok(Ok(Answer::Spread)) => Err(QueryError::Spread),
             Ok(Ok(answer)) => Ok(answer),
             // The inbox was dropped with the query in it: the engine thread ended.
             Ok(Err(_)) => Err(QueryError::Unavailable),
@@ -112,6 +121,19 @@ impl QueryInbox {
             // The asker may have timed out and gone: nothing to do then.
             let reply = engine.map_or(Answer::Standby, |e| answer(e, &request.query));
             let _ = request.reply.send(reply);
+            served += 1;
+        }
+        served
+    }
+
+    /// Answers up to `max` waiting queries with [`Answer::Spread`] (two stages).
+    pub fn refuse_spread(&self, max: usize) -> usize {
+        let mut served = 0;
+        while served < max {
+            let Ok(request) = self.rx.try_recv() else {
+                break;
+            };
+            let _ = request.reply.send(Answer::Spread);
             served += 1;
         }
         served

@@ -68,6 +68,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         layout,
         metrics: observers.metrics.clone(),
         caught_up: (0..threads).map(|_| AtomicBool::new(false)).collect(),
+        live: observers.live.clone(),
     });
     let handles = (0..threads)
         .map(|t| {
@@ -89,8 +90,8 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         let ready = shared.caught_up.iter().any(|c| c.load(Ordering::Relaxed));
         observers.health.set_ready(ready);
         if let Some(inbox) = &observers.queries {
-            // Member and group queries need forwarding to the task's owner: not yet.
-            inbox.serve(None, 64);
+            // Member and group queries need routing to the task's owner: not yet.
+            inbox.refuse_spread(64);
         }
         std::thread::sleep(WATCH_EVERY);
     }

@@ -33,6 +33,7 @@ use tracing::{debug, error, info, warn};
 
 use super::layout::Layout;
 use super::tasks::{parse_seq_metadata, seq_metadata, GroupTask, MemberTask};
+use crate::alerts_feed::{AlertFeed, PendingAlert};
 use crate::clock::wall_clock;
 use crate::config::{Config, Encoding, GroupProtocol};
 use crate::contributions;
@@ -63,6 +64,8 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// Per worker: it runs tasks and none of them is rebuilding.
     pub caught_up: Vec<AtomicBool>,
+    /// The tutor page's live feed: this instance's tutor alerts, once committed.
+    pub live: Option<Arc<AlertFeed>>,
 }
 
 /// Consumer settings the two stages rest on: offsets only in transactions, transactional
@@ -172,6 +175,8 @@ struct State {
     /// Member tasks' snapshots (`state.snapshot_dir`; none when it is empty).
     loader: Option<SnapshotLoader>,
     writer: Option<SnapshotWriter>,
+    /// Tutor alerts of the open transaction: live once it commits.
+    alerts: Vec<PendingAlert>,
 }
 
 /// Runs worker `thread` until `shutdown`; its totals, or why it stopped.
@@ -206,6 +211,7 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
         stats: RunStats::default(),
         loader: SnapshotLoader::new(&shared.config, shared.mode, shared.metrics.clone()),
         writer: SnapshotWriter::new(&shared.config, shared.mode, shared.metrics.clone()),
+        alerts: Vec::new(),
     };
     let consumer: BaseConsumer<WorkerCtx> = consumer_config(&shared, thread)?
         .create_with_context(WorkerCtx {
@@ -397,6 +403,9 @@ impl State {
                 .headers(record.headers);
             send(&self.producer, base)?;
             self.stats.warnings += 1;
+            if self.shared.live.is_some() {
+                self.alerts.extend(PendingAlert::of(w));
+            }
         }
         Ok(())
     }
@@ -537,6 +546,9 @@ impl State {
         self.in_transaction = false;
         self.dirty = false;
         self.stats.commits += 1;
+        if let Some(feed) = &self.shared.live {
+            feed.publish(self.alerts.drain(..));
+        }
         Ok(())
     }
 
@@ -563,6 +575,7 @@ impl State {
     }
 
     fn abort(&mut self) {
+        self.alerts.clear();
         if self.in_transaction {
             if let Err(e) = self.producer.abort_transaction(BROKER_TIMEOUT) {
                 warn!(error = %e, "aborting the transaction; the broker aborts it on its timeout");
