@@ -60,6 +60,46 @@ fn read_stream(url: &str, last_event_id: &str) -> Vec<(String, String)> {
     alerts
 }
 
+/// The scenario's tutor alerts as `replay` derives them, once they are all committed on
+/// `warnings`: (the alerts' warning ids, every committed warning id).
+fn scenario_alerts_committed(
+    warnings: &str,
+    timeout: Duration,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let lines: Vec<String> = scenario().into_iter().map(|(_, json)| json).collect();
+    let expected: BTreeSet<String> = replay(&lines, None)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
+        .filter(|w| w["notify"] == true && w["tutor_id"] == TUTOR)
+        .map(|w| w["warning_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(!expected.is_empty());
+    let committed = wait_for("the scenario's warnings committed", timeout, || {
+        let committed = warning_ids(&read_all(warnings, Duration::from_secs(30)));
+        expected.is_subset(&committed).then_some(committed)
+    });
+    (expected, committed)
+}
+
+/// Reads the tutor's stream from its start and checks it carries exactly `expected`,
+/// each once and committed; the stream's events.
+fn assert_stream_is(
+    base: &str,
+    expected: &BTreeSet<String>,
+    committed: &BTreeSet<String>,
+    what: &str,
+) -> Vec<(String, String)> {
+    // An id of no process of ours: everything the ring holds for her, then live ones
+    // until the server ends the stream.
+    let got = read_stream(&format!("{base}/v1/tutors/{TUTOR}/alerts"), "0-0");
+    let ids: Vec<String> = got.iter().map(|(_, w)| w.clone()).collect();
+    let distinct: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(distinct.len(), ids.len(), "an alert twice: {ids:?}");
+    assert_eq!(&distinct, expected, "{what}: the scenario's alerts");
+    assert!(distinct.is_subset(committed), "only committed warnings");
+    got
+}
+
 fn every_committed_alert_reaches_the_stream_once(delivery: &str) {
     let OnScenario {
         cw, base, warnings, ..
@@ -71,31 +111,9 @@ fn every_committed_alert_reaches_the_stream_once(delivery: &str) {
         ],
         None,
     );
-    let lines: Vec<String> = scenario().into_iter().map(|(_, json)| json).collect();
-    let expected: BTreeSet<String> = replay(&lines, None)
-        .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
-        .filter(|w| w["notify"] == true && w["tutor_id"] == TUTOR)
-        .map(|w| w["warning_id"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert!(!expected.is_empty());
     // The state is at the watermark before its last transaction commits.
-    let committed = wait_for(
-        "the scenario's warnings committed",
-        Duration::from_secs(30),
-        || {
-            let committed = warning_ids(&read_all(&warnings, Duration::from_secs(30)));
-            expected.is_subset(&committed).then_some(committed)
-        },
-    );
-    // An id of no process of ours: everything the ring holds for her, then live ones
-    // until the server ends the stream.
-    let got = read_stream(&format!("{base}/v1/tutors/{TUTOR}/alerts"), "0-0");
-    let ids: Vec<String> = got.iter().map(|(_, w)| w.clone()).collect();
-    let distinct: BTreeSet<String> = ids.iter().cloned().collect();
-    assert_eq!(distinct.len(), ids.len(), "an alert twice: {ids:?}");
-    assert_eq!(distinct, expected, "{delivery}: the scenario's alerts");
-    assert!(distinct.is_subset(&committed), "only committed warnings");
+    let (expected, committed) = scenario_alerts_committed(&warnings, Duration::from_secs(30));
+    let got = assert_stream_is(&base, &expected, &committed, delivery);
     let event_ids: BTreeSet<&String> = got.iter().map(|(id, _)| id).collect();
     assert_eq!(event_ids.len(), got.len(), "one id per alert");
     // Resuming from the last id gives nothing more: all were seen.
@@ -149,28 +167,8 @@ fn two_stages_put_committed_alerts_on_the_stream_and_say_why_queries_are_not_ans
     ]);
     let mut cw = Churnwatch::start(&sets, None, &unique("live-two"));
     let base = format!("http://{}", cw.http_address());
-    let lines: Vec<String> = scenario.iter().map(|(_, json)| json.clone()).collect();
-    let expected: BTreeSet<String> = replay(&lines, None)
-        .iter()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON"))
-        .filter(|w| w["notify"] == true && w["tutor_id"] == TUTOR)
-        .map(|w| w["warning_id"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    assert!(!expected.is_empty());
-    let committed = wait_for(
-        "the scenario's warnings committed",
-        Duration::from_secs(60),
-        || {
-            let committed = warning_ids(&read_all(&warnings, Duration::from_secs(30)));
-            expected.is_subset(&committed).then_some(committed)
-        },
-    );
-    let got = read_stream(&format!("{base}/v1/tutors/{TUTOR}/alerts"), "0-0");
-    let ids: Vec<String> = got.iter().map(|(_, w)| w.clone()).collect();
-    let distinct: BTreeSet<String> = ids.iter().cloned().collect();
-    assert_eq!(distinct.len(), ids.len(), "an alert twice: {ids:?}");
-    assert_eq!(distinct, expected, "two stages: the scenario's alerts");
-    assert!(distinct.is_subset(&committed), "only committed warnings");
+    let (expected, committed) = scenario_alerts_committed(&warnings, Duration::from_secs(60));
+    assert_stream_is(&base, &expected, &committed, "two stages");
     let member = &scenario[0].0;
     for url in [
         format!("{base}/v1/members/{member}"),
