@@ -7,7 +7,7 @@
 mod http_support;
 mod kafka_support;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http_support::{get, wait_for};
 use kafka_support::*;
@@ -15,7 +15,7 @@ use kafka_support::*;
 const WAIT: Duration = Duration::from_secs(90);
 
 /// What an instance's log says it does since the last rebalance.
-#[derive(Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum Role {
     Joining,
     StandingBy,
@@ -60,24 +60,17 @@ fn rebalance_settings(group: &str, input: &str, warnings: &str, dlq: &str) -> Ve
 fn wait_for_roles(instances: &[&Churnwatch], mut expected: Vec<Role>, what: &str) {
     let key = |r: &Role| format!("{r:?}");
     expected.sort_by_key(key);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let mut roles: Vec<Role> = instances.iter().map(|cw| role(cw)).collect();
-        roles.sort_by_key(key);
-        if roles == expected {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: roles {roles:?}, expected {expected:?}; logs:\n{}",
-            instances
-                .iter()
-                .map(|cw| cw.log_text())
-                .collect::<Vec<_>>()
-                .join("\n----\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_on_instances(
+        instances,
+        WAIT,
+        &format!("{what}: roles, expected {expected:?}"),
+        role,
+        |roles| {
+            let mut roles = roles.to_vec();
+            roles.sort_by_key(key);
+            roles == expected
+        },
+    );
 }
 
 #[test]

@@ -78,23 +78,13 @@ fn list_len(line: &str, name: &str) -> usize {
 /// Waits until `instances` together hold every task (each input partition and each
 /// contributions partition once).
 fn wait_for_every_task(instances: &[&Churnwatch], what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let held: Vec<usize> = instances.iter().map(|cw| tasks_held(cw)).collect();
-        if held.iter().sum::<usize>() == 2 * PARTITIONS as usize && held.iter().all(|n| *n > 0) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: tasks held {held:?}; logs:\n{}",
-            instances
-                .iter()
-                .map(|cw| cw.log_text())
-                .collect::<Vec<_>>()
-                .join("\n----\n")
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_on_instances(
+        instances,
+        Duration::from_secs(120),
+        &format!("{what}: tasks held"),
+        tasks_held,
+        |held| held.iter().sum::<usize>() == 2 * PARTITIONS as usize && held.iter().all(|n| *n > 0),
+    );
 }
 
 /// The contributions partition of a group, as the member stage routes it.

@@ -124,9 +124,7 @@ impl SnapshotWriter {
 
     /// A last snapshot at a graceful stop, in place before this returns.
     pub fn write_final(&mut self, engine: &Engine, assignment: &Assignment) {
-        while self.busy.load(Ordering::Acquire) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        self.wait_until_in_place();
         self.write(engine, assignment);
         if let Some((tx, handle)) = self.finisher.take() {
             drop(tx);
@@ -160,11 +158,16 @@ impl SnapshotWriter {
             self.write_offsets(engine, offsets);
             return true;
         }
+        self.wait_until_in_place();
+        self.write_inline(engine, offsets);
+        true
+    }
+
+    /// Waits for the previous snapshot to be synced and in place.
+    fn wait_until_in_place(&self) {
         while self.busy.load(Ordering::Acquire) {
             std::thread::sleep(Duration::from_millis(5));
         }
-        self.write_inline(engine, offsets);
-        true
     }
 
     /// How often a snapshot is due.

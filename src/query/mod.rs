@@ -113,27 +113,24 @@ impl QueryInbox {
     /// Answers up to `max` waiting queries from `engine`, or with [`Answer::Standby`]
     /// when this instance holds no state; never blocks. Returns how many it answered.
     pub fn serve(&self, engine: Option<&Engine>, max: usize) -> usize {
+        self.answer_waiting(max, |query| {
+            engine.map_or(Answer::Standby, |e| answer(e, query))
+        })
+    }
+
+    /// Answers up to `max` waiting queries with [`Answer::Spread`] (two stages).
+    pub fn refuse_spread(&self, max: usize) -> usize {
+        self.answer_waiting(max, |_| Answer::Spread)
+    }
+
+    fn answer_waiting(&self, max: usize, reply_to: impl Fn(&Query) -> Answer) -> usize {
         let mut served = 0;
         while served < max {
             let Ok(request) = self.rx.try_recv() else {
                 break;
             };
             // The asker may have timed out and gone: nothing to do then.
-            let reply = engine.map_or(Answer::Standby, |e| answer(e, &request.query));
-            let _ = request.reply.send(reply);
-            served += 1;
-        }
-        served
-    }
-
-    /// Answers up to `max` waiting queries with [`Answer::Spread`] (two stages).
-    pub fn refuse_spread(&self, max: usize) -> usize {
-        let mut served = 0;
-        while served < max {
-            let Ok(request) = self.rx.try_recv() else {
-                break;
-            };
-            let _ = request.reply.send(Answer::Spread);
+            let _ = request.reply.send(reply_to(&request.query));
             served += 1;
         }
         served

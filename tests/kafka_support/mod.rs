@@ -446,6 +446,34 @@ impl Drop for Churnwatch {
     }
 }
 
+/// Waits until what `observe` reads from each instance (its log, its answers) satisfies
+/// `done`, failing with the last reading and every instance's log after `timeout`.
+pub fn wait_on_instances<T: std::fmt::Debug>(
+    instances: &[&Churnwatch],
+    timeout: Duration,
+    what: &str,
+    observe: impl Fn(&Churnwatch) -> T,
+    done: impl Fn(&[T]) -> bool,
+) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let seen: Vec<T> = instances.iter().map(|cw| observe(cw)).collect();
+        if done(&seen) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {seen:?}; logs:\n{}",
+            instances
+                .iter()
+                .map(|cw| cw.log_text())
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// A generated workload: JSON lines, keyed by member id.
 pub fn workload(members: u32, days: u32, seed: u64) -> Vec<String> {
     let opts = churnwatch::generate::GenerateOptions {
