@@ -219,19 +219,12 @@ impl MemberTask {
         out: &mut Vec<Warning>,
     ) -> Applied {
         let restoring = self.inputs.get_mut(topic).is_some_and(|p| p.handle(offset));
+        // One event at a time gives the same output as batches (`Engine::process_batch`
+        // moves the watermark per event), and allocates nothing per record.
         let result = event.and_then(|event| {
-            let type_index = event.body.type_index();
-            let mut results = self.engine.process_batch_counted(
-                self.partition,
-                std::slice::from_ref(&event),
-                wall,
-                out,
-            );
-            // One result per event, by `process_batch_counted`'s contract.
-            match results.pop() {
-                Some((result, _)) => result.map(|()| type_index),
-                None => Ok(type_index),
-            }
+            self.engine
+                .process(self.partition, &event, wall, out)
+                .map(|()| event.body.type_index())
         });
         self.collect_units();
         Applied { restoring, result }

@@ -159,8 +159,8 @@ struct State {
     thread: usize,
     producer: BaseProducer<WorkerProducerCtx>,
     in_transaction: bool,
-    /// Something was handled or published since the last commit.
-    dirty: bool,
+    /// Since when something handled or published awaits a commit.
+    pending: Pending,
     members: BTreeMap<u32, MemberTask>,
     groups: BTreeMap<u32, GroupTask>,
     /// Each input topic's encoding and counters, looked up once rather than per record.
@@ -194,7 +194,7 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
         thread,
         producer,
         in_transaction: false,
-        dirty: false,
+        pending: Pending::default(),
         members: BTreeMap::new(),
         groups: BTreeMap::new(),
         inputs: k
@@ -227,7 +227,6 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
 
     let commit_every = Duration::from_millis(k.commit_interval.as_millis().max(1) as u64);
     let tick_every = Duration::from_millis(k.tick_interval.as_millis().max(1) as u64);
-    let mut last_commit = Instant::now();
     let mut last_tick = Instant::now();
     let result = loop {
         if shutdown.requested() {
@@ -259,11 +258,13 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
         if let Err(e) = state.publish(tick) {
             break Err(e);
         }
-        if last_commit.elapsed() >= commit_every {
-            last_commit = Instant::now();
+        if state.pending.due(Instant::now(), commit_every) {
             if let Err(e) = state.commit(&consumer) {
                 break Err(e);
             }
+        }
+        if state.pending.is_empty() {
+            // Everything handled is committed: a snapshot now starts where a restart would.
             state.snapshot(None, false);
         }
         state.producer.poll(Duration::ZERO);
@@ -293,6 +294,10 @@ impl State {
         if self.fatal.is_none() {
             self.fatal = Some(e);
         }
+    }
+
+    fn mark_dirty(&mut self) {
+        self.pending.mark(Instant::now());
     }
 
     fn rebuilding(&self) -> bool {
@@ -339,7 +344,7 @@ impl State {
             return;
         }
         self.stats.consumed += 1;
-        self.dirty = true;
+        self.mark_dirty();
         if let Some(key) = m.key() {
             let expected = self
                 .shared
@@ -379,7 +384,7 @@ impl State {
         match task.apply(m.offset(), m.payload().unwrap_or(&[]), &mut out) {
             Ok(true) => self.stats.restored += 1,
             Ok(false) => {
-                self.dirty = true;
+                self.mark_dirty();
                 if let Err(e) = self.warnings(&out) {
                     self.fail(e);
                 }
@@ -449,7 +454,7 @@ impl State {
             }
             task.tick(wall, &mut out);
             if !out.is_empty() {
-                self.dirty = true;
+                self.mark_dirty();
                 result = result.and_then(|()| self.warnings(&out));
             }
         }
@@ -475,7 +480,7 @@ impl State {
         }
         for (key, q, payload) in records {
             self.begin()?;
-            self.dirty = true;
+            self.mark_dirty();
             let headers = OwnedHeaders::new().insert(Header {
                 key: SCHEMA_HEADER,
                 value: Some(contributions::SCHEMA),
@@ -504,7 +509,7 @@ impl State {
     /// task's next unit sequence).
     fn commit(&mut self, consumer: &BaseConsumer<WorkerCtx>) -> anyhow::Result<()> {
         self.publish(false)?;
-        if !self.dirty {
+        if self.pending.is_empty() {
             return Ok(());
         }
         self.begin()?;
@@ -544,7 +549,7 @@ impl State {
             .commit_transaction(BROKER_TIMEOUT)
             .context("committing the transaction")?;
         self.in_transaction = false;
-        self.dirty = false;
+        self.pending = Pending::default();
         self.stats.commits += 1;
         if let Some(feed) = &self.shared.live {
             feed.publish(self.alerts.drain(..));
@@ -803,6 +808,31 @@ impl State {
     }
 }
 
+/// Work handled but not committed yet, and since when. The next commit is due
+/// `commit_interval` after the first of it, so that every transaction holds that much
+/// work however long the commit before it took. (Counted from the previous commit's
+/// start instead, a commit slower than the interval left one poll round per
+/// transaction: 0.13 of one engine's rate end to end.)
+#[derive(Debug, Default)]
+struct Pending {
+    since: Option<Instant>,
+}
+
+impl Pending {
+    fn mark(&mut self, now: Instant) {
+        self.since.get_or_insert(now);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.since.is_none()
+    }
+
+    fn due(&self, now: Instant, every: Duration) -> bool {
+        self.since
+            .is_some_and(|since| now.saturating_duration_since(since) >= every)
+    }
+}
+
 /// `list` without the partitions in `remove`.
 fn without(list: &TopicPartitionList, remove: &TopicPartitionList) -> TopicPartitionList {
     let mut rest = TopicPartitionList::new();
@@ -832,5 +862,25 @@ where
             }
             Err((e, _)) => return Err(e).context("producing a record"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_transaction_holds_a_commit_interval_of_work_however_long_the_last_commit_took() {
+        let every = Duration::from_millis(100);
+        let start = Instant::now();
+        let mut pending = Pending::default();
+        assert!(!pending.due(start + every * 10, every), "nothing to commit");
+        // The previous commit took three intervals; work resumes after it.
+        let resumed = start + every * 3;
+        pending.mark(resumed);
+        pending.mark(resumed + every / 2);
+        assert!(!pending.due(resumed + every / 2, every));
+        assert!(pending.due(resumed + every, every));
+        assert!(!pending.is_empty());
     }
 }
