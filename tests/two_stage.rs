@@ -1,7 +1,8 @@
 //! The two stages of the scale-out (member stage per input partition, group stage merging
 //! them), over random event streams (proptest):
 //! - with one partition they give exactly a single engine's warnings, in the same order,
-//!   and the same group figures;
+//!   the same group figures and the same answer to every query (members from their
+//!   partition's engine, groups from the group stage, tutors' boards merged);
 //! - with N partitions they give the same member warnings per partition and the same group
 //!   warnings in the same order, however the partitions' work interleaves, on however many
 //!   threads, and whether or not the group stage is handed units twice;
@@ -22,7 +23,8 @@ use churnwatch::engine::{
     group_partition, route, Engine, GroupStage, GroupState, Partitioned, TimeMode, Unit, Warning,
 };
 use churnwatch::model::*;
-use common::streams::{stream, GROUPS};
+use churnwatch::query::views;
+use common::streams::{stream, GROUPS, MEMBERS, TUTORS};
 use common::{T0, WALL};
 use proptest::prelude::*;
 
@@ -347,6 +349,59 @@ fn figures<'a>(
     lines
 }
 
+/// Every member's view, as `/v1/members/{id}` answers it under two stages: from the
+/// engine of her partition.
+fn member_views(two: &Partitioned) -> Vec<String> {
+    let partitions = two.partitions();
+    (0..MEMBERS)
+        .map(|i| {
+            let id = MemberId::new(&format!("m{i}"));
+            let engine = &two.engines()[partition_of(&id, partitions) as usize];
+            format!("{:?}", views::member(engine, &id))
+        })
+        .collect()
+}
+
+/// What every query answers under two stages: members from their partitions' engines,
+/// groups from the group stage, tutors' boards merged from every part.
+fn queries(two: &Partitioned) -> Vec<String> {
+    let mut answers = member_views(two);
+    for g in GROUPS {
+        answers.push(format!("{:?}", views::group(two.stage(), &GroupId::new(g))));
+    }
+    for t in TUTORS {
+        let id = TutorId::new(t);
+        let limit = 2;
+        let board = two
+            .engines()
+            .iter()
+            .fold(views::tutor_groups(two.stage(), &id), |part, engine| {
+                part.merge(views::tutor_members(engine, &id, limit), limit)
+            })
+            .into_board(&id);
+        answers.push(format!("{board:?}"));
+    }
+    answers
+}
+
+fn queries_of_single(engine: &Engine) -> Vec<String> {
+    let mut answers: Vec<String> = (0..MEMBERS)
+        .map(|i| {
+            format!(
+                "{:?}",
+                views::member(engine, &MemberId::new(&format!("m{i}")))
+            )
+        })
+        .collect();
+    for g in GROUPS {
+        answers.push(format!("{:?}", views::group(engine, &GroupId::new(g))));
+    }
+    for t in TUTORS {
+        answers.push(format!("{:?}", views::tutor(engine, &TutorId::new(t), 2)));
+    }
+    answers
+}
+
 fn schedule() -> impl Strategy<Value = Vec<(usize, usize)>> {
     prop::collection::vec((0usize..8, 1usize..6), 1..20)
 }
@@ -370,6 +425,7 @@ proptest! {
             figures(two.stage().groups(), |t| two.stage().tutor_id(t)),
             figures(engine.groups(), |t| engine.tutor_id(t))
         );
+        prop_assert_eq!(queries(&two), queries_of_single(&engine));
     }
 
     #[test]
@@ -385,7 +441,7 @@ proptest! {
         let config = config(evicting);
         let until = end_of(&events, extra);
         let parts = split(&events, partitions);
-        let (_, a) = interleaved(&config, &parts, &first, until);
+        let (two_first, a) = interleaved(&config, &parts, &first, until);
         let (two, b) = interleaved(&config, &parts, &second, until);
         let a = outcome(a, partitions);
         prop_assert_eq!(&a, &outcome(b, partitions));
@@ -398,6 +454,10 @@ proptest! {
             figures(two.stage().groups(), |_| None),
             figures(engine.groups(), |_| None)
         );
+        // And so are the queries' answers. (Not a single engine's: a member's events
+        // can be late against her partition's watermark and not against the whole
+        // input's, or the other way round.)
+        prop_assert_eq!(queries(&two), queries(&two_first));
     }
 
     #[test]

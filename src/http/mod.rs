@@ -270,7 +270,8 @@ async fn ask(state: &AppState, query: Query) -> Result<Answer, Response> {
                 | QueryError::Timeout
                 | QueryError::Unavailable
                 | QueryError::Standby
-                | QueryError::Spread => StatusCode::SERVICE_UNAVAILABLE,
+                | QueryError::Elsewhere
+                | QueryError::Rebuilding => StatusCode::SERVICE_UNAVAILABLE,
             };
             error(status, e.to_string())
         })

@@ -37,9 +37,11 @@ pub enum Answer {
     Tutor(Option<TutorBoard>),
     /// This instance stands by: another one of its consumer group holds the state.
     Standby,
-    /// Two stages: the state is in tasks spread over instances, and queries are not
-    /// routed to them yet.
-    Spread,
+    /// Two stages: the task holding the key runs on another instance (or, for a tutor,
+    /// some task does), and queries are not forwarded yet.
+    Elsewhere,
+    /// Two stages: the task holding the key is rebuilding its state.
+    Rebuilding,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -53,10 +55,13 @@ pub enum QueryError {
     #[error("standing by: another instance of the consumer group holds the input and the state")]
     Standby,
     #[error(
-        "not answered under kafka.topology = \"two_stage\" yet: the state is spread over the \
-         tasks of every instance, and queries are not routed to them"
+        "held by another instance: under kafka.topology = \"two_stage\" this instance answers \
+         for the tasks it runs (a tutor only when it runs them all), and queries are not \
+         forwarded to the other instances yet"
     )]
-    Spread,
+    Elsewhere,
+    #[error("the task holding this state is rebuilding it from Kafka; ask again shortly")]
+    Rebuilding,
 }
 
 /// Answers `query` from `engine`.
@@ -96,7 +101,8 @@ impl QueryClient {
             })?;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(Answer::Standby)) => Err(QueryError::Standby),
-            Ok(Ok(Answer::Spread)) => Err(QueryError::Spread),
+            Ok(Ok(Answer::Elsewhere)) => Err(QueryError::Elsewhere),
+            Ok(Ok(Answer::Rebuilding)) => Err(QueryError::Rebuilding),
             Ok(Ok(answer)) => Ok(answer),
             // The inbox was dropped with the query in it: the engine thread ended.
             Ok(Err(_)) => Err(QueryError::Unavailable),
@@ -113,17 +119,13 @@ impl QueryInbox {
     /// Answers up to `max` waiting queries from `engine`, or with [`Answer::Standby`]
     /// when this instance holds no state; never blocks. Returns how many it answered.
     pub fn serve(&self, engine: Option<&Engine>, max: usize) -> usize {
-        self.answer_waiting(max, |query| {
+        self.serve_with(max, |query| {
             engine.map_or(Answer::Standby, |e| answer(e, query))
         })
     }
 
-    /// Answers up to `max` waiting queries with [`Answer::Spread`] (two stages).
-    pub fn refuse_spread(&self, max: usize) -> usize {
-        self.answer_waiting(max, |_| Answer::Spread)
-    }
-
-    fn answer_waiting(&self, max: usize, reply_to: impl Fn(&Query) -> Answer) -> usize {
+    /// Answers up to `max` waiting queries with `reply_to`; never blocks.
+    pub fn serve_with(&self, max: usize, reply_to: impl Fn(&Query) -> Answer) -> usize {
         let mut served = 0;
         while served < max {
             let Ok(request) = self.rx.try_recv() else {

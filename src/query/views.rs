@@ -11,7 +11,9 @@ use crate::engine::benchmark::tenure_month;
 use crate::engine::churn_model::ChurnFigures;
 use crate::engine::churn_risk;
 use crate::engine::member::TicketState;
-use crate::engine::{Engine, Grade, GroupState, Label, MemberCopy, MemberState, Segment};
+use crate::engine::{
+    Engine, Grade, GroupStage, GroupState, Label, MemberCopy, MemberState, Rules, Segment,
+};
 use crate::model::{Category, EventTime, GroupId, MemberId, TutorId};
 use crate::output::{millionths_number, percent_number};
 
@@ -200,17 +202,71 @@ pub fn member_view(engine: &Engine, m: &MemberCopy<'_>) -> MemberView {
     }
 }
 
-pub fn group(engine: &Engine, id: &GroupId) -> Option<GroupView> {
-    engine.group(id).map(|g| group_view(engine, g))
+/// What group views are read from: the engine (one stage) or a group stage (two stages,
+/// where the groups live apart from their members).
+pub trait GroupHolder {
+    fn rules(&self) -> &Rules;
+    fn group(&self, id: &GroupId) -> Option<&GroupState>;
+    fn groups(&self) -> impl Iterator<Item = &GroupState>;
+    fn tutor_id(&self, tutor: u32) -> Option<&TutorId>;
+    fn tutor_index(&self, id: &TutorId) -> Option<u32>;
+    /// The instant the groups' figures are as of.
+    fn as_of(&self) -> EventTime;
 }
 
-fn group_view(engine: &Engine, g: &GroupState) -> GroupView {
-    let config = &engine.rules().settings.groups;
+impl GroupHolder for Engine {
+    fn rules(&self) -> &Rules {
+        Engine::rules(self)
+    }
+    fn group(&self, id: &GroupId) -> Option<&GroupState> {
+        Engine::group(self, id)
+    }
+    fn groups(&self) -> impl Iterator<Item = &GroupState> {
+        Engine::groups(self)
+    }
+    fn tutor_id(&self, tutor: u32) -> Option<&TutorId> {
+        Engine::tutor_id(self, tutor)
+    }
+    fn tutor_index(&self, id: &TutorId) -> Option<u32> {
+        Engine::tutor_index(self, id)
+    }
+    fn as_of(&self) -> EventTime {
+        self.watermark()
+    }
+}
+
+impl GroupHolder for GroupStage {
+    fn rules(&self) -> &Rules {
+        GroupStage::rules(self)
+    }
+    fn group(&self, id: &GroupId) -> Option<&GroupState> {
+        GroupStage::group(self, id)
+    }
+    fn groups(&self) -> impl Iterator<Item = &GroupState> {
+        GroupStage::groups(self)
+    }
+    fn tutor_id(&self, tutor: u32) -> Option<&TutorId> {
+        GroupStage::tutor_id(self, tutor)
+    }
+    fn tutor_index(&self, id: &TutorId) -> Option<u32> {
+        GroupStage::tutor_index(self, id)
+    }
+    fn as_of(&self) -> EventTime {
+        GroupStage::as_of(self)
+    }
+}
+
+pub fn group(holder: &impl GroupHolder, id: &GroupId) -> Option<GroupView> {
+    holder.group(id).map(|g| group_view(holder, g))
+}
+
+fn group_view(holder: &impl GroupHolder, g: &GroupState) -> GroupView {
+    let config = &holder.rules().settings.groups;
     GroupView {
         group_id: g.id.as_str().to_owned(),
         tutor_id: g
             .tutor
-            .and_then(|t| engine.tutor_id(t))
+            .and_then(|t| holder.tutor_id(t))
             .map(|t| t.as_str().to_owned()),
         tracked: g.tracked,
         members: g.counted,
@@ -231,43 +287,114 @@ fn group_view(engine: &Engine, g: &GroupState) -> GroupView {
             .iter()
             .map(|c| c.name())
             .collect(),
-        as_of: engine.watermark().to_rfc3339(),
+        as_of: holder.as_of().to_rfc3339(),
     }
 }
 
-/// Urgency order: with the churn model on, the lowest P(alive) first; then important
-/// segments, then the most recent fall, then the id (so the order is total and stable).
-fn urgency(a: &Urgency<'_>, b: &Urgency<'_>) -> std::cmp::Ordering {
-    a.p_alive_ppm
-        .cmp(&b.p_alive_ppm)
-        .then(b.important.cmp(&a.important))
-        .then(b.fell.cmp(&a.fell))
-        .then(a.id.cmp(b.id))
-}
-
-struct Urgency<'a> {
+/// How urgent an at-risk member is; the smaller, the sooner on the board. With the churn
+/// model on, the lowest P(alive) first; then important segments, then the most recent
+/// fall, then the id (so the order is total and stable).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Urgency {
     /// `u32::MAX` where the model is off or she has no order (last).
     p_alive_ppm: u32,
     important: bool,
     /// `EventTime::MIN` if her latest change was not a fall.
     fell: EventTime,
-    id: &'a str,
+    id: String,
 }
 
-/// The tutor's groups (failing activity first, then by how far below the benchmark)
-/// and her members at risk, the first `limit` by urgency: those who have not left and
-/// whose latest segment change was a fall, or (with the churn model on) whose P(alive)
-/// is below a threshold. `None` if no profile ever named the tutor.
-pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> {
-    let tutor = engine.tutor_index(id)?;
-    let mut groups: Vec<&GroupState> = engine.groups().filter(|g| g.tutor == Some(tutor)).collect();
-    groups.sort_by(|a, b| {
-        let gap = |g: &GroupState| g.activity_bp() - g.benchmark_bp();
-        gap(a).cmp(&gap(b)).then_with(|| a.id.cmp(&b.id))
-    });
+impl Ord for Urgency {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.p_alive_ppm
+            .cmp(&other.p_alive_ppm)
+            .then(other.important.cmp(&self.important))
+            .then(other.fell.cmp(&self.fell))
+            .then_with(|| self.id.cmp(&other.id))
+    }
+}
 
+impl PartialOrd for Urgency {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Part of a tutor's board, from one holder of state: her groups there, and her most
+/// urgent members at risk there, cut at the board's limit. The parts of every holder
+/// merge into the board of their union: the first `limit` of all are among the first
+/// `limit` of some part.
+#[derive(Clone, Debug, Default)]
+pub struct TutorPart {
+    /// Some holder had a profile naming the tutor.
+    known: bool,
+    /// With how far below its benchmark each is, in basis points.
+    groups: Vec<(i64, GroupView)>,
+    at_risk: Vec<(Urgency, AtRiskMember)>,
+    at_risk_total: usize,
+    /// The earliest instant among the parts that know her.
+    as_of: Option<EventTime>,
+}
+
+impl TutorPart {
+    pub fn merge(mut self, other: TutorPart, limit: usize) -> TutorPart {
+        self.known |= other.known;
+        self.groups.extend(other.groups);
+        self.at_risk.extend(other.at_risk);
+        self.at_risk.sort_by(|a, b| a.0.cmp(&b.0));
+        self.at_risk.truncate(limit);
+        self.at_risk_total += other.at_risk_total;
+        self.as_of = match (self.as_of, other.as_of) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self
+    }
+
+    /// The board, or `None` if no holder knew the tutor. Groups failing activity first,
+    /// then by how far below the benchmark.
+    pub fn into_board(mut self, id: &TutorId) -> Option<TutorBoard> {
+        if !self.known {
+            return None;
+        }
+        self.groups
+            .sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.group_id.cmp(&b.1.group_id)));
+        Some(TutorBoard {
+            tutor_id: id.as_str().to_owned(),
+            groups: self.groups.into_iter().map(|(_, g)| g).collect(),
+            at_risk: self.at_risk.into_iter().map(|(_, m)| m).collect(),
+            at_risk_total: self.at_risk_total,
+            as_of: self.as_of.unwrap_or(EventTime::MIN).to_rfc3339(),
+        })
+    }
+}
+
+/// The tutor's groups held by `holder`.
+pub fn tutor_groups(holder: &impl GroupHolder, id: &TutorId) -> TutorPart {
+    let Some(tutor) = holder.tutor_index(id) else {
+        return TutorPart::default();
+    };
+    TutorPart {
+        known: true,
+        groups: holder
+            .groups()
+            .filter(|g| g.tutor == Some(tutor))
+            .map(|g| (g.activity_bp() - g.benchmark_bp(), group_view(holder, g)))
+            .collect(),
+        as_of: Some(holder.as_of()),
+        ..TutorPart::default()
+    }
+}
+
+/// The tutor's members at risk held by `engine`, the first `limit` by urgency: those who
+/// have not left and whose latest segment change was a fall, or (with the churn model on)
+/// whose P(alive) is below a threshold.
+pub fn tutor_members(engine: &Engine, id: &TutorId, limit: usize) -> TutorPart {
+    let Some(tutor) = engine.tutor_index(id) else {
+        return TutorPart::default();
+    };
     let rules = engine.rules();
-    let mut at_risk: Vec<(Option<ChurnFigures>, MemberCopy<'_>)> = engine
+    let mut at_risk: Vec<(Urgency, Option<ChurnFigures>, MemberCopy<'_>)> = engine
         .roster()
         .of_tutor(tutor)
         .iter()
@@ -276,46 +403,27 @@ pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> 
         .filter(|m| m.fell_at().is_some() || m.risk_level() > 0)
         .map(|m| {
             let at = engine.watermark().max(m.clock());
-            (
-                rules
-                    .churn
-                    .as_ref()
-                    .and_then(|c| churn_risk::figures(c, &m, at)),
-                m,
-            )
+            let churn = rules
+                .churn
+                .as_ref()
+                .and_then(|c| churn_risk::figures(c, &m, at));
+            let urgency = Urgency {
+                p_alive_ppm: churn.as_ref().map_or(u32::MAX, |c| c.p_alive_ppm),
+                important: m.segment.is_important(),
+                fell: m.fell_at().unwrap_or(EventTime::MIN),
+                id: m.id().to_owned(),
+            };
+            (urgency, churn, m)
         })
         .collect();
-    let key = |(churn, m): &(Option<ChurnFigures>, MemberCopy<'_>)| -> (u32, bool, EventTime) {
-        (
-            churn.as_ref().map_or(u32::MAX, |c| c.p_alive_ppm),
-            m.segment.is_important(),
-            m.fell_at().unwrap_or(EventTime::MIN),
-        )
-    };
-    at_risk.sort_by(|a, b| {
-        let ((pa, ia, fa), (pb, ib, fb)) = (key(a), key(b));
-        urgency(
-            &Urgency {
-                p_alive_ppm: pa,
-                important: ia,
-                fell: fa,
-                id: a.1.id(),
-            },
-            &Urgency {
-                p_alive_ppm: pb,
-                important: ib,
-                fell: fb,
-                id: b.1.id(),
-            },
-        )
-    });
+    at_risk.sort_by(|a, b| a.0.cmp(&b.0));
     let total = at_risk.len();
     let at_risk = at_risk
         .into_iter()
         .take(limit)
-        .map(|(churn, m)| {
+        .map(|(urgency, churn, m)| {
             let rfm = m.rfm(engine.watermark().max(m.clock()));
-            AtRiskMember {
+            let view = AtRiskMember {
                 member_id: m.id().to_owned(),
                 group_id: engine.group_id_of(&m).map(|g| g.as_str().to_owned()),
                 segment: m.segment.name(),
@@ -335,14 +443,24 @@ pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> 
                 expected_purchases: churn
                     .as_ref()
                     .map(|c| millionths_number(c.expected_purchases_micro)),
-            }
+            };
+            (urgency, view)
         })
         .collect();
-    Some(TutorBoard {
-        tutor_id: id.as_str().to_owned(),
-        groups: groups.into_iter().map(|g| group_view(engine, g)).collect(),
+    TutorPart {
+        known: true,
         at_risk,
         at_risk_total: total,
-        as_of: engine.watermark().to_rfc3339(),
-    })
+        as_of: Some(engine.watermark()),
+        ..TutorPart::default()
+    }
+}
+
+/// The tutor's groups (failing activity first, then by how far below the benchmark)
+/// and her members at risk, the first `limit` by urgency (see [`tutor_members`]). `None`
+/// if no profile ever named the tutor.
+pub fn tutor(engine: &Engine, id: &TutorId, limit: usize) -> Option<TutorBoard> {
+    tutor_groups(engine, id)
+        .merge(tutor_members(engine, id, limit), limit)
+        .into_board(id)
 }

@@ -429,7 +429,9 @@ impl Churnwatch {
     pub fn http_address(&mut self) -> String {
         self.wait_for_log("http: serving", Duration::from_secs(30));
         let log = self.log_text();
+        // The last: a restarted instance's log holds its predecessor's lines too.
         log.lines()
+            .rev()
             .filter(|l| l.contains("http: serving"))
             .find_map(|l| {
                 let rest = &l[l.find("address=")? + "address=".len()..];

@@ -8,6 +8,7 @@
 //! thread of every instance, and Kafka transactions make both stages exactly once.
 
 mod layout;
+mod queries;
 mod tasks;
 mod worker;
 
@@ -69,6 +70,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         metrics: observers.metrics.clone(),
         caught_up: (0..threads).map(|_| AtomicBool::new(false)).collect(),
         live: observers.live.clone(),
+        holders: queries::Holders::default(),
     });
     let handles = (0..threads)
         .map(|t| {
@@ -90,8 +92,9 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         let ready = shared.caught_up.iter().any(|c| c.load(Ordering::Relaxed));
         observers.health.set_ready(ready);
         if let Some(inbox) = &observers.queries {
-            // Member and group queries need routing to the task's owner: not yet.
-            inbox.refuse_spread(64);
+            inbox.serve_with(64, |query| {
+                queries::answer(&shared.config, &shared.layout, &shared.holders, query)
+            });
         }
         std::thread::sleep(WATCH_EVERY);
     }

@@ -289,6 +289,10 @@ pub struct GroupTask {
 }
 
 impl GroupTask {
+    pub fn stage(&self) -> &GroupStage {
+        &self.stage
+    }
+
     pub fn new(config: &Settings, layout: &Layout, target: i64) -> GroupTask {
         GroupTask {
             stage: GroupStage::new(config, layout.sources),

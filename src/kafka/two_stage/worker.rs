@@ -32,6 +32,7 @@ use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
 use super::layout::Layout;
+use super::queries::Holders;
 use super::tasks::{parse_seq_metadata, seq_metadata, GroupTask, MemberTask};
 use crate::alerts_feed::{AlertFeed, PendingAlert};
 use crate::clock::wall_clock;
@@ -66,6 +67,8 @@ pub struct Shared {
     pub caught_up: Vec<AtomicBool>,
     /// The tutor page's live feed: this instance's tutor alerts, once committed.
     pub live: Option<Arc<AlertFeed>>,
+    /// Every worker's tasks, for queries.
+    pub holders: Holders,
 }
 
 /// Consumer settings the two stages rest on: offsets only in transactions, transactional
@@ -129,8 +132,15 @@ impl ProducerContext for WorkerProducerCtx {
     }
 }
 
-struct WorkerCtx {
+pub(super) struct WorkerCtx {
     state: Mutex<State>,
+}
+
+impl WorkerCtx {
+    /// The worker's state, for a query: the worker takes this lock per record.
+    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        lock(&self.state)
+    }
 }
 
 impl ClientContext for WorkerCtx {}
@@ -154,7 +164,7 @@ impl ConsumerContext for WorkerCtx {
     }
 }
 
-struct State {
+pub(super) struct State {
     shared: Arc<Shared>,
     thread: usize,
     producer: BaseProducer<WorkerProducerCtx>,
@@ -218,6 +228,7 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
             state: Mutex::new(state),
         })
         .context("creating the Kafka consumer")?;
+    shared.holders.register(consumer.context().clone());
     let mut topics: Vec<&str> = k.inputs.iter().map(|i| i.topic.as_str()).collect();
     topics.push(&shared.layout.contributions);
     consumer
@@ -284,11 +295,33 @@ pub fn run(shared: Arc<Shared>, thread: usize, shutdown: Shutdown) -> anyhow::Re
     let stats = std::mem::take(&mut state.stats);
     drop(state);
     consumer.unsubscribe();
+    {
+        // Queries must not be answered from tasks this worker no longer runs.
+        let mut state = lock(&consumer.context().state);
+        state.members.clear();
+        state.groups.clear();
+    }
     shared.caught_up[thread].store(false, Ordering::Relaxed);
     result.map(|()| stats)
 }
 
 impl State {
+    pub(super) fn member_task(&self, partition: u32) -> Option<&MemberTask> {
+        self.members.get(&partition)
+    }
+
+    pub(super) fn group_task(&self, partition: u32) -> Option<&GroupTask> {
+        self.groups.get(&partition)
+    }
+
+    pub(super) fn member_tasks(&self) -> impl Iterator<Item = &MemberTask> {
+        self.members.values()
+    }
+
+    pub(super) fn group_tasks(&self) -> impl Iterator<Item = &GroupTask> {
+        self.groups.values()
+    }
+
     fn fail(&mut self, e: anyhow::Error) {
         error!(thread = self.thread, error = %format!("{e:#}"), "worker failing");
         if self.fatal.is_none() {

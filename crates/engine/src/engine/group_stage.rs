@@ -327,6 +327,33 @@ impl GroupStage {
         self.tutors.get(tutor as usize)
     }
 
+    pub fn tutor_index(&self, id: &TutorId) -> Option<u32> {
+        self.tutor_index.get(id).copied()
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// The instant the groups' figures are as of: every source's changes up to it are
+    /// applied (a source's next pending unit, or else its watermark, is not below it).
+    /// With every unit released it is the lowest watermark of the sources, as a single
+    /// engine's figures are as of its watermark.
+    pub fn as_of(&self) -> EventTime {
+        self.sources
+            .iter()
+            .filter(|s| !s.finished || !s.pending.is_empty())
+            .map(|s| s.pending.front().map_or(s.bound, |u| u.watermark))
+            .min()
+            .unwrap_or_else(|| {
+                self.sources
+                    .iter()
+                    .map(|s| s.bound)
+                    .max()
+                    .unwrap_or(EventTime::MIN)
+            })
+    }
+
     /// The group warnings counted, by kind.
     pub fn stats(&self) -> &EngineStats {
         &self.stats
