@@ -334,6 +334,12 @@ pub struct HttpConfig {
     /// the browser reconnects at once and resumes where it was (`Last-Event-ID`). Bounds
     /// how long a connection outlives a rotated token and lets proxies rebalance.
     pub alerts_stream_lifetime: Span,
+    /// The URL other instances reach this one's HTTP server at (`http://host:port`):
+    /// under two stages they forward a member's or group's query to the instance running
+    /// its task. Absent: `http://` and the bound address, unless that is a wildcard
+    /// (`0.0.0.0`), which no peer can reach: then queries are not forwarded here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub advertised_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -347,6 +353,7 @@ impl Default for HttpConfig {
             at_risk_limit: 50,
             tutor_directory: None,
             alerts_stream_lifetime: Span::minutes(10),
+            advertised_url: None,
         }
     }
 }

@@ -64,6 +64,7 @@ pub fn observers(
             health,
             queries: None,
             live: None,
+            http_url: None,
         };
         return Ok((None, observers));
     }
@@ -76,15 +77,22 @@ pub fn observers(
         client,
         feed.clone(),
     )?;
+    let address = server.local_addr()?;
     info!(
-        address = %server.local_addr()?,
+        address = %address,
         "http: serving /metrics, /healthz, /readyz, /v1 and /tutors"
     );
+    let http_url = match &config.http.advertised_url {
+        Some(url) => Some(url.trim_end_matches('/').to_owned()),
+        None if address.ip().is_unspecified() => None,
+        None => Some(format!("http://{address}")),
+    };
     let observers = Observers {
         metrics,
         health,
         queries: Some(inbox),
         live: Some(feed),
+        http_url,
     };
     Ok((Some(server), observers))
 }

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::extract::{Path, Query as UrlQuery, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -55,6 +55,8 @@ struct AppState {
     feed: Arc<AlertFeed>,
     zones: Arc<TutorZones>,
     stream_lifetime: Duration,
+    /// Forwards queries to the instance running their task (two stages).
+    peers: reqwest::Client,
 }
 
 /// A bound, not yet serving, HTTP server. Binding happens at start so that a port in use
@@ -85,17 +87,23 @@ pub fn bind(
         Duration::from_millis(u64::try_from(span.as_millis()).unwrap_or(default))
     };
     let token = config.token.as_deref().filter(|t| !t.is_empty());
+    let query_timeout = millis(config.query_timeout, 5_000);
+    let peers = reqwest::Client::builder()
+        .timeout(query_timeout)
+        .build()
+        .context("building the HTTP client that forwards queries")?;
     let state = AppState {
         metrics,
         health,
         queries,
         token: token.map(Arc::from),
         live_key: token.and_then(live_key).map(Arc::from),
-        query_timeout: millis(config.query_timeout, 5_000),
+        query_timeout,
         at_risk_limit: config.at_risk_limit,
         feed,
         zones: Arc::new(zones),
         stream_lifetime: millis(config.alerts_stream_lifetime, 600_000),
+        peers,
     };
     Ok(Server {
         listener,
@@ -264,33 +272,105 @@ async fn ask(state: &AppState, query: Query) -> Result<Answer, Response> {
         .queries
         .ask(query, state.query_timeout)
         .await
-        .map_err(|e| {
-            let status = match e {
-                QueryError::Busy
-                | QueryError::Timeout
-                | QueryError::Unavailable
-                | QueryError::Standby
-                | QueryError::Elsewhere
-                | QueryError::Rebuilding => StatusCode::SERVICE_UNAVAILABLE,
-            };
-            error(status, e.to_string())
-        })
+        .map_err(refusal)
+}
+
+fn refusal(e: QueryError) -> Response {
+    let status = match e {
+        QueryError::Busy
+        | QueryError::Timeout
+        | QueryError::Unavailable
+        | QueryError::Standby
+        | QueryError::Elsewhere(_)
+        | QueryError::Rebuilding => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, e.to_string())
+}
+
+/// Marks a query one instance forwarded to another (two stages): the receiver answers from
+/// its own tasks and never forwards it again, so two instances with stale directories
+/// cannot pass a query back and forth.
+const FORWARDED: &str = "x-churnwatch-forwarded";
+
+/// [`ask`], and where the answer is that another instance runs the key's task, that
+/// instance's answer to `path`.
+async fn ask_or_forward(
+    state: &AppState,
+    query: Query,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Answer, Response> {
+    match state.queries.ask(query, state.query_timeout).await {
+        Err(QueryError::Elsewhere(Some(owner))) if !headers.contains_key(FORWARDED) => {
+            Err(forward(state, &owner, path, headers).await)
+        }
+        answer => answer.map_err(refusal),
+    }
+}
+
+/// The owner's reply to `path`, status and body as it gave them.
+async fn forward(state: &AppState, owner: &str, path: &str, headers: &HeaderMap) -> Response {
+    let url = format!("{owner}{path}");
+    let mut request = state.peers.get(&url).header(FORWARDED, "1");
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        request = request.header(header::AUTHORIZATION, auth.as_bytes());
+    }
+    let reply = match request.send().await {
+        Ok(reply) => reply,
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the instance running this task ({owner}) did not answer: {e}"),
+            )
+        }
+    };
+    let status = StatusCode::from_u16(reply.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    match reply.bytes().await {
+        Ok(body) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("reading the answer of {owner}: {e}"),
+        ),
+    }
+}
+
+/// An id as one path segment.
+fn segment(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn not_found(what: &str, id: &str) -> Response {
     error(StatusCode::NOT_FOUND, format!("{what} `{id}` is not known"))
 }
 
-async fn member(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match ask(&state, Query::Member(MemberId::new(&id))).await {
+async fn member(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v1/members/{}", segment(&id));
+    match ask_or_forward(&state, Query::Member(MemberId::new(&id)), &path, &headers).await {
         Ok(Answer::Member(Some(view))) => Json(view).into_response(),
         Ok(_) => not_found("member", &id),
         Err(response) => response,
     }
 }
 
-async fn group(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match ask(&state, Query::Group(GroupId::new(&id))).await {
+async fn group(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/v1/groups/{}", segment(&id));
+    match ask_or_forward(&state, Query::Group(GroupId::new(&id)), &path, &headers).await {
         Ok(Answer::Group(Some(view))) => Json(view).into_response(),
         Ok(_) => not_found("group", &id),
         Err(response) => response,

@@ -70,6 +70,9 @@ pub struct Observers {
     pub queries: Option<QueryInbox>,
     /// The live tutor alerts the HTTP server streams; `None` when it is off.
     pub live: Option<Arc<AlertFeed>>,
+    /// Where other instances reach the HTTP server; `None` when it is off or bound to a
+    /// wildcard address without `http.advertised_url`.
+    pub http_url: Option<String>,
 }
 
 impl Default for Observers {
@@ -79,6 +82,7 @@ impl Default for Observers {
             health: Health::default(),
             queries: None,
             live: None,
+            http_url: None,
         }
     }
 }
@@ -406,6 +410,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         health,
         queries,
         live,
+        ..
     } = observers;
     let mode = match k.time_mode {
         KafkaTimeMode::Live => TimeMode::Live,

@@ -38,8 +38,8 @@ pub enum Answer {
     /// This instance stands by: another one of its consumer group holds the state.
     Standby,
     /// Two stages: the task holding the key runs on another instance (or, for a tutor,
-    /// some task does), and queries are not forwarded yet.
-    Elsewhere,
+    /// some task does); where that instance is reached, when known.
+    Elsewhere(Option<String>),
     /// Two stages: the task holding the key is rebuilding its state.
     Rebuilding,
 }
@@ -54,12 +54,14 @@ pub enum QueryError {
     Timeout,
     #[error("standing by: another instance of the consumer group holds the input and the state")]
     Standby,
+    /// With the owner's URL when the directory names one: the HTTP edge forwards there.
     #[error(
-        "held by another instance: under kafka.topology = \"two_stage\" this instance answers \
-         for the tasks it runs (a tutor only when it runs them all), and queries are not \
-         forwarded to the other instances yet"
+        "held by another instance: under kafka.topology = \"two_stage\" an instance answers \
+         for the tasks it runs and forwards a member's or group's query to the instance \
+         running its task when the directory names one (a tutor's board only where every \
+         task runs: gathering it from every instance is not built yet)"
     )]
-    Elsewhere,
+    Elsewhere(Option<String>),
     #[error("the task holding this state is rebuilding it from Kafka; ask again shortly")]
     Rebuilding,
 }
@@ -101,7 +103,7 @@ impl QueryClient {
             })?;
         match tokio::time::timeout(timeout, answer).await {
             Ok(Ok(Answer::Standby)) => Err(QueryError::Standby),
-            Ok(Ok(Answer::Elsewhere)) => Err(QueryError::Elsewhere),
+            Ok(Ok(Answer::Elsewhere(owner))) => Err(QueryError::Elsewhere(owner)),
             Ok(Ok(Answer::Rebuilding)) => Err(QueryError::Rebuilding),
             Ok(Ok(answer)) => Ok(answer),
             // The inbox was dropped with the query in it: the engine thread ended.

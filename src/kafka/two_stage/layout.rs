@@ -25,6 +25,8 @@ pub struct Layout {
     /// Group-stage tasks: task q reads partition q of the contributions topic.
     pub group_partitions: u32,
     pub contributions: String,
+    /// Which instance runs which task ([`super::directory`]).
+    pub directory: String,
 }
 
 /// Reads the inputs' partition counts (refusing unequal ones), and creates the
@@ -91,7 +93,8 @@ pub fn prepare(k: &KafkaConfig) -> anyhow::Result<Layout> {
                  are placed by that count, so it cannot change under a running deployment"
             ),
             None if !created => {
-                create(&admin, &contributions, group_partitions)?;
+                let kept = [("retention.ms", "-1"), ("cleanup.policy", "delete")];
+                create(&admin, &contributions, group_partitions, &kept)?;
                 created = true;
             }
             None if Instant::now() > deadline => bail!(
@@ -101,10 +104,16 @@ pub fn prepare(k: &KafkaConfig) -> anyhow::Result<Layout> {
             _ => std::thread::sleep(Duration::from_millis(100)),
         }
     }
+    let directory = format!("{}.directory", k.group_id);
+    if count(&directory)?.is_none() {
+        // One record per instance, the latest kept: a compacted topic of one partition.
+        create(&admin, &directory, 1, &[("cleanup.policy", "compact")])?;
+    }
     Ok(Layout {
         sources,
         group_partitions,
         contributions,
+        directory,
     })
 }
 
@@ -112,20 +121,22 @@ fn create(
     admin: &AdminClient<DefaultClientContext>,
     topic: &str,
     partitions: u32,
+    settings: &[(&str, &str)],
 ) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("a runtime for the admin client")?;
-    let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(-1))
-        .set("retention.ms", "-1")
-        .set("cleanup.policy", "delete");
+    let mut new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(-1));
+    for (key, value) in settings {
+        new = new.set(key, value);
+    }
     let results = runtime
         .block_on(admin.create_topics([&new], &AdminOptions::new()))
-        .context("creating the contributions topic")?;
+        .with_context(|| format!("creating topic {topic}"))?;
     for r in results {
         match r {
-            Ok(_) => info!(topic, partitions, "created the contributions topic"),
+            Ok(_) => info!(topic, partitions, "created a two-stage topic"),
             // Another instance starting at the same time created it.
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((topic, code)) => bail!("creating topic {topic}: {code}"),

@@ -7,6 +7,7 @@
 //! member of the consumer group; the group's own assignment spreads them over every
 //! thread of every instance, and Kafka transactions make both stages exactly once.
 
+mod directory;
 mod layout;
 mod queries;
 mod tasks;
@@ -70,7 +71,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         metrics: observers.metrics.clone(),
         caught_up: (0..threads).map(|_| AtomicBool::new(false)).collect(),
         live: observers.live.clone(),
-        holders: queries::Holders::default(),
+        holders: worker::Holders::default(),
     });
     let handles = (0..threads)
         .map(|t| {
@@ -88,15 +89,42 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
                 .context("starting a worker thread")
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut directory = match (&observers.queries, &observers.http_url) {
+        (Some(_), Some(url)) => Some(directory::Directory::open(
+            k,
+            &shared.layout.directory,
+            instance_key(k),
+            url.clone(),
+        )?),
+        (Some(_), None) => {
+            info!(
+                "http is bound to a wildcard address and http.advertised_url is not set: \
+                 other instances do not forward queries here"
+            );
+            None
+        }
+        (None, _) => None,
+    };
     while !handles.iter().all(|h| h.is_finished()) {
         let ready = shared.caught_up.iter().any(|c| c.load(Ordering::Relaxed));
         observers.health.set_ready(ready);
+        if let Some(directory) = &mut directory {
+            let (members, groups) = shared.holders.tasks();
+            directory.claim(members, groups);
+            directory.refresh();
+        }
         if let Some(inbox) = &observers.queries {
             inbox.serve_with(64, |query| {
-                queries::answer(&shared.config, &shared.layout, &shared.holders, query)
+                queries::answer(&shared, directory.as_ref(), query)
             });
         }
         std::thread::sleep(WATCH_EVERY);
+    }
+    if let Some(directory) = &mut directory {
+        // Claims nothing any more: asked meanwhile, the others answer 503, not a stale
+        // forward.
+        directory.claim(Vec::new(), Vec::new());
+        directory.flush();
     }
     observers.health.set_ready(false);
     let mut total = RunStats::default();
@@ -117,5 +145,19 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     match failure {
         Some(e) => Err(e),
         None => Ok(total),
+    }
+}
+
+/// This instance's key in the directory: its `kafka.instance_id`, or one unique to the
+/// running process.
+fn instance_key(k: &crate::config::KafkaConfig) -> String {
+    if k.instance_id.is_empty() {
+        format!(
+            "{}-{}",
+            crate::kafka::clients::host_name(),
+            std::process::id()
+        )
+    } else {
+        k.instance_id.clone()
     }
 }

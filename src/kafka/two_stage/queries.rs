@@ -4,62 +4,54 @@
 //! tasks are read under its state's lock, which the worker takes per record: a query
 //! waits at most for one record, and the workers never wait on each other.
 //!
-//! A key whose task runs on another instance is answered [`Answer::Elsewhere`], and a
-//! tutor's board only where every task runs here: forwarding to the owner and gathering
-//! from every instance are not built yet.
+//! A key whose task runs on another instance is answered [`Answer::Elsewhere`] with the
+//! owner's address from the [`Directory`], for the HTTP edge to forward the request to;
+//! a tutor's board only where every task runs here (gathering it from every instance is
+//! not built yet).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use super::directory::{Directory, Task};
 use super::layout::Layout;
-use super::worker::WorkerCtx;
+use super::worker::{Shared, WorkerCtx};
 use crate::config::Config;
 use crate::engine::group_partition;
-use crate::kafka::emitter::lock;
 use crate::model::{GroupId, MemberId, TutorId};
 use crate::query::views::{self, TutorPart};
 use crate::query::{Answer, Query};
-
-/// Each worker's state, once its consumer exists.
-#[derive(Default)]
-pub struct Holders {
-    workers: Mutex<Vec<Arc<WorkerCtx>>>,
-}
-
-impl Holders {
-    pub fn register(&self, worker: Arc<WorkerCtx>) {
-        lock(&self.workers).push(worker);
-    }
-
-    fn workers(&self) -> Vec<Arc<WorkerCtx>> {
-        lock(&self.workers).clone()
-    }
-}
 
 /// What a task looked up for a query says.
 enum Found<T> {
     Here(T),
     Rebuilding,
-    Elsewhere,
+    /// Not here; the task, if there is one to look up.
+    Elsewhere(Option<Task>),
 }
 
 impl<T> Found<T> {
-    fn answer(self, wrap: impl FnOnce(T) -> Answer) -> Answer {
+    fn answer(self, directory: Option<&Directory>, wrap: impl FnOnce(T) -> Answer) -> Answer {
         match self {
             Found::Here(t) => wrap(t),
             Found::Rebuilding => Answer::Rebuilding,
-            Found::Elsewhere => Answer::Elsewhere,
+            Found::Elsewhere(task) => Answer::Elsewhere(
+                task.zip(directory)
+                    .and_then(|(task, d)| d.owner(task))
+                    .map(str::to_owned),
+            ),
         }
     }
 }
 
-pub fn answer(config: &Config, layout: &Layout, holders: &Holders, query: &Query) -> Answer {
-    let workers = holders.workers();
+pub fn answer(shared: &Shared, directory: Option<&Directory>, query: &Query) -> Answer {
+    let workers = shared.holders.workers();
+    let layout = &shared.layout;
     match query {
-        Query::Member(id) => member(config, layout, &workers, id).answer(Answer::Member),
-        Query::Group(id) => group(layout, &workers, id).answer(Answer::Group),
-        Query::Tutor { id, limit } => {
-            tutor(layout, &workers, id, *limit).answer(|part| Answer::Tutor(part.into_board(id)))
+        Query::Member(id) => {
+            member(&shared.config, layout, &workers, id).answer(directory, Answer::Member)
         }
+        Query::Group(id) => group(layout, &workers, id).answer(directory, Answer::Group),
+        Query::Tutor { id, limit } => tutor(layout, &workers, id, *limit)
+            .answer(directory, |part| Answer::Tutor(part.into_board(id))),
     }
 }
 
@@ -86,7 +78,7 @@ fn member(
             return Found::Here(views::member(task.engine(), id));
         }
     }
-    Found::Elsewhere
+    Found::Elsewhere(Some(Task::Member(p)))
 }
 
 fn group(
@@ -104,7 +96,7 @@ fn group(
             return Found::Here(views::group(task.stage(), id));
         }
     }
-    Found::Elsewhere
+    Found::Elsewhere(Some(Task::Group(q)))
 }
 
 /// Her board from every task, when every task runs here and is rebuilt.
@@ -130,7 +122,7 @@ fn tutor(
         }
     }
     if members < layout.sources || groups < layout.group_partitions {
-        Found::Elsewhere
+        Found::Elsewhere(None)
     } else if rebuilding {
         Found::Rebuilding
     } else {

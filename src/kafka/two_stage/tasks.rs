@@ -153,6 +153,10 @@ impl MemberTask {
         &self.engine
     }
 
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
     /// What a snapshot of the task holds: each input partition's next offset, which
     /// right after a commit is the committed one.
     pub fn snapshot_offsets(&self) -> Vec<PartitionOffset> {
@@ -340,6 +344,7 @@ mod tests {
             sources: 4,
             group_partitions: 2,
             contributions: "c".to_owned(),
+            directory: "d".to_owned(),
         }
     }
 

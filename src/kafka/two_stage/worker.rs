@@ -32,7 +32,6 @@ use rdkafka::{ClientConfig, ClientContext, Offset, TopicPartitionList};
 use tracing::{debug, error, info, warn};
 
 use super::layout::Layout;
-use super::queries::Holders;
 use super::tasks::{parse_seq_metadata, seq_metadata, GroupTask, MemberTask};
 use crate::alerts_feed::{AlertFeed, PendingAlert};
 use crate::clock::wall_clock;
@@ -69,6 +68,33 @@ pub struct Shared {
     pub live: Option<Arc<AlertFeed>>,
     /// Every worker's tasks, for queries.
     pub holders: Holders,
+}
+
+/// Each worker's state, once its consumer exists.
+#[derive(Default)]
+pub struct Holders {
+    workers: Mutex<Vec<Arc<WorkerCtx>>>,
+}
+
+impl Holders {
+    pub fn register(&self, worker: Arc<WorkerCtx>) {
+        lock(&self.workers).push(worker);
+    }
+
+    pub(super) fn workers(&self) -> Vec<Arc<WorkerCtx>> {
+        lock(&self.workers).clone()
+    }
+
+    /// The member-stage and group-stage tasks the workers run now.
+    pub fn tasks(&self) -> (Vec<u32>, Vec<u32>) {
+        let (mut members, mut groups) = (Vec::new(), Vec::new());
+        for worker in self.workers() {
+            let state = worker.state();
+            members.extend(state.member_tasks().map(|t| t.partition()));
+            groups.extend(state.group_partitions());
+        }
+        (members, groups)
+    }
 }
 
 /// Consumer settings the two stages rest on: offsets only in transactions, transactional
@@ -320,6 +346,10 @@ impl State {
 
     pub(super) fn group_tasks(&self) -> impl Iterator<Item = &GroupTask> {
         self.groups.values()
+    }
+
+    pub(super) fn group_partitions(&self) -> impl Iterator<Item = u32> + '_ {
+        self.groups.keys().copied()
     }
 
     fn fail(&mut self, e: anyhow::Error) {
