@@ -162,8 +162,8 @@ fn ids_before(messages: &[OwnedMessage], cutoff: EventTime) -> Vec<String> {
 
 /// A member's or group's query is answered on every instance with the answer of the one
 /// running its task (the others forward it there); asked with the forwarding mark, only
-/// the owner answers and the others say another instance holds it. A tutor's board, which
-/// needs every task, is refused by each (gathering it is not built yet).
+/// the owner answers and the others say another instance holds it. A tutor's board is
+/// gathered from every instance.
 fn queries_are_answered_where_their_task_runs(instances: &mut [&mut Churnwatch], lines: &[String]) {
     let bases: Vec<String> = instances
         .iter_mut()
@@ -171,15 +171,28 @@ fn queries_are_answered_where_their_task_runs(instances: &mut [&mut Churnwatch],
         .collect();
     let mut members = BTreeSet::new();
     let mut groups = BTreeSet::new();
-    let mut tutor = None;
+    // The tutor each group's latest profile names, and so the busiest tutor.
+    let mut tutor_of = std::collections::BTreeMap::new();
     for l in lines {
         let v: serde_json::Value = serde_json::from_str(l).expect("JSON events");
         if v["type"] == "member" {
+            let group = v["group_id"].as_str().unwrap_or_default().to_owned();
             members.insert(v["member_id"].as_str().unwrap_or_default().to_owned());
-            groups.insert(v["group_id"].as_str().unwrap_or_default().to_owned());
-            tutor.get_or_insert_with(|| v["tutor_id"].as_str().unwrap_or_default().to_owned());
+            tutor_of.insert(
+                group.clone(),
+                v["tutor_id"].as_str().unwrap_or_default().to_owned(),
+            );
+            groups.insert(group);
         }
     }
+    let mut groups_of = std::collections::BTreeMap::new();
+    for t in tutor_of.values() {
+        *groups_of.entry(t.clone()).or_insert(0) += 1;
+    }
+    let tutor = groups_of
+        .into_iter()
+        .max_by_key(|(_, n)| *n)
+        .map(|(t, _)| t);
     let paths = members
         .iter()
         .take(12)
@@ -214,9 +227,46 @@ fn queries_are_answered_where_their_task_runs(instances: &mut [&mut Churnwatch],
             (elsewhere == bases.len() - 1 && everywhere).then_some(())
         });
     }
+    // A tutor's board is gathered from every instance's share: the same on each, and
+    // whole (her groups live on several group tasks, her members on several member tasks).
     let tutor = tutor.expect("the workload has profiles");
+    let path = format!("/v1/tutors/{tutor}/at-risk?limit=1000");
+    let board = http_support::wait_for(&path, Duration::from_secs(60), || {
+        let boards: Vec<http_support::Reply> = bases
+            .iter()
+            .map(|b| http_support::get(&format!("{b}{path}"), None))
+            .collect();
+        let first = &boards[0];
+        (first.status == 200
+            && boards
+                .iter()
+                .all(|r| r.status == 200 && r.body == first.body))
+        .then(|| first.json())
+    });
+    let groups = board["groups"].as_array().map_or(0, Vec::len);
+    let at_risk = board["at_risk"].as_array().map_or(0, Vec::len);
+    assert!(groups >= 2, "her groups from several group tasks: {board}");
+    assert_eq!(
+        Some(at_risk as u64),
+        board["at_risk_total"].as_u64(),
+        "every member at risk is listed under the limit: {board}"
+    );
+    let group_tasks: BTreeSet<u32> = board["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["group_id"].as_str())
+        .map(group_partition)
+        .collect();
+    assert!(
+        group_tasks.len() >= 2,
+        "groups on several tasks: {group_tasks:?}"
+    );
+    // Asked with the forwarding mark, an instance answers for its own tasks only, and
+    // none runs them all.
     for b in &bases {
-        let reply = http_support::get(&format!("{b}/v1/tutors/{tutor}/at-risk"), None);
+        let reply =
+            http_support::get_with(&format!("{b}{path}"), &[("x-churnwatch-forwarded", "1")]);
         assert_eq!(reply.status, 503, "{}", reply.body);
         assert!(reply.body.contains("another instance"), "{}", reply.body);
     }

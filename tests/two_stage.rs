@@ -375,13 +375,25 @@ fn queries(two: &Partitioned) -> Vec<String> {
         let board = two
             .engines()
             .iter()
-            .fold(views::tutor_groups(two.stage(), &id), |part, engine| {
-                part.merge(views::tutor_members(engine, &id, limit), limit)
-            })
+            .fold(
+                over_the_wire(views::tutor_groups(two.stage(), &id)),
+                |part, engine| {
+                    part.merge(
+                        over_the_wire(views::tutor_members(engine, &id, limit)),
+                        limit,
+                    )
+                },
+            )
             .into_board(&id);
         answers.push(format!("{board:?}"));
     }
     answers
+}
+
+/// A part as another instance receives it.
+fn over_the_wire(part: views::TutorPart) -> views::TutorPart {
+    let json = serde_json::to_vec(&part).expect("a part serialises");
+    serde_json::from_slice(&json).expect("a part reads back")
 }
 
 fn queries_of_single(engine: &Engine) -> Vec<String> {

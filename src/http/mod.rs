@@ -128,6 +128,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/members/{id}", get(member))
         .route("/v1/groups/{id}", get(group))
         .route("/v1/tutors/{id}/at-risk", get(at_risk))
+        .route("/v1/internal/tutors/{id}/share", get(tutor_share))
         .route("/tutors/{id}", get(tutor_page))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let live = Router::new()
@@ -386,17 +387,117 @@ async fn tutor_board(
     state: &AppState,
     id: &str,
     limit: Option<usize>,
+    headers: &HeaderMap,
 ) -> Result<crate::query::TutorBoard, Response> {
     let limit = limit
         .unwrap_or(state.at_risk_limit)
         .clamp(1, MAX_AT_RISK_LIMIT);
+    let tutor = TutorId::new(id);
     let query = Query::Tutor {
-        id: TutorId::new(id),
+        id: tutor.clone(),
         limit,
     };
-    match ask(state, query).await? {
-        Answer::Tutor(Some(board)) => Ok(board),
-        _ => Err(not_found("tutor", id)),
+    let board = match state.queries.ask(query, state.query_timeout).await {
+        Ok(Answer::Tutor(board)) => board,
+        Ok(_) => None,
+        // Two stages with tasks on other instances: her board is theirs and ours.
+        Err(QueryError::Elsewhere(_)) if !headers.contains_key(FORWARDED) => {
+            gather_board(state, &tutor, limit, headers).await?
+        }
+        Err(e) => return Err(refusal(e)),
+    };
+    board.ok_or_else(|| not_found("tutor", id))
+}
+
+/// Her board from this instance's share and every peer's.
+async fn gather_board(
+    state: &AppState,
+    tutor: &TutorId,
+    limit: usize,
+    headers: &HeaderMap,
+) -> Result<Option<crate::query::TutorBoard>, Response> {
+    let own = match ask(
+        state,
+        Query::TutorShare {
+            id: tutor.clone(),
+            limit,
+        },
+    )
+    .await?
+    {
+        Answer::TutorShare(share) => *share,
+        _ => {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no share of the board here".to_owned(),
+            ))
+        }
+    };
+    let path = format!(
+        "/v1/internal/tutors/{}/share?limit={limit}",
+        segment(tutor.as_str())
+    );
+    let mut shares = Vec::with_capacity(own.peers.len() + 1);
+    for peer in &own.peers {
+        let reply = forward(state, peer, &path, headers).await;
+        if !reply.status().is_success() {
+            return Err(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "gathering the tutor's board: {peer} answered {}",
+                    reply.status()
+                ),
+            ));
+        }
+        let body = axum::body::to_bytes(reply.into_body(), MAX_SHARE_BYTES)
+            .await
+            .map_err(|e| {
+                error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("reading {peer}'s share: {e}"),
+                )
+            })?;
+        let share = serde_json::from_slice(&body).map_err(|e| {
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("{peer}'s share: {e}"),
+            )
+        })?;
+        shares.push(share);
+    }
+    shares.push(own);
+    crate::query::share::board(shares, tutor, limit)
+        .map_err(|why| error(StatusCode::SERVICE_UNAVAILABLE, why))
+}
+
+/// A peer's share of a board: at most `MAX_AT_RISK_LIMIT` members and her groups.
+const MAX_SHARE_BYTES: usize = 16 << 20;
+
+/// What this instance holds of a tutor's board, for the instance gathering it.
+async fn tutor_share(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    UrlQuery(limit): UrlQuery<Limit>,
+) -> Response {
+    let limit = limit
+        .limit
+        .unwrap_or(state.at_risk_limit)
+        .clamp(1, MAX_AT_RISK_LIMIT);
+    match ask(
+        &state,
+        Query::TutorShare {
+            id: TutorId::new(&id),
+            limit,
+        },
+    )
+    .await
+    {
+        Ok(Answer::TutorShare(share)) => Json(share).into_response(),
+        Ok(_) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no share of the board here".to_owned(),
+        ),
+        Err(response) => response,
     }
 }
 
@@ -404,8 +505,9 @@ async fn at_risk(
     State(state): State<AppState>,
     Path(id): Path<String>,
     UrlQuery(limit): UrlQuery<Limit>,
+    headers: HeaderMap,
 ) -> Response {
-    match tutor_board(&state, &id, limit.limit).await {
+    match tutor_board(&state, &id, limit.limit, &headers).await {
         Ok(board) => Json(board).into_response(),
         Err(response) => response,
     }
@@ -415,8 +517,9 @@ async fn tutor_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
     UrlQuery(limit): UrlQuery<Limit>,
+    headers: HeaderMap,
 ) -> Response {
-    let board = match tutor_board(&state, &id, limit.limit).await {
+    let board = match tutor_board(&state, &id, limit.limit, &headers).await {
         Ok(board) => board,
         Err(response) => return response,
     };

@@ -8,6 +8,7 @@
 //! spends microseconds per query and never blocks on a reader. A full channel is
 //! refused at once (the caller answers 503) rather than queued without limit.
 
+pub mod share;
 pub mod views;
 
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
+pub use self::share::TutorShare;
 pub use self::views::{AtRiskMember, GroupView, MemberView, TutorBoard};
 use crate::engine::Engine;
 use crate::model::{GroupId, MemberId, TutorId};
@@ -28,6 +30,12 @@ pub enum Query {
         id: TutorId,
         limit: usize,
     },
+    /// What this instance holds of a tutor's board (two stages gather the board from
+    /// every instance's share).
+    TutorShare {
+        id: TutorId,
+        limit: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -35,6 +43,7 @@ pub enum Answer {
     Member(Option<MemberView>),
     Group(Option<GroupView>),
     Tutor(Option<TutorBoard>),
+    TutorShare(Box<TutorShare>),
     /// This instance stands by: another one of its consumer group holds the state.
     Standby,
     /// Two stages: the task holding the key runs on another instance (or, for a tutor,
@@ -72,6 +81,16 @@ pub fn answer(engine: &Engine, query: &Query) -> Answer {
         Query::Member(id) => Answer::Member(views::member(engine, id)),
         Query::Group(id) => Answer::Group(views::group(engine, id)),
         Query::Tutor { id, limit } => Answer::Tutor(views::tutor(engine, id, *limit)),
+        // One engine holds the whole board: one share of one task of each stage.
+        Query::TutorShare { id, limit } => Answer::TutorShare(Box::new(TutorShare {
+            part: views::tutor_groups(engine, id)
+                .merge(views::tutor_members(engine, id, *limit), *limit),
+            member_tasks: vec![0],
+            group_tasks: vec![0],
+            sources: 1,
+            group_partitions: 1,
+            peers: Vec::new(),
+        })),
     }
 }
 

@@ -5,7 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
 
 use crate::engine::benchmark::tenure_month;
 use crate::engine::churn_model::ChurnFigures;
@@ -85,7 +87,11 @@ pub struct TicketView {
     pub overdue: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A name from a fixed set (a grade, a segment, a category): borrowed where the view is
+/// made, owned where it was read back from another instance (two stages).
+pub type Name = Cow<'static, str>;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GroupView {
     pub group_id: String,
     pub tutor_id: Option<String>,
@@ -97,15 +103,15 @@ pub struct GroupView {
     /// Percent of counted members active, and the benchmark, in percent.
     pub activity: serde_json::Number,
     pub benchmark: serde_json::Number,
-    pub activity_grade: &'static str,
-    pub output_grade: &'static str,
+    pub activity_grade: Name,
+    pub output_grade: Name,
     pub output_per_active: String,
     pub output_target: String,
     /// Active members short of the benchmark (0 when at or above it).
     pub members_needed: u32,
     /// 30-day revenue by category, yuan.
-    pub revenue_30d: BTreeMap<&'static str, String>,
-    pub weakest_categories: Vec<&'static str>,
+    pub revenue_30d: BTreeMap<Name, String>,
+    pub weakest_categories: Vec<Name>,
     pub as_of: String,
 }
 
@@ -121,12 +127,12 @@ pub struct TutorBoard {
     pub as_of: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AtRiskMember {
     pub member_id: String,
     pub group_id: Option<String>,
-    pub segment: &'static str,
-    pub stage: &'static str,
+    pub segment: Name,
+    pub stage: Name,
     /// When she fell into her current segment; absent if she is listed for her P(alive)
     /// alone.
     pub fell_at: Option<String>,
@@ -273,19 +279,19 @@ fn group_view(holder: &impl GroupHolder, g: &GroupState) -> GroupView {
         active: g.active,
         activity: percent_number(g.activity_bp()),
         benchmark: percent_number(g.benchmark_bp()),
-        activity_grade: grade_name(g.activity_grade),
-        output_grade: grade_name(g.output_grade),
+        activity_grade: grade_name(g.activity_grade).into(),
+        output_grade: grade_name(g.output_grade).into(),
         output_per_active: g.output_per_active().to_string(),
         output_target: config.output_target.to_string(),
         members_needed: g.members_needed(),
         revenue_30d: Category::ALL
             .iter()
-            .map(|c| (c.name(), g.revenue[c.index()].to_string()))
+            .map(|c| (c.name().into(), g.revenue[c.index()].to_string()))
             .collect(),
         weakest_categories: g
             .weakest_categories(config)
             .iter()
-            .map(|c| c.name())
+            .map(|c| c.name().into())
             .collect(),
         as_of: holder.as_of().to_rfc3339(),
     }
@@ -294,14 +300,45 @@ fn group_view(holder: &impl GroupHolder, g: &GroupState) -> GroupView {
 /// How urgent an at-risk member is; the smaller, the sooner on the board. With the churn
 /// model on, the lowest P(alive) first; then important segments, then the most recent
 /// fall, then the id (so the order is total and stable).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Urgency {
     /// `u32::MAX` where the model is off or she has no order (last).
     p_alive_ppm: u32,
     important: bool,
     /// `EventTime::MIN` if her latest change was not a fall.
+    #[serde(with = "millis")]
     fell: EventTime,
     id: String,
+}
+
+/// Event time as epoch milliseconds, between instances.
+mod millis {
+    use super::EventTime;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &EventTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(t.as_millis())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<EventTime, D::Error> {
+        i64::deserialize(d).map(EventTime)
+    }
+
+    pub mod option {
+        use super::EventTime;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(t: &Option<EventTime>, s: S) -> Result<S::Ok, S::Error> {
+            match t {
+                Some(t) => s.serialize_some(&t.as_millis()),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<EventTime>, D::Error> {
+            Option::<i64>::deserialize(d).map(|t| t.map(EventTime))
+        }
+    }
 }
 
 impl Ord for Urgency {
@@ -324,7 +361,7 @@ impl PartialOrd for Urgency {
 /// urgent members at risk there, cut at the board's limit. The parts of every holder
 /// merge into the board of their union: the first `limit` of all are among the first
 /// `limit` of some part.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TutorPart {
     /// Some holder had a profile naming the tutor.
     known: bool,
@@ -333,6 +370,7 @@ pub struct TutorPart {
     at_risk: Vec<(Urgency, AtRiskMember)>,
     at_risk_total: usize,
     /// The earliest instant among the parts that know her.
+    #[serde(with = "millis::option")]
     as_of: Option<EventTime>,
 }
 
@@ -426,8 +464,8 @@ pub fn tutor_members(engine: &Engine, id: &TutorId, limit: usize) -> TutorPart {
             let view = AtRiskMember {
                 member_id: m.id().to_owned(),
                 group_id: engine.group_id_of(&m).map(|g| g.as_str().to_owned()),
-                segment: m.segment.name(),
-                stage: m.stage().name(),
+                segment: m.segment.name().into(),
+                stage: m.stage().name().into(),
                 fell_at: m.fell_at().map(EventTime::to_rfc3339),
                 recency_days: rfm.recency.map(|r| r.whole_days()),
                 m30: rfm.m30.to_string(),

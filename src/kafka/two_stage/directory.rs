@@ -171,6 +171,20 @@ impl Directory {
         self.owners.of(task).filter(|url| *url != self.url)
     }
 
+    /// Every other instance some task's latest claim names.
+    pub fn peers(&self) -> Vec<String> {
+        let mut peers: Vec<String> = self
+            .owners
+            .by_task
+            .values()
+            .map(|(_, url)| url.clone())
+            .filter(|url| *url != self.url)
+            .collect();
+        peers.sort_unstable();
+        peers.dedup();
+        peers
+    }
+
     /// Sends what is queued before the instance stops.
     pub fn flush(&self) {
         let _ = self.producer.flush(Duration::from_secs(5));

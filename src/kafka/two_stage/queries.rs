@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::engine::group_partition;
 use crate::model::{GroupId, MemberId, TutorId};
 use crate::query::views::{self, TutorPart};
-use crate::query::{Answer, Query};
+use crate::query::{Answer, Query, TutorShare};
 
 /// What a task looked up for a query says.
 enum Found<T> {
@@ -52,7 +52,45 @@ pub fn answer(shared: &Shared, directory: Option<&Directory>, query: &Query) -> 
         Query::Group(id) => group(layout, &workers, id).answer(directory, Answer::Group),
         Query::Tutor { id, limit } => tutor(layout, &workers, id, *limit)
             .answer(directory, |part| Answer::Tutor(part.into_board(id))),
+        Query::TutorShare { id, limit } => {
+            Answer::TutorShare(Box::new(share(layout, &workers, directory, id, *limit)))
+        }
     }
+}
+
+/// What the tasks running here and rebuilt hold of her board, and whom else to ask.
+fn share(
+    layout: &Layout,
+    workers: &[Arc<WorkerCtx>],
+    directory: Option<&Directory>,
+    id: &TutorId,
+    limit: usize,
+) -> TutorShare {
+    let mut share = TutorShare {
+        sources: layout.sources,
+        group_partitions: layout.group_partitions,
+        peers: directory.map(Directory::peers).unwrap_or_default(),
+        ..TutorShare::default()
+    };
+    for worker in workers {
+        let state = worker.state();
+        // A task still rebuilding is left out, and the board then finds it uncovered.
+        for task in state.member_tasks() {
+            if task.complete() && !task.restoring() {
+                share.member_tasks.push(task.partition());
+                let part = views::tutor_members(task.engine(), id, limit);
+                share.part = std::mem::take(&mut share.part).merge(part, limit);
+            }
+        }
+        for (q, task) in state.group_partitions().zip(state.group_tasks()) {
+            if !task.progress.restoring() {
+                share.group_tasks.push(q);
+                let part = views::tutor_groups(task.stage(), id);
+                share.part = std::mem::take(&mut share.part).merge(part, limit);
+            }
+        }
+    }
+    share
 }
 
 fn member(
