@@ -389,9 +389,7 @@ async fn tutor_board(
     limit: Option<usize>,
     headers: &HeaderMap,
 ) -> Result<crate::query::TutorBoard, Response> {
-    let limit = limit
-        .unwrap_or(state.at_risk_limit)
-        .clamp(1, MAX_AT_RISK_LIMIT);
+    let limit = board_limit(state, limit);
     let tutor = TutorId::new(id);
     let query = Query::Tutor {
         id: tutor.clone(),
@@ -407,6 +405,13 @@ async fn tutor_board(
         Err(e) => return Err(refusal(e)),
     };
     board.ok_or_else(|| not_found("tutor", id))
+}
+
+/// At-risk members a board lists: as asked, within bounds, or the configured default.
+fn board_limit(state: &AppState, asked: Option<usize>) -> usize {
+    asked
+        .unwrap_or(state.at_risk_limit)
+        .clamp(1, MAX_AT_RISK_LIMIT)
 }
 
 /// Her board from this instance's share and every peer's.
@@ -479,10 +484,7 @@ async fn tutor_share(
     Path(id): Path<String>,
     UrlQuery(limit): UrlQuery<Limit>,
 ) -> Response {
-    let limit = limit
-        .limit
-        .unwrap_or(state.at_risk_limit)
-        .clamp(1, MAX_AT_RISK_LIMIT);
+    let limit = board_limit(&state, limit.limit);
     match ask(
         &state,
         Query::TutorShare {
