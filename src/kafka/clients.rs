@@ -29,6 +29,16 @@ const PRODUCER_FIXED: [(&str, &str); 3] = [
     ("message.timeout.ms", "0"),
 ];
 
+/// This instance's name among a two-stage deployment's: `kafka.instance_id`, or one
+/// unique to the running process.
+pub(crate) fn instance_name(k: &KafkaConfig) -> String {
+    if k.instance_id.is_empty() {
+        format!("{}-{}", host_name(), std::process::id())
+    } else {
+        k.instance_id.clone()
+    }
+}
+
 /// This host's name, for ids unique per running instance.
 pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -93,7 +93,7 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
         (Some(_), Some(url)) => Some(directory::Directory::open(
             k,
             &shared.layout.directory,
-            instance_key(k),
+            crate::kafka::clients::instance_name(k),
             url.clone(),
         )?),
         (Some(_), None) => {
@@ -145,19 +145,5 @@ pub fn run(config: &Config, shutdown: Shutdown, observers: Observers) -> anyhow:
     match failure {
         Some(e) => Err(e),
         None => Ok(total),
-    }
-}
-
-/// This instance's key in the directory: its `kafka.instance_id`, or one unique to the
-/// running process.
-fn instance_key(k: &crate::config::KafkaConfig) -> String {
-    if k.instance_id.is_empty() {
-        format!(
-            "{}-{}",
-            crate::kafka::clients::host_name(),
-            std::process::id()
-        )
-    } else {
-        k.instance_id.clone()
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! A key whose task runs on another instance is answered [`Answer::Elsewhere`] with the
 //! owner's address from the [`Directory`], for the HTTP edge to forward the request to;
-//! a tutor's board only where every task runs here (gathering it from every instance is
-//! not built yet).
+//! a tutor's board, where not every task runs here, likewise, and the edge gathers it
+//! from every instance's [`TutorShare`].
 
 use std::sync::Arc;
 
@@ -53,36 +53,40 @@ pub fn answer(shared: &Shared, directory: Option<&Directory>, query: &Query) -> 
         Query::Tutor { id, limit } => tutor(layout, &workers, id, *limit)
             .answer(directory, |part| Answer::Tutor(part.into_board(id))),
         Query::TutorShare { id, limit } => {
-            Answer::TutorShare(Box::new(share(layout, &workers, directory, id, *limit)))
+            let mut share = share(layout, &workers, id, *limit).0;
+            share.peers = directory.map(Directory::peers).unwrap_or_default();
+            Answer::TutorShare(Box::new(share))
         }
     }
 }
 
-/// What the tasks running here and rebuilt hold of her board, and whom else to ask.
+/// What the tasks running here and rebuilt hold of her board (without peers), and how
+/// many tasks run here in all.
 fn share(
     layout: &Layout,
     workers: &[Arc<WorkerCtx>],
-    directory: Option<&Directory>,
     id: &TutorId,
     limit: usize,
-) -> TutorShare {
+) -> (TutorShare, usize) {
     let mut share = TutorShare {
         sources: layout.sources,
         group_partitions: layout.group_partitions,
-        peers: directory.map(Directory::peers).unwrap_or_default(),
         ..TutorShare::default()
     };
+    let mut held = 0;
     for worker in workers {
         let state = worker.state();
         // A task still rebuilding is left out, and the board then finds it uncovered.
         for task in state.member_tasks() {
+            held += 1;
             if task.complete() && !task.restoring() {
                 share.member_tasks.push(task.partition());
                 let part = views::tutor_members(task.engine(), id, limit);
                 share.part = std::mem::take(&mut share.part).merge(part, limit);
             }
         }
-        for (q, task) in state.group_partitions().zip(state.group_tasks()) {
+        for (q, task) in state.group_tasks() {
+            held += 1;
             if !task.progress.restoring() {
                 share.group_tasks.push(q);
                 let part = views::tutor_groups(task.stage(), id);
@@ -90,7 +94,7 @@ fn share(
             }
         }
     }
-    share
+    (share, held)
 }
 
 fn member(
@@ -144,26 +148,14 @@ fn tutor(
     id: &TutorId,
     limit: usize,
 ) -> Found<TutorPart> {
-    let (mut members, mut groups, mut rebuilding) = (0, 0, false);
-    let mut part = TutorPart::default();
-    for worker in workers {
-        let state = worker.state();
-        for task in state.member_tasks() {
-            members += 1;
-            rebuilding |= !task.complete() || task.restoring();
-            part = part.merge(views::tutor_members(task.engine(), id, limit), limit);
-        }
-        for task in state.group_tasks() {
-            groups += 1;
-            rebuilding |= task.progress.restoring();
-            part = part.merge(views::tutor_groups(task.stage(), id), limit);
-        }
-    }
-    if members < layout.sources || groups < layout.group_partitions {
+    let (share, held) = share(layout, workers, id, limit);
+    let every = (layout.sources + layout.group_partitions) as usize;
+    let rebuilt = share.member_tasks.len() + share.group_tasks.len();
+    if held < every {
         Found::Elsewhere(None)
-    } else if rebuilding {
+    } else if rebuilt < every {
         Found::Rebuilding
     } else {
-        Found::Here(part)
+        Found::Here(share.part)
     }
 }

@@ -39,7 +39,7 @@ use crate::config::{Config, Encoding, GroupProtocol};
 use crate::contributions;
 use crate::decode::{JsonDecoder, ProtobufDecoder};
 use crate::engine::{TimeMode, Warning};
-use crate::kafka::clients::{host_name, layer, producer_config};
+use crate::kafka::clients::{instance_name, layer, producer_config};
 use crate::kafka::emitter::lock;
 use crate::kafka::records::{dead_letter_headers, WarningEncoder, SCHEMA_HEADER};
 use crate::kafka::snapshots::{SnapshotLoader, SnapshotWriter};
@@ -91,7 +91,7 @@ impl Holders {
         for worker in self.workers() {
             let state = worker.state();
             members.extend(state.member_tasks().map(|t| t.partition()));
-            groups.extend(state.group_partitions());
+            groups.extend(state.group_tasks().map(|(q, _)| q));
         }
         (members, groups)
     }
@@ -134,12 +134,7 @@ fn consumer_config(shared: &Shared, thread: usize) -> anyhow::Result<ClientConfi
 /// restart under static membership, which fences a predecessor still alive.
 fn transactional_id(shared: &Shared, thread: usize) -> String {
     let k = &shared.config.kafka;
-    let instance = if !k.instance_id.is_empty() {
-        k.instance_id.clone()
-    } else {
-        format!("{}-{}", host_name(), std::process::id())
-    };
-    format!("{}-{instance}-t{thread}", k.group_id)
+    format!("{}-{}-t{thread}", k.group_id, instance_name(k))
 }
 
 /// Says why a record was refused: the transaction's commit only counts the failures.
@@ -344,12 +339,9 @@ impl State {
         self.members.values()
     }
 
-    pub(super) fn group_tasks(&self) -> impl Iterator<Item = &GroupTask> {
-        self.groups.values()
-    }
-
-    pub(super) fn group_partitions(&self) -> impl Iterator<Item = u32> + '_ {
-        self.groups.keys().copied()
+    /// The group-stage tasks with their contributions partitions.
+    pub(super) fn group_tasks(&self) -> impl Iterator<Item = (u32, &GroupTask)> {
+        self.groups.iter().map(|(&q, task)| (q, task))
     }
 
     fn fail(&mut self, e: anyhow::Error) {
